@@ -1,0 +1,939 @@
+//! Channels: the public face over a ring.
+//!
+//! A [`Channel`] is a cheap, clonable, thread-safe handle. Its methods lock the
+//! single side of an SPSC/SPMC/MPSC channel for the duration of each call (a
+//! second *concurrent* sender on a single-producer channel is refused with
+//! [`Error::InvalidArgument`]). For the last nanoseconds, [`Channel::producer`] and
+//! [`Channel::consumer`] take a side once and keep it, so each message costs no
+//! locked instruction at all.
+
+use crate::config::{parse_uri, ChannelType, CompressionConfig, CompressionType, Endpoint, Mode};
+use crate::error::{Error, Result};
+use crate::ring::wait::{CancelToken, WaitLimit};
+use crate::ring::{Claim, Direction, Record, Ring};
+use crate::transport;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Per-channel counters (SPEC §6). The first six fields match `psyne_metrics_t`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Messages published.
+    pub messages_sent: u64,
+    /// Payload bytes published.
+    pub bytes_sent: u64,
+    /// Messages taken by receivers.
+    pub messages_received: u64,
+    /// Payload bytes taken by receivers.
+    pub bytes_received: u64,
+    /// Send or reserve calls that found the ring full.
+    pub send_blocks: u64,
+    /// Receive calls that found the ring empty.
+    pub receive_blocks: u64,
+}
+
+/// The ring and configuration every handle on one channel shares.
+pub(crate) struct Shared {
+    pub(crate) ring: Ring,
+    pub(crate) mode: Mode,
+    pub(crate) channel_type: ChannelType,
+    /// Token written into single-side locks (the process id, so that a lock left
+    /// by a dead process can be recognised).
+    token: u32,
+}
+
+impl Shared {
+    pub(crate) fn new(ring: Ring, mode: Mode, channel_type: ChannelType) -> Shared {
+        Shared {
+            ring,
+            mode,
+            channel_type,
+            token: std::process::id().max(1),
+        }
+    }
+
+    fn check_type(&self, msg_type: u32) -> Result<()> {
+        if self.channel_type == ChannelType::Single && msg_type != 0 {
+            return Err(Error::invalid(format!(
+                "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (use 0, or open the channel as MULTI)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_size(&self, len: usize) -> Result<()> {
+        let max = self.ring.max_message();
+        if len > max {
+            return Err(Error::invalid(format!(
+                "message of {len} bytes is larger than the channel's maximum of {max} bytes (ring of {} bytes)",
+                self.ring.capacity()
+            )));
+        }
+        Ok(())
+    }
+
+    fn lock_producer(&self) -> Result<()> {
+        if self.ring.try_lock_producer(self.token) {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "the {:?} channel allows one sender at a time and another send or reservation is in progress; use MPSC/MPMC for concurrent senders",
+                self.mode
+            )))
+        }
+    }
+
+    fn lock_consumer(&self) -> Result<()> {
+        if self.ring.try_lock_consumer(self.token) {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "the {:?} channel allows one receiver at a time and another receive is in progress or a received message is still held; use SPMC/MPMC for concurrent receivers",
+                self.mode
+            )))
+        }
+    }
+
+    /// Claims space. `limit == None`: do not wait. `side_held`: the caller
+    /// already owns the producer side (an exclusive [`Producer`]).
+    fn claim(&self, len: usize, limit: Option<WaitLimit<'_>>, side_held: bool) -> Result<Claim> {
+        self.check_size(len)?;
+        if self.ring.is_stopped() {
+            return Err(Error::ChannelStopped);
+        }
+        if !side_held {
+            self.lock_producer()?;
+        }
+        let r = self.claim_locked(len, limit);
+        if r.is_err() && !side_held {
+            self.ring.unlock_producer();
+        }
+        r
+    }
+
+    fn claim_locked(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<Claim> {
+        if let Some(c) = self.ring.try_claim(len) {
+            return Ok(c);
+        }
+        self.ring.note_send_block();
+        let Some(limit) = limit else {
+            return Err(Error::ChannelFull);
+        };
+        self.ring.block_on(Direction::Space, limit, || {
+            if self.ring.is_stopped() {
+                return Err(Error::ChannelStopped);
+            }
+            Ok(self.ring.try_claim(len))
+        })
+    }
+
+    fn send(
+        &self,
+        data: &[u8],
+        msg_type: u32,
+        limit: Option<WaitLimit<'_>>,
+        side_held: bool,
+    ) -> Result<()> {
+        self.check_type(msg_type)?;
+        let claim = self.claim(data.len(), limit, side_held)?;
+        // SAFETY: the claim owns `len` writable bytes at its payload pointer
+        // until it is committed; `data` cannot overlap the ring's free space.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.ring.payload_ptr(claim.pos),
+                data.len(),
+            )
+        };
+        self.ring.commit(claim, msg_type);
+        if !side_held {
+            self.ring.unlock_producer();
+        }
+        Ok(())
+    }
+
+    /// Takes the next message of at most `max` bytes. `Ok(Err(n))`: the next
+    /// message needs `n` bytes and stays queued.
+    pub(crate) fn read(
+        &self,
+        max: usize,
+        limit: Option<WaitLimit<'_>>,
+        side_held: bool,
+    ) -> Result<std::result::Result<Record, usize>> {
+        if !side_held {
+            self.lock_consumer()?;
+        }
+        let r = self.read_locked(max, limit);
+        // Keep the side only while a message is held.
+        if !matches!(r, Ok(Ok(_))) && !side_held {
+            self.ring.unlock_consumer();
+        }
+        r
+    }
+
+    fn read_locked(
+        &self,
+        max: usize,
+        limit: Option<WaitLimit<'_>>,
+    ) -> Result<std::result::Result<Record, usize>> {
+        let max = max.min(u32::MAX as usize) as u32;
+        let attempt = || match self.ring.try_read(max) {
+            Ok(Some(r)) => Ok(Some(Ok(r))),
+            Err(needed) => Ok(Some(Err(needed as usize))),
+            Ok(None) if self.ring.is_stopped() => match self.ring.try_read(max) {
+                // A message committed just before the stop is still delivered.
+                Ok(Some(r)) => Ok(Some(Ok(r))),
+                Err(needed) => Ok(Some(Err(needed as usize))),
+                Ok(None) => Err(Error::ChannelStopped),
+            },
+            Ok(None) => Ok(None),
+        };
+        if let Some(v) = attempt()? {
+            return Ok(v);
+        }
+        self.ring.note_receive_block();
+        match limit {
+            None => Err(Error::NoMessage),
+            Some(limit) => self.ring.block_on(Direction::Data, limit, attempt),
+        }
+    }
+
+    /// Copying receive. `Ok(Err(n))`: `buf` is too small, the next message
+    /// needs `n` bytes and stays queued.
+    fn recv_into(
+        &self,
+        buf: &mut [u8],
+        limit: Option<WaitLimit<'_>>,
+        side_held: bool,
+    ) -> Result<std::result::Result<(usize, u32), usize>> {
+        let rec = match self.read(buf.len(), limit, side_held)? {
+            Ok(rec) => rec,
+            Err(needed) => return Ok(Err(needed)),
+        };
+        let len = rec.len as usize;
+        // SAFETY: the record is ours until released; try_read checked len <= buf.len().
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ring.payload_ptr(rec.pos), buf.as_mut_ptr(), len)
+        };
+        let t = rec.msg_type;
+        self.ring.release(rec);
+        if !side_held {
+            self.ring.unlock_consumer();
+        }
+        Ok(Ok((len, t)))
+    }
+}
+
+pub(crate) fn too_small(cap: usize, needed: usize) -> Error {
+    Error::invalid(format!(
+        "receive buffer of {cap} bytes is too small: the next message needs {needed} bytes (it stays queued)"
+    ))
+}
+
+fn limit_for(timeout: Option<Duration>, cancel: Option<&CancelToken>) -> WaitLimit<'_> {
+    WaitLimit {
+        deadline: timeout.map(|t| Instant::now() + t),
+        cancel,
+    }
+}
+
+/// A channel's shared state seen from a guard: borrowed from a handle, or owned
+/// (for guards that outlive the call that made them, as the C API needs).
+#[derive(Clone)]
+pub(crate) enum SharedRef<'a> {
+    Borrowed(&'a Shared),
+    Owned(Arc<Shared>),
+}
+
+impl Deref for SharedRef<'_> {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        match self {
+            SharedRef::Borrowed(s) => s,
+            SharedRef::Owned(s) => s,
+        }
+    }
+}
+
+/// A reservation: `len` writable bytes inside the ring. [`send`](WriteGuard::send)
+/// publishes them; dropping the guard cancels.
+///
+/// ```
+/// use psyne::{Channel, Mode, ChannelType};
+/// let ch = Channel::open("memory://reserve-doc", 4096, Mode::Spsc, ChannelType::Multi)?;
+/// let mut msg = ch.try_reserve(5)?;
+/// msg.copy_from_slice(b"hello"); // written straight into the ring
+/// msg.send(7)?;
+/// let got = ch.try_recv()?;      // a view of the same bytes
+/// assert_eq!((&got[..], got.msg_type()), (&b"hello"[..], 7));
+/// # Ok::<(), psyne::Error>(())
+/// ```
+pub struct WriteGuard<'a> {
+    shared: SharedRef<'a>,
+    claim: Option<Claim>,
+    /// The guard took the producer side and must give it back.
+    unlock: bool,
+}
+
+impl WriteGuard<'_> {
+    /// Publishes the reserved bytes as one message of type `msg_type`.
+    /// On a SINGLE channel a non-zero type is refused and the reservation cancelled.
+    pub fn send(mut self, msg_type: u32) -> Result<()> {
+        self.shared.check_type(msg_type)?;
+        let claim = self
+            .claim
+            .take()
+            .expect("a WriteGuard holds its claim until consumed");
+        self.shared.ring.commit(claim, msg_type);
+        Ok(())
+    }
+
+    /// Gives the space back without sending (same as dropping the guard).
+    pub fn cancel(self) {}
+
+    /// The channel's type (SINGLE channels accept only type 0).
+    pub fn channel_type(&self) -> ChannelType {
+        self.shared.channel_type
+    }
+
+    fn claim(&self) -> &Claim {
+        self.claim
+            .as_ref()
+            .expect("a WriteGuard holds its claim until consumed")
+    }
+}
+
+impl Deref for WriteGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let c = self.claim();
+        // SAFETY: the claim owns `len` bytes at this pointer until committed or
+        // cancelled, which needs `self` by value.
+        unsafe { std::slice::from_raw_parts(self.shared.ring.payload_ptr(c.pos), c.len as usize) }
+    }
+}
+
+impl DerefMut for WriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let c = self.claim();
+        // SAFETY: as in deref; `&mut self` makes this the only access.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.shared.ring.payload_ptr(c.pos), c.len as usize)
+        }
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.claim.take() {
+            self.shared.ring.cancel(c);
+        }
+        if self.unlock {
+            self.shared.ring.unlock_producer();
+        }
+    }
+}
+
+impl std::fmt::Debug for WriteGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteGuard")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// A received message: a read-only view of the bytes in the ring. Dropping it
+/// (or [`release`](ReadGuard::release)) frees the space.
+pub struct ReadGuard<'a> {
+    shared: SharedRef<'a>,
+    rec: Option<Record>,
+    unlock: bool,
+}
+
+impl ReadGuard<'_> {
+    /// The message type (0 on SINGLE channels).
+    pub fn msg_type(&self) -> u32 {
+        self.rec().msg_type
+    }
+
+    /// Frees the message's space (same as dropping the guard).
+    pub fn release(self) {}
+
+    fn rec(&self) -> &Record {
+        self.rec
+            .as_ref()
+            .expect("a ReadGuard holds its record until dropped")
+    }
+}
+
+impl Deref for ReadGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let r = self.rec();
+        // SAFETY: the record is ours until released (on drop); the producer
+        // finished writing it before publishing (Release/Acquire on its state).
+        unsafe { std::slice::from_raw_parts(self.shared.ring.payload_ptr(r.pos), r.len as usize) }
+    }
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.rec.take() {
+            self.shared.ring.release(r);
+        }
+        if self.unlock {
+            self.shared.ring.unlock_consumer();
+        }
+    }
+}
+
+impl std::fmt::Debug for ReadGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadGuard")
+            .field("len", &self.len())
+            .field("msg_type", &self.msg_type())
+            .finish()
+    }
+}
+
+// SAFETY: guards hold positions in a ring that is Sync; nothing in them is
+// tied to the thread that created them (side locks are per process, not per thread).
+unsafe impl Send for WriteGuard<'_> {}
+// SAFETY: as above.
+unsafe impl Send for ReadGuard<'_> {}
+// SAFETY: shared access only reads the payload bytes the guard owns.
+unsafe impl Sync for ReadGuard<'_> {}
+
+/// Builds a [`Channel`].
+///
+/// ```
+/// use psyne::{Channel, Mode};
+/// let ch = Channel::builder("memory://built").buffer_size(1 << 16).mode(Mode::Mpsc).build()?;
+/// assert_eq!(ch.buffer_size(), 1 << 16);
+/// # Ok::<(), psyne::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ChannelBuilder {
+    uri: String,
+    buffer_size: usize,
+    mode: Mode,
+    channel_type: ChannelType,
+    compression: Option<CompressionConfig>,
+    metrics: Option<bool>,
+}
+
+impl ChannelBuilder {
+    /// Ring size in bytes (rounded up to a power of two, at least 64); 0 attaches
+    /// to an existing `memory://`/`ipc://` channel and adopts its configuration.
+    /// Default 1 MiB.
+    pub fn buffer_size(mut self, n: usize) -> Self {
+        self.buffer_size = n;
+        self
+    }
+    /// Concurrency mode (default SPSC).
+    pub fn mode(mut self, m: Mode) -> Self {
+        self.mode = m;
+        self
+    }
+    /// SINGLE or MULTI (default MULTI).
+    pub fn channel_type(mut self, t: ChannelType) -> Self {
+        self.channel_type = t;
+        self
+    }
+    /// Compression for network transports.
+    pub fn compression(mut self, c: CompressionConfig) -> Self {
+        self.compression = Some(c);
+        self
+    }
+    /// Count metrics (default on).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = Some(on);
+        self
+    }
+    /// Opens the channel.
+    pub fn build(self) -> Result<Channel> {
+        let parsed = parse_uri(&self.uri)?;
+        let compression =
+            match (self.compression, parsed.compression) {
+                (Some(_), Some(_)) => return Err(Error::invalid(
+                    "compression is set both in the URI query and through the builder; choose one",
+                )),
+                (a, b) => a.or(b),
+            };
+        if let Some(c) = compression {
+            if c.kind != CompressionType::None || c.enable_checksum {
+                return Err(Error::Unsupported(format!(
+                    "compression {:?} / checksums are not built yet (only CompressionType::None without checksum)",
+                    c.kind
+                )));
+            }
+        }
+        let shared = match &parsed.endpoint {
+            Endpoint::Memory { name } => {
+                transport::memory::open(name, self.buffer_size, self.mode, self.channel_type)?
+            }
+            Endpoint::Ipc { .. } => {
+                return Err(Error::Unsupported(
+                    "ipc:// channels are not built yet".into(),
+                ))
+            }
+            Endpoint::Tcp { .. } | Endpoint::Unix { .. } | Endpoint::Ws { .. } => {
+                return Err(Error::Unsupported(format!(
+                    "network transports are not built yet: {}",
+                    self.uri
+                )))
+            }
+        };
+        if let Some(on) = self.metrics.or(parsed.metrics) {
+            shared.ring.set_metrics_enabled(on);
+        }
+        Ok(Channel {
+            inner: Arc::new(Handle {
+                shared,
+                uri: self.uri,
+                dispatcher: parking_lot::Mutex::new(None),
+            }),
+        })
+    }
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+    uri: String,
+    dispatcher: parking_lot::Mutex<Option<crate::callback::Dispatcher>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(d) = self.dispatcher.get_mut().take() {
+            d.shut_down();
+        }
+    }
+}
+
+/// A channel handle: send and receive byte messages with a `u32` type.
+///
+/// ```
+/// use psyne::{Channel, Mode, ChannelType};
+/// let ch = Channel::open("memory://quickstart", 1 << 20, Mode::Spsc, ChannelType::Multi)?;
+/// ch.try_send(b"frame", 1)?;
+/// let msg = ch.try_recv()?;
+/// assert_eq!(&msg[..], b"frame");
+/// assert_eq!(msg.msg_type(), 1);
+/// # Ok::<(), psyne::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Channel {
+    inner: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("uri", &self.inner.uri)
+            .field("mode", &self.mode())
+            .finish()
+    }
+}
+
+impl Channel {
+    /// Starts a builder for `uri`.
+    pub fn builder(uri: impl Into<String>) -> ChannelBuilder {
+        ChannelBuilder {
+            uri: uri.into(),
+            buffer_size: 1 << 20,
+            mode: Mode::Spsc,
+            channel_type: ChannelType::Multi,
+            compression: None,
+            metrics: None,
+        }
+    }
+
+    /// Opens `uri` with a ring of `buffer_size` bytes (0: attach to an existing channel).
+    pub fn open(
+        uri: &str,
+        buffer_size: usize,
+        mode: Mode,
+        channel_type: ChannelType,
+    ) -> Result<Channel> {
+        Channel::builder(uri)
+            .buffer_size(buffer_size)
+            .mode(mode)
+            .channel_type(channel_type)
+            .build()
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// The URI this handle was opened with.
+    pub fn uri(&self) -> &str {
+        &self.inner.uri
+    }
+    /// Ring size in bytes.
+    pub fn buffer_size(&self) -> usize {
+        self.shared().ring.capacity()
+    }
+    /// Largest message accepted: half the ring size minus 16 bytes (so that an
+    /// empty ring always has room for it).
+    pub fn max_message_size(&self) -> usize {
+        self.shared().ring.max_message()
+    }
+    /// The channel's mode.
+    pub fn mode(&self) -> Mode {
+        self.shared().mode
+    }
+    /// The channel's type.
+    pub fn channel_type(&self) -> ChannelType {
+        self.shared().channel_type
+    }
+
+    // ---- sending -------------------------------------------------------
+
+    /// Sends a copy of `data`; [`Error::ChannelFull`] at once when there is no room.
+    pub fn try_send(&self, data: &[u8], msg_type: u32) -> Result<()> {
+        self.shared().send(data, msg_type, None, false)
+    }
+    /// Sends, waiting for room until the channel stops.
+    pub fn send(&self, data: &[u8], msg_type: u32) -> Result<()> {
+        self.send_until(data, msg_type, None, None)
+    }
+    /// Sends, waiting up to `timeout` for room ([`Error::Timeout`]).
+    pub fn send_timeout(&self, data: &[u8], msg_type: u32, timeout: Duration) -> Result<()> {
+        self.send_until(data, msg_type, Some(timeout), None)
+    }
+    /// Sends, waiting up to `timeout` (None: no limit) unless `cancel` fires.
+    pub fn send_until(
+        &self,
+        data: &[u8],
+        msg_type: u32,
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<()> {
+        self.shared()
+            .send(data, msg_type, Some(limit_for(timeout, cancel)), false)
+    }
+
+    /// Reserves `len` bytes in the ring; [`Error::ChannelFull`] at once when there is no room.
+    pub fn try_reserve(&self, len: usize) -> Result<WriteGuard<'_>> {
+        self.reserve_inner(len, None)
+    }
+    /// Reserves, waiting for room until the channel stops.
+    pub fn reserve(&self, len: usize) -> Result<WriteGuard<'_>> {
+        self.reserve_until(len, None, None)
+    }
+    /// Reserves, waiting up to `timeout` for room.
+    pub fn reserve_timeout(&self, len: usize, timeout: Duration) -> Result<WriteGuard<'_>> {
+        self.reserve_until(len, Some(timeout), None)
+    }
+    /// Reserves, waiting up to `timeout` (None: no limit) unless `cancel` fires.
+    pub fn reserve_until(
+        &self,
+        len: usize,
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<WriteGuard<'_>> {
+        self.reserve_inner(len, Some(limit_for(timeout, cancel)))
+    }
+
+    fn reserve_inner(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<WriteGuard<'_>> {
+        let claim = self.shared().claim(len, limit, false)?;
+        Ok(WriteGuard {
+            shared: SharedRef::Borrowed(self.shared()),
+            claim: Some(claim),
+            unlock: true,
+        })
+    }
+
+    /// A reservation that owns a reference to the channel (for the C API).
+    pub(crate) fn reserve_owned(
+        &self,
+        len: usize,
+        limit: Option<WaitLimit<'_>>,
+    ) -> Result<WriteGuard<'static>> {
+        let claim = self.shared().claim(len, limit, false)?;
+        Ok(WriteGuard {
+            shared: SharedRef::Owned(self.inner.shared.clone()),
+            claim: Some(claim),
+            unlock: true,
+        })
+    }
+
+    // ---- receiving -----------------------------------------------------
+
+    /// Takes the next message as a zero-copy view; [`Error::NoMessage`] at once when empty.
+    pub fn try_recv(&self) -> Result<ReadGuard<'_>> {
+        self.recv_inner(None)
+    }
+    /// Waits for the next message until the channel stops (then drains, then
+    /// [`Error::ChannelStopped`]).
+    pub fn recv(&self) -> Result<ReadGuard<'_>> {
+        self.recv_until(None, None)
+    }
+    /// Waits up to `timeout` ([`Error::Timeout`]).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<ReadGuard<'_>> {
+        self.recv_until(Some(timeout), None)
+    }
+    /// Waits up to `timeout` (None: no limit) unless `cancel` fires.
+    pub fn recv_until(
+        &self,
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<ReadGuard<'_>> {
+        self.recv_inner(Some(limit_for(timeout, cancel)))
+    }
+
+    fn recv_inner(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
+        match self.shared().read(usize::MAX, limit, false)? {
+            Ok(rec) => Ok(ReadGuard {
+                shared: SharedRef::Borrowed(self.shared()),
+                rec: Some(rec),
+                unlock: true,
+            }),
+            Err(_) => unreachable!("no message exceeds usize::MAX"),
+        }
+    }
+
+    /// A received view that owns a reference to the channel (for the C API).
+    pub(crate) fn recv_owned(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'static>> {
+        match self.shared().read(usize::MAX, limit, false)? {
+            Ok(rec) => Ok(ReadGuard {
+                shared: SharedRef::Owned(self.inner.shared.clone()),
+                rec: Some(rec),
+                unlock: true,
+            }),
+            Err(_) => unreachable!("no message exceeds usize::MAX"),
+        }
+    }
+
+    /// Copies the next message into `buf`: `(length, type)`. If `buf` is too
+    /// small the error says the size needed and the message stays queued.
+    pub fn try_recv_into(&self, buf: &mut [u8]) -> Result<(usize, u32)> {
+        let cap = buf.len();
+        self.shared()
+            .recv_into(buf, None, false)?
+            .map_err(|n| too_small(cap, n))
+    }
+    /// Like [`try_recv_into`](Channel::try_recv_into), waiting up to `timeout`
+    /// (None: no limit) unless `cancel` fires.
+    pub fn recv_into_until(
+        &self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<(usize, u32)> {
+        let cap = buf.len();
+        self.shared()
+            .recv_into(buf, Some(limit_for(timeout, cancel)), false)?
+            .map_err(|n| too_small(cap, n))
+    }
+
+    /// Copying receive for the C API: `Ok(Err(needed))` when `buf` is too small.
+    pub(crate) fn recv_into_raw(
+        &self,
+        buf: &mut [u8],
+        limit: Option<WaitLimit<'_>>,
+    ) -> Result<std::result::Result<(usize, u32), usize>> {
+        self.shared().recv_into(buf, limit, false)
+    }
+
+    // ---- exclusive sides -------------------------------------------------
+
+    /// Takes the producer side for as long as the returned handle lives. On
+    /// SPSC/SPMC channels that makes it the only sender (a second call, or a
+    /// `send` through a `Channel`, is refused meanwhile) and lets each send skip
+    /// the per-call side lock.
+    pub fn producer(&self) -> Result<Producer> {
+        self.shared().lock_producer()?;
+        Ok(Producer {
+            shared: self.inner.shared.clone(),
+        })
+    }
+
+    /// Takes the consumer side for as long as the returned handle lives (see
+    /// [`producer`](Channel::producer)).
+    pub fn consumer(&self) -> Result<Consumer> {
+        self.shared().lock_consumer()?;
+        Ok(Consumer {
+            shared: self.inner.shared.clone(),
+        })
+    }
+
+    // ---- control ---------------------------------------------------------
+
+    /// Stops the channel (every handle on it): wakes all waiters; sends fail
+    /// with [`Error::ChannelStopped`]; receivers drain what is queued first.
+    pub fn stop(&self) {
+        self.shared().ring.stop();
+    }
+    /// Whether the channel was stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.shared().ring.is_stopped()
+    }
+    /// The channel's counters.
+    pub fn metrics(&self) -> Metrics {
+        let [messages_sent, bytes_sent, messages_received, bytes_received, send_blocks, receive_blocks] =
+            self.shared().ring.counters();
+        Metrics {
+            messages_sent,
+            bytes_sent,
+            messages_received,
+            bytes_received,
+            send_blocks,
+            receive_blocks,
+        }
+    }
+    /// Sets every counter to zero.
+    pub fn reset_metrics(&self) {
+        self.shared().ring.reset_counters();
+    }
+    /// Turns counting on or off (on by default).
+    pub fn set_metrics_enabled(&self, on: bool) {
+        self.shared().ring.set_metrics_enabled(on);
+    }
+
+    /// Calls `callback(payload, type)` on a dispatcher thread for every message
+    /// received through this handle; `None` turns it off (waiting for a running
+    /// call to finish, unless called from inside the callback). While it is on,
+    /// the dispatcher is a receiver like any other: on SPSC/MPSC channels it holds
+    /// the consumer side, and this call fails if another receive is in progress.
+    pub fn set_receive_callback(
+        &self,
+        callback: Option<Box<dyn FnMut(&[u8], u32) + Send>>,
+    ) -> Result<()> {
+        let mut slot = self.inner.dispatcher.lock();
+        if let Some(d) = slot.take() {
+            d.shut_down();
+        }
+        if let Some(cb) = callback {
+            *slot = Some(crate::callback::Dispatcher::start(self.consumer()?, cb)?);
+        }
+        Ok(())
+    }
+}
+
+/// The producer side, held exclusively on single-producer channels.
+/// See [`Channel::producer`].
+pub struct Producer {
+    shared: Arc<Shared>,
+}
+
+impl Producer {
+    /// As [`Channel::try_send`].
+    pub fn try_send(&mut self, data: &[u8], msg_type: u32) -> Result<()> {
+        self.shared.send(data, msg_type, None, true)
+    }
+    /// As [`Channel::send`].
+    pub fn send(&mut self, data: &[u8], msg_type: u32) -> Result<()> {
+        self.send_until(data, msg_type, None, None)
+    }
+    /// As [`Channel::send_timeout`].
+    pub fn send_timeout(&mut self, data: &[u8], msg_type: u32, timeout: Duration) -> Result<()> {
+        self.send_until(data, msg_type, Some(timeout), None)
+    }
+    /// As [`Channel::send_until`].
+    pub fn send_until(
+        &mut self,
+        data: &[u8],
+        msg_type: u32,
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<()> {
+        self.shared
+            .send(data, msg_type, Some(limit_for(timeout, cancel)), true)
+    }
+    /// As [`Channel::try_reserve`].
+    pub fn try_reserve(&mut self, len: usize) -> Result<WriteGuard<'_>> {
+        let claim = self.shared.claim(len, None, true)?;
+        Ok(WriteGuard {
+            shared: SharedRef::Borrowed(&self.shared),
+            claim: Some(claim),
+            unlock: false,
+        })
+    }
+    /// As [`Channel::reserve_until`].
+    pub fn reserve_until(
+        &mut self,
+        len: usize,
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<WriteGuard<'_>> {
+        let claim = self
+            .shared
+            .claim(len, Some(limit_for(timeout, cancel)), true)?;
+        Ok(WriteGuard {
+            shared: SharedRef::Borrowed(&self.shared),
+            claim: Some(claim),
+            unlock: false,
+        })
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.shared.ring.unlock_producer();
+    }
+}
+
+/// The consumer side, held exclusively on single-consumer channels.
+/// See [`Channel::consumer`].
+pub struct Consumer {
+    shared: Arc<Shared>,
+}
+
+impl Consumer {
+    /// As [`Channel::try_recv`].
+    pub fn try_recv(&mut self) -> Result<ReadGuard<'_>> {
+        self.recv_inner(None)
+    }
+    /// As [`Channel::recv_timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<ReadGuard<'_>> {
+        self.recv_inner(Some(limit_for(Some(timeout), None)))
+    }
+    /// As [`Channel::recv_until`].
+    pub fn recv_until(
+        &mut self,
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<ReadGuard<'_>> {
+        self.recv_inner(Some(limit_for(timeout, cancel)))
+    }
+    /// As [`Channel::try_recv_into`].
+    pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<(usize, u32)> {
+        let cap = buf.len();
+        self.shared
+            .recv_into(buf, None, true)?
+            .map_err(|n| too_small(cap, n))
+    }
+    /// As [`Channel::recv_into_until`].
+    pub fn recv_into_until(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<(usize, u32)> {
+        let cap = buf.len();
+        self.shared
+            .recv_into(buf, Some(limit_for(timeout, cancel)), true)?
+            .map_err(|n| too_small(cap, n))
+    }
+
+    fn recv_inner(&mut self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
+        match self.shared.read(usize::MAX, limit, true)? {
+            Ok(rec) => Ok(ReadGuard {
+                shared: SharedRef::Borrowed(&self.shared),
+                rec: Some(rec),
+                unlock: false,
+            }),
+            Err(_) => unreachable!("no message exceeds usize::MAX"),
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.shared.ring.unlock_consumer();
+    }
+}

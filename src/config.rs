@@ -1,0 +1,544 @@
+//! Channel configuration: modes, message typing, compression settings, and the
+//! URI grammar (`scheme://target?key=value&...`).
+//!
+//! Every option a URI may carry is listed in [`OPTIONS`]; that table is the one
+//! place options are defined, and the README's option table is written from it.
+
+use crate::error::{Error, Result};
+
+/// How many threads (or processes) may send and receive at the same time.
+///
+/// Using a single side concurrently (two senders on [`Mode::Spsc`]) is refused
+/// with [`Error::InvalidArgument`]; it never corrupts the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Mode {
+    /// One sender, one receiver.
+    Spsc = 0,
+    /// One sender, many competing receivers.
+    Spmc = 1,
+    /// Many senders, one receiver.
+    Mpsc = 2,
+    /// Many senders, many competing receivers.
+    Mpmc = 3,
+}
+
+impl Mode {
+    /// Whether several senders may be active at once.
+    pub fn multi_producer(self) -> bool {
+        matches!(self, Mode::Mpsc | Mode::Mpmc)
+    }
+    /// Whether several receivers may be active at once.
+    pub fn multi_consumer(self) -> bool {
+        matches!(self, Mode::Spmc | Mode::Mpmc)
+    }
+    /// Converts a C integer, refusing values outside 0..=3.
+    pub fn from_raw(v: i64) -> Result<Mode> {
+        Ok(match v {
+            0 => Mode::Spsc,
+            1 => Mode::Spmc,
+            2 => Mode::Mpsc,
+            3 => Mode::Mpmc,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "channel mode {v} is not one of SPSC=0, SPMC=1, MPSC=2, MPMC=3"
+                )))
+            }
+        })
+    }
+}
+
+/// Whether each message carries its own `u32` type.
+///
+/// On a [`ChannelType::Single`] channel the type is not carried: receivers
+/// always see type 0, and sending a non-zero type is refused with
+/// [`Error::InvalidArgument`] (so a type is never silently dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum ChannelType {
+    /// One message type per channel (always 0).
+    Single = 0,
+    /// Every message carries a `u32` type.
+    Multi = 1,
+}
+
+impl ChannelType {
+    /// Converts a C integer, refusing values outside 0..=1.
+    pub fn from_raw(v: i64) -> Result<ChannelType> {
+        match v {
+            0 => Ok(ChannelType::Single),
+            1 => Ok(ChannelType::Multi),
+            _ => Err(Error::invalid(format!(
+                "channel type {v} is not one of SINGLE=0, MULTI=1"
+            ))),
+        }
+    }
+}
+
+/// Compression algorithm for network transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u32)]
+pub enum CompressionType {
+    /// No compression.
+    #[default]
+    None = 0,
+    /// LZ4 block compression.
+    Lz4 = 1,
+    /// Zstandard.
+    Zstd = 2,
+    /// Snappy.
+    Snappy = 3,
+}
+
+impl CompressionType {
+    /// Converts a C integer, refusing values outside 0..=3.
+    pub fn from_raw(v: i64) -> Result<CompressionType> {
+        Ok(match v {
+            0 => CompressionType::None,
+            1 => CompressionType::Lz4,
+            2 => CompressionType::Zstd,
+            3 => CompressionType::Snappy,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "compression type {v} is not one of NONE=0, LZ4=1, ZSTD=2, SNAPPY=3"
+                )))
+            }
+        })
+    }
+}
+
+/// Compression and integrity settings (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompressionConfig {
+    /// The algorithm.
+    pub kind: CompressionType,
+    /// Algorithm level (Zstd: 1..=22; ignored by LZ4 and Snappy). 0 = default.
+    pub level: i32,
+    /// Messages smaller than this are sent uncompressed.
+    pub min_size_threshold: usize,
+    /// Verify a CRC32C of every payload on receive.
+    pub enable_checksum: bool,
+}
+
+/// Which end of a network channel this handle is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Accept peers.
+    Listen,
+    /// Connect to a listener (retrying with backoff).
+    Connect,
+}
+
+/// Where a channel lives, parsed from its URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `memory://NAME`: in-process ring shared by name.
+    Memory {
+        /// Channel name.
+        name: String,
+    },
+    /// `ipc://NAME`: shared-memory ring between processes.
+    Ipc {
+        /// Segment name.
+        name: String,
+    },
+    /// `tcp://HOST:PORT`.
+    Tcp {
+        /// Host name or address (empty, `*`, `0.0.0.0`, `[::]`: any).
+        host: String,
+        /// Port.
+        port: u16,
+        /// Listen or connect.
+        role: Role,
+    },
+    /// `unix://PATH`.
+    Unix {
+        /// Socket path.
+        path: String,
+        /// Listen or connect.
+        role: Role,
+    },
+    /// `ws://HOST:PORT/PATH`.
+    Ws {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Request path.
+        path: String,
+        /// Listen or connect.
+        role: Role,
+    },
+}
+
+/// One option a URI query may carry.
+pub struct OptionSpec {
+    /// The key, as written in the query.
+    pub key: &'static str,
+    /// Which schemes take it.
+    pub schemes: &'static [&'static str],
+    /// What values it takes.
+    pub values: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+const NET: &[&str] = &["tcp", "unix", "ws"];
+const ALL: &[&str] = &["memory", "ipc", "tcp", "unix", "ws"];
+
+/// Every URI option psyne understands. Unknown keys are refused.
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec { key: "role", schemes: NET, values: "listen | connect", doc: "which end this handle is; default: listen on a wildcard/empty host (tcp, ws), connect otherwise" },
+    OptionSpec { key: "metrics", schemes: ALL, values: "on | off", doc: "count messages and bytes (default on)" },
+    OptionSpec { key: "compression", schemes: NET, values: "none | lz4 | zstd | snappy", doc: "compress messages on the wire" },
+    OptionSpec { key: "level", schemes: NET, values: "integer", doc: "compression level (zstd 1..=22)" },
+    OptionSpec { key: "min_size", schemes: NET, values: "bytes", doc: "compress only messages at least this large" },
+    OptionSpec { key: "checksum", schemes: NET, values: "on | off", doc: "CRC32C of every payload, verified on receive" },
+];
+
+/// A parsed URI: endpoint plus the options its query set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedUri {
+    /// Where the channel lives.
+    pub endpoint: Endpoint,
+    /// `metrics=` if given.
+    pub metrics: Option<bool>,
+    /// Compression settings if any compression key was given.
+    pub compression: Option<CompressionConfig>,
+}
+
+/// Longest NAME accepted by `memory://` and `ipc://` (ipc turns it into a file name).
+pub const MAX_NAME_LEN: usize = 200;
+
+fn parse_bool(key: &str, v: &str) -> Result<bool> {
+    match v {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(Error::invalid(format!(
+            "option {key}={v}: expected on or off"
+        ))),
+    }
+}
+
+fn validate_name(scheme: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(format!(
+            "{scheme}:// needs a channel name, e.g. {scheme}://jobs"
+        )));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::invalid(format!(
+            "{scheme}:// name is {} bytes; the limit is {MAX_NAME_LEN}",
+            name.len()
+        )));
+    }
+    if name == "." || name == ".." || name.contains(['/', '\0', '\\']) {
+        return Err(Error::invalid(format!(
+            "{scheme}:// name {name:?} may not contain '/', '\\', NUL or be '.'/'..'"
+        )));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.:@+".contains(c))
+    {
+        return Err(Error::invalid(format!(
+            "{scheme}:// name {name:?}: use letters, digits and - _ . : @ +"
+        )));
+    }
+    Ok(())
+}
+
+fn parse_host_port(scheme: &str, authority: &str) -> Result<(String, u16)> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let end = rest
+            .find(']')
+            .ok_or_else(|| Error::invalid(format!("{scheme}:// IPv6 host is missing ']'")))?;
+        let after = &rest[end + 1..];
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| Error::invalid(format!("{scheme}:// needs HOST:PORT")))?;
+        (format!("[{}]", &rest[..end]), port)
+    } else {
+        let i = authority
+            .rfind(':')
+            .ok_or_else(|| Error::invalid(format!("{scheme}://{authority}: needs HOST:PORT")))?;
+        (authority[..i].to_string(), &authority[i + 1..])
+    };
+    let port: u16 = port.parse().map_err(|_| {
+        Error::invalid(format!(
+            "{scheme}:// port {port:?} is not a number in 0..=65535"
+        ))
+    })?;
+    Ok((host, port))
+}
+
+fn is_wildcard(host: &str) -> bool {
+    matches!(host, "" | "*" | "0.0.0.0" | "[::]")
+}
+
+/// Parses a channel URI. Errors name the problem.
+pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
+    let (scheme, rest) = uri.split_once("://").ok_or_else(|| {
+        Error::invalid(format!(
+            "URI {uri:?} has no scheme; expected e.g. memory://NAME"
+        ))
+    })?;
+    if !ALL.contains(&scheme) {
+        return Err(Error::invalid(format!(
+            "unknown URI scheme {scheme:?}; expected one of memory, ipc, tcp, unix, ws"
+        )));
+    }
+    let (target, query) = match rest.split_once('?') {
+        Some((t, q)) => (t, Some(q)),
+        None => (rest, None),
+    };
+
+    let mut role = None;
+    let mut metrics = None;
+    let mut comp: Option<CompressionConfig> = None;
+    let mut seen: Vec<&str> = Vec::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("option {pair:?} needs a value (key=value)")))?;
+        let spec = OPTIONS
+            .iter()
+            .find(|o| o.key == key)
+            .ok_or_else(|| Error::invalid(format!("unknown option {key:?} in {uri:?}")))?;
+        if !spec.schemes.contains(&scheme) {
+            return Err(Error::invalid(format!(
+                "option {key:?} does not apply to {scheme}://"
+            )));
+        }
+        if seen.contains(&key) {
+            return Err(Error::invalid(format!("option {key:?} given twice")));
+        }
+        seen.push(key);
+        match key {
+            "role" => {
+                role = Some(match value {
+                    "listen" => Role::Listen,
+                    "connect" => Role::Connect,
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "role={value}: expected listen or connect"
+                        )))
+                    }
+                })
+            }
+            "metrics" => metrics = Some(parse_bool(key, value)?),
+            "compression" => {
+                let kind = match value {
+                    "none" => CompressionType::None,
+                    "lz4" => CompressionType::Lz4,
+                    "zstd" => CompressionType::Zstd,
+                    "snappy" => CompressionType::Snappy,
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "compression={value}: expected none, lz4, zstd or snappy"
+                        )))
+                    }
+                };
+                comp.get_or_insert_with(Default::default).kind = kind;
+            }
+            "level" => {
+                let level: i32 = value
+                    .parse()
+                    .map_err(|_| Error::invalid(format!("level={value}: expected an integer")))?;
+                if !(-7..=22).contains(&level) {
+                    return Err(Error::invalid(format!("level={level} is outside -7..=22")));
+                }
+                comp.get_or_insert_with(Default::default).level = level;
+            }
+            "min_size" => {
+                let n: usize = value.parse().map_err(|_| {
+                    Error::invalid(format!("min_size={value}: expected a byte count"))
+                })?;
+                comp.get_or_insert_with(Default::default).min_size_threshold = n;
+            }
+            "checksum" => {
+                comp.get_or_insert_with(Default::default).enable_checksum = parse_bool(key, value)?
+            }
+            _ => unreachable!("every key in OPTIONS is handled"),
+        }
+    }
+
+    let endpoint = match scheme {
+        "memory" | "ipc" => {
+            validate_name(scheme, target)?;
+            let name = target.to_string();
+            if scheme == "memory" {
+                Endpoint::Memory { name }
+            } else {
+                Endpoint::Ipc { name }
+            }
+        }
+        "tcp" => {
+            let (host, port) = parse_host_port(scheme, target)?;
+            let role = role.unwrap_or(if is_wildcard(&host) {
+                Role::Listen
+            } else {
+                Role::Connect
+            });
+            if role == Role::Connect && (is_wildcard(&host) || port == 0) {
+                return Err(Error::invalid(format!(
+                    "tcp://{target}: connecting needs a host and a non-zero port"
+                )));
+            }
+            Endpoint::Tcp { host, port, role }
+        }
+        "ws" => {
+            let (authority, path) = match target.find('/') {
+                Some(i) => (&target[..i], &target[i..]),
+                None => (target, "/"),
+            };
+            let (host, port) = parse_host_port(scheme, authority)?;
+            let role = role.unwrap_or(if is_wildcard(&host) {
+                Role::Listen
+            } else {
+                Role::Connect
+            });
+            Endpoint::Ws {
+                host,
+                port,
+                path: path.to_string(),
+                role,
+            }
+        }
+        "unix" => {
+            if target.is_empty() || target.contains('\0') {
+                return Err(Error::invalid(
+                    "unix:// needs a socket path, e.g. unix:///tmp/app.sock",
+                ));
+            }
+            // sun_path holds 108 bytes including the terminating NUL.
+            if target.len() > 107 {
+                return Err(Error::invalid(format!(
+                    "unix:// path is {} bytes; the limit is 107",
+                    target.len()
+                )));
+            }
+            Endpoint::Unix {
+                path: target.to_string(),
+                role: role.unwrap_or(Role::Connect),
+            }
+        }
+        _ => unreachable!("scheme checked above"),
+    };
+    Ok(ParsedUri {
+        endpoint,
+        metrics,
+        compression: comp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(uri: &str) -> String {
+        match parse_uri(uri) {
+            Err(Error::InvalidArgument(m)) => m,
+            other => panic!("{uri}: expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_each_scheme() {
+        assert_eq!(
+            parse_uri("memory://jobs").unwrap().endpoint,
+            Endpoint::Memory {
+                name: "jobs".into()
+            }
+        );
+        assert_eq!(
+            parse_uri("ipc://frames").unwrap().endpoint,
+            Endpoint::Ipc {
+                name: "frames".into()
+            }
+        );
+        assert_eq!(
+            parse_uri("tcp://localhost:8080").unwrap().endpoint,
+            Endpoint::Tcp {
+                host: "localhost".into(),
+                port: 8080,
+                role: Role::Connect
+            }
+        );
+        for l in [
+            "tcp://:8080",
+            "tcp://*:8080",
+            "tcp://0.0.0.0:8080",
+            "tcp://[::]:8080",
+        ] {
+            assert!(
+                matches!(
+                    parse_uri(l).unwrap().endpoint,
+                    Endpoint::Tcp {
+                        role: Role::Listen,
+                        ..
+                    }
+                ),
+                "{l}"
+            );
+        }
+        assert_eq!(
+            parse_uri("unix:///tmp/app.sock?role=listen")
+                .unwrap()
+                .endpoint,
+            Endpoint::Unix {
+                path: "/tmp/app.sock".into(),
+                role: Role::Listen
+            }
+        );
+        assert_eq!(
+            parse_uri("ws://localhost:9000/feed").unwrap().endpoint,
+            Endpoint::Ws {
+                host: "localhost".into(),
+                port: 9000,
+                path: "/feed".into(),
+                role: Role::Connect
+            }
+        );
+        let p = parse_uri("tcp://h:1?compression=zstd&level=3&checksum=on&min_size=128").unwrap();
+        assert_eq!(
+            p.compression,
+            Some(CompressionConfig {
+                kind: CompressionType::Zstd,
+                level: 3,
+                min_size_threshold: 128,
+                enable_checksum: true
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_bad_uris_with_a_reason() {
+        assert!(err("jobs").contains("no scheme"));
+        assert!(err("http://x").contains("unknown URI scheme"));
+        assert!(err("memory://").contains("needs a channel name"));
+        assert!(err("memory://a/b").contains("may not contain"));
+        assert!(err("ipc://..").contains("may not contain"));
+        assert!(err(&format!("memory://{}", "a".repeat(300))).contains("limit"));
+        assert!(err("memory://a?bogus=1").contains("unknown option"));
+        assert!(err("memory://a?role=listen").contains("does not apply"));
+        assert!(err("memory://a?metrics=maybe").contains("on or off"));
+        assert!(err("memory://a?metrics").contains("needs a value"));
+        assert!(err("memory://a?metrics=on&metrics=off").contains("twice"));
+        assert!(err("tcp://localhost").contains("HOST:PORT"));
+        assert!(err("tcp://localhost:99999").contains("port"));
+        assert!(err("tcp://:0?role=connect").contains("connecting"));
+        assert!(err("tcp://h:1?compression=gzip").contains("compression"));
+        assert!(err("tcp://h:1?level=99").contains("outside"));
+        assert!(err("unix://").contains("socket path"));
+    }
+
+    #[test]
+    fn enums_from_c_integers_are_range_checked() {
+        assert_eq!(Mode::from_raw(3).unwrap(), Mode::Mpmc);
+        assert!(Mode::from_raw(4).is_err());
+        assert!(Mode::from_raw(-1).is_err());
+        assert!(ChannelType::from_raw(2).is_err());
+        assert!(CompressionType::from_raw(7).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! The C ABI (see `docs/C_API.md`). Being written.

@@ -1,0 +1,766 @@
+//! A bounded ring of variable-size records in one contiguous memory region.
+//!
+//! Each record is a 16-byte [`RecordHeader`] plus its payload, rounded up to 16
+//! bytes. A record that would cross the end of the data area is preceded by a
+//! padding record that fills the rest of the lap, so every payload is contiguous
+//! and can be handed out as a slice (zero-copy reservation and receive).
+//!
+//! # How consumers find messages
+//!
+//! As in Aeron's log buffers, a consumer learns that a record is ready from the
+//! record's own `state` word, not from a shared tail index: producers never write
+//! a cache line that consumers poll except the record itself. For that to be
+//! sound, a header slot must read `EMPTY` until its record is published, even
+//! though the bytes there may be an old payload. Two ways to guarantee it:
+//!
+//! * **single producer**: before publishing a record, the producer zeroes the
+//!   state word of the slot right after it (it always keeps [`SLACK`] bytes free
+//!   for this). A consumer only reaches that slot after seeing the record before
+//!   it, so it sees the zero.
+//! * **multi producer**: producers claim space with a CAS and publish in any
+//!   order, so nobody knows where the next header lies when publishing. Instead
+//!   the space is zeroed when it is freed: every byte between `tail` and
+//!   `head + capacity` is zero.
+//!
+//! # Modes
+//!
+//! | side     | single (SP / SC)                         | multi (MP / MC)                                   |
+//! |----------|------------------------------------------|---------------------------------------------------|
+//! | claim    | plain load/store of `tail`               | CAS on `tail`                                     |
+//! | read     | plain load/store of `read`               | CAS on `read`                                     |
+//! | release  | store `head` (one view at a time)        | mark `RELEASED`, free in order under `HEAD_LOCK`  |
+//!
+//! Single sides are exclusive: the channel layer lets one thread at a time use
+//! them (see [`Ring::try_lock_producer`]), which is what makes plain stores
+//! enough there.
+
+pub(crate) mod layout;
+pub(crate) mod wait;
+
+use crate::config::Mode;
+use crate::sync::{light_barrier, AtomicU32, AtomicU64, Ordering, Scope};
+use layout::*;
+use std::ptr::NonNull;
+
+/// A claimed, not yet published record.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    pub pos: u64,
+    pub len: u32,
+}
+
+/// A record taken by a consumer, not yet released.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub pos: u64,
+    pub len: u32,
+    pub msg_type: u32,
+}
+
+/// Which way a waiter waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// A consumer waiting for a message.
+    Data,
+    /// A producer waiting for space.
+    Space,
+}
+
+/// Keeps a ring's memory alive (a heap allocation, or a mapping).
+pub(crate) trait RegionOwner: Send + Sync {}
+impl<T: Send + Sync> RegionOwner for T {}
+
+/// The ring itself: pointers into memory owned by `_region`.
+pub(crate) struct Ring {
+    ctrl: NonNull<Control>,
+    data: NonNull<u8>,
+    capacity: u64,
+    mask: u64,
+    multi_producer: bool,
+    multi_consumer: bool,
+    scope: Scope,
+    #[cfg(loom)]
+    headers: Box<[RecordHeader]>,
+    _region: Box<dyn RegionOwner>,
+}
+
+// SAFETY: the ring only hands out shared access to atomics and to payload bytes
+// whose ownership the claim/read protocol transfers between threads; the region
+// owner is Send + Sync.
+unsafe impl Send for Ring {}
+// SAFETY: as above; every shared mutable word is atomic.
+unsafe impl Sync for Ring {}
+
+/// A zeroed heap region holding control block and data area.
+#[cfg(not(loom))]
+struct HeapRegion {
+    ptr: NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+#[cfg(not(loom))]
+impl Drop for HeapRegion {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `Ring::new_heap` with exactly this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+// SAFETY: a plain allocation with no thread affinity.
+#[cfg(not(loom))]
+unsafe impl Send for HeapRegion {}
+// SAFETY: the region itself is never accessed through HeapRegion.
+#[cfg(not(loom))]
+unsafe impl Sync for HeapRegion {}
+
+/// Bytes a ring of `capacity` needs: control block plus data area.
+pub(crate) const fn region_size(capacity: usize) -> usize {
+    std::mem::size_of::<Control>() + capacity
+}
+
+impl Ring {
+    /// A ring on the heap, for `memory://`.
+    #[cfg(not(loom))]
+    pub(crate) fn new_heap(capacity: usize, mode: Mode) -> Result<Ring, crate::Error> {
+        debug_assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
+        let layout =
+            std::alloc::Layout::from_size_align(region_size(capacity), 128).map_err(|_| {
+                crate::Error::OutOfMemory(format!("ring of {capacity} bytes is too large"))
+            })?;
+        // SAFETY: layout has non-zero size. Zeroed memory is a valid initial state:
+        // every atomic is 0 and every record state is EMPTY.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).ok_or_else(|| {
+            crate::Error::OutOfMemory(format!("could not allocate a ring of {capacity} bytes"))
+        })?;
+        let region = HeapRegion { ptr, layout };
+        // SAFETY: the region is zeroed, 128-aligned and region_size(capacity) long.
+        let ring = unsafe { Ring::from_raw(ptr, capacity, mode, Scope::Process, Box::new(region)) };
+        ring.ctrl()
+            .flags
+            .0
+            .metrics_enabled
+            .store(1, Ordering::Relaxed);
+        Ok(ring)
+    }
+
+    /// A ring over caller-provided memory (`ipc://`).
+    ///
+    /// # Safety
+    /// `base` points to at least [`region_size`]`(capacity)` bytes, 128-aligned,
+    /// that stay mapped while `owner` lives, and that hold either all zeros or a
+    /// control block and data area left by rings of the same capacity and mode.
+    #[cfg(not(loom))]
+    pub(crate) unsafe fn from_raw(
+        base: NonNull<u8>,
+        capacity: usize,
+        mode: Mode,
+        scope: Scope,
+        owner: Box<dyn RegionOwner>,
+    ) -> Ring {
+        crate::sync::init_barriers();
+        Ring {
+            ctrl: base.cast(),
+            // SAFETY: the data area follows the control block inside the region,
+            // so the pointer is in bounds and non-null.
+            data: unsafe {
+                NonNull::new_unchecked(base.as_ptr().add(std::mem::size_of::<Control>()))
+            },
+            capacity: capacity as u64,
+            mask: capacity as u64 - 1,
+            multi_producer: mode.multi_producer(),
+            multi_consumer: mode.multi_consumer(),
+            scope,
+            _region: owner,
+        }
+    }
+
+    /// Under loom the control block and headers are loom objects built normally.
+    #[cfg(loom)]
+    pub(crate) fn new_heap(capacity: usize, mode: Mode) -> Result<Ring, crate::Error> {
+        let line = || WakeLine {
+            event: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+        };
+        let counters = || SideCounters {
+            messages: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            blocks: AtomicU64::new(0),
+        };
+        let ctrl = Box::new(Control {
+            producer: Padded(ProducerLine {
+                tail: AtomicU64::new(0),
+                head_cache: AtomicU64::new(0),
+                lock: AtomicU32::new(0),
+                _pad: 0,
+                counters: counters(),
+            }),
+            consumer: Padded(ConsumerLine {
+                read: AtomicU64::new(0),
+                lock: AtomicU32::new(0),
+                _pad: 0,
+                counters: counters(),
+            }),
+            head: Padded(AtomicU64::new(0)),
+            data: Padded(line()),
+            space: Padded(line()),
+            flags: Padded(FlagsLine {
+                stopped: AtomicU32::new(0),
+                metrics_enabled: AtomicU32::new(1),
+            }),
+        });
+        let data = vec![0u8; capacity].into_boxed_slice();
+        let headers = (0..capacity / HEADER_SIZE as usize)
+            .map(|_| RecordHeader {
+                state: AtomicU32::new(0),
+                len: AtomicU32::new(0),
+                msg_type: AtomicU32::new(0),
+                flags: AtomicU32::new(0),
+            })
+            .collect();
+        let ctrl_ptr = NonNull::from(&*ctrl);
+        let data_ptr = NonNull::new(data.as_ptr() as *mut u8).unwrap();
+        Ok(Ring {
+            ctrl: ctrl_ptr,
+            data: data_ptr,
+            capacity: capacity as u64,
+            mask: capacity as u64 - 1,
+            multi_producer: mode.multi_producer(),
+            multi_consumer: mode.multi_consumer(),
+            scope: Scope::Process,
+            headers,
+            _region: Box::new(LoomRegion(ctrl, std::sync::Mutex::new(data))),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn ctrl(&self) -> &Control {
+        // SAFETY: ctrl points into the region, which lives as long as self.
+        unsafe { self.ctrl.as_ref() }
+    }
+
+    /// Data-area bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Largest payload accepted.
+    pub(crate) fn max_message(&self) -> usize {
+        max_message_for(self.capacity as usize)
+    }
+
+    pub(crate) fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    #[inline]
+    fn header(&self, pos: u64) -> &RecordHeader {
+        #[cfg(not(loom))]
+        {
+            let off = (pos & self.mask) as usize;
+            // SAFETY: positions are multiples of 16 and `off + 16 <= capacity`
+            // (capacity is a multiple of 16), so the header lies inside the data
+            // area, 16-byte aligned (the area starts 128-aligned).
+            unsafe { &*(self.data.as_ptr().add(off) as *const RecordHeader) }
+        }
+        #[cfg(loom)]
+        {
+            &self.headers[((pos & self.mask) / HEADER_SIZE) as usize]
+        }
+    }
+
+    /// Pointer to the payload of the record at `pos`.
+    #[inline]
+    pub(crate) fn payload_ptr(&self, pos: u64) -> *mut u8 {
+        let off = ((pos & self.mask) + HEADER_SIZE) as usize;
+        // SAFETY: a record's payload follows its header inside the data area
+        // (records never cross the end), so the offset is in bounds.
+        unsafe { self.data.as_ptr().add(off) }
+    }
+
+    #[inline]
+    fn count(&self, c: &SideCounters, multi: bool, bytes: u64) {
+        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        if multi {
+            c.messages.fetch_add(1, Ordering::Relaxed);
+            c.bytes.fetch_add(bytes, Ordering::Relaxed);
+        } else {
+            // One writer: a plain read-modify-write keeps locked instructions
+            // off the single-side hot path.
+            c.messages
+                .store(c.messages.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            c.bytes
+                .store(c.bytes.load(Ordering::Relaxed) + bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Records that a send found the ring full (once per call).
+    pub(crate) fn note_send_block(&self) {
+        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
+            self.ctrl()
+                .producer
+                .0
+                .counters
+                .blocks
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records that a receive found the ring empty (once per call).
+    pub(crate) fn note_receive_block(&self) {
+        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
+            self.ctrl()
+                .consumer
+                .0
+                .counters
+                .blocks
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Single-side ownership
+    // ------------------------------------------------------------------
+
+    /// Single-producer rings: takes the producer side for `token` (non-zero).
+    /// Multi-producer rings: always succeeds.
+    pub(crate) fn try_lock_producer(&self, token: u32) -> bool {
+        self.multi_producer || try_lock(&self.ctrl().producer.0.lock, token)
+    }
+
+    pub(crate) fn unlock_producer(&self) {
+        if !self.multi_producer {
+            self.ctrl().producer.0.lock.store(0, Ordering::Release);
+        }
+    }
+
+    /// Single-consumer rings: takes the consumer side for `token` (non-zero).
+    pub(crate) fn try_lock_consumer(&self, token: u32) -> bool {
+        self.multi_consumer || try_lock(&self.ctrl().consumer.0.lock, token)
+    }
+
+    pub(crate) fn unlock_consumer(&self) {
+        if !self.multi_consumer {
+            self.ctrl().consumer.0.lock.store(0, Ordering::Release);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Producer side
+    // ------------------------------------------------------------------
+
+    /// Whether `need` more bytes fit after position `t` (keeping the slack free).
+    #[inline]
+    fn has_room(&self, t: u64, need: u64) -> bool {
+        let p = &self.ctrl().producer.0;
+        let fits = |head: u64| t + need + SLACK - head <= self.capacity;
+        if fits(p.head_cache.load(Ordering::Relaxed)) {
+            return true;
+        }
+        // Acquire: pairs with the consumer's Release store of `head`, so that
+        // its reads of (and, multi-producer, its zeroing of) the freed bytes
+        // happen before we write them.
+        let head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
+        p.head_cache.store(head, Ordering::Relaxed);
+        fits(head)
+    }
+
+    /// Claims space for a `len`-byte payload. `Ok(None)` when the ring is full.
+    /// Single-producer rings: the caller holds the producer side.
+    pub(crate) fn try_claim(&self, len: usize) -> Option<Claim> {
+        debug_assert!(len <= self.max_message());
+        let rec = record_size(len as u64);
+        if self.multi_producer {
+            self.try_claim_multi(len as u32, rec)
+        } else {
+            self.try_claim_single(len as u32, rec)
+        }
+    }
+
+    fn try_claim_single(&self, len: u32, rec: u64) -> Option<Claim> {
+        let p = &self.ctrl().producer.0;
+        // Only this producer writes `tail`.
+        let mut t = p.tail.load(Ordering::Relaxed);
+        let to_end = self.capacity - (t & self.mask);
+        if rec > to_end {
+            if !self.has_room(t, to_end) {
+                return None;
+            }
+            self.publish_padding(t, to_end, true);
+            t += to_end;
+            p.tail.store(t, Ordering::Relaxed);
+        }
+        if !self.has_room(t, rec) {
+            return None;
+        }
+        Some(Claim { pos: t, len })
+    }
+
+    fn try_claim_multi(&self, len: u32, rec: u64) -> Option<Claim> {
+        let p = &self.ctrl().producer.0;
+        let mut t = p.tail.load(Ordering::Relaxed);
+        loop {
+            let to_end = self.capacity - (t & self.mask);
+            // Claim the rest of the lap as padding first if the record does not fit.
+            let need = if rec > to_end { to_end } else { rec };
+            if !self.has_room(t, need) {
+                return None;
+            }
+            // Relaxed is enough: the claim orders nothing by itself. Space
+            // reuse is ordered by the Acquire load of `head` in has_room, and
+            // publication by the record's state word.
+            match p
+                .tail
+                .compare_exchange_weak(t, t + need, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) if need == rec => return Some(Claim { pos: t, len }),
+                Ok(_) => {
+                    self.publish_padding(t, to_end, false);
+                    t += to_end;
+                }
+                Err(actual) => t = actual,
+            }
+        }
+    }
+
+    /// Writes and publishes a padding record of `size` bytes at `pos`.
+    fn publish_padding(&self, pos: u64, size: u64, zero_next: bool) {
+        let h = self.header(pos);
+        h.len.store((size - HEADER_SIZE) as u32, Ordering::Relaxed);
+        if zero_next {
+            self.header(pos + size)
+                .state
+                .store(state::EMPTY, Ordering::Relaxed);
+        }
+        // Release: the length (and the zeroed next slot) are visible to whoever
+        // sees PADDING.
+        h.state.store(state::PADDING, Ordering::Release);
+    }
+
+    /// Publishes a claimed record. Wakes sleeping consumers.
+    pub(crate) fn commit(&self, claim: Claim, msg_type: u32) {
+        let h = self.header(claim.pos);
+        let rec = record_size(claim.len as u64);
+        h.len.store(claim.len, Ordering::Relaxed);
+        h.msg_type.store(msg_type, Ordering::Relaxed);
+        let p = &self.ctrl().producer.0;
+        if !self.multi_producer {
+            // The slot after this record is inside our slack: nobody reads it
+            // until they have seen this record, and the Release below makes
+            // the zero visible first.
+            self.header(claim.pos + rec)
+                .state
+                .store(state::EMPTY, Ordering::Relaxed);
+            p.tail.store(claim.pos + rec, Ordering::Relaxed);
+        }
+        // Release: payload and header fields happen-before a consumer's Acquire
+        // load that sees MESSAGE.
+        h.state.store(state::MESSAGE, Ordering::Release);
+        self.count(&p.counters, self.multi_producer, claim.len as u64);
+        self.wake_if_sleeping(Direction::Data);
+    }
+
+    /// Gives a claimed record back.
+    pub(crate) fn cancel(&self, claim: Claim) {
+        if self.multi_producer {
+            // Others may have claimed space after ours: the record must stay,
+            // as padding that consumers skip and free.
+            let size = record_size(claim.len as u64);
+            self.publish_padding(claim.pos, size, false);
+            self.wake_if_sleeping(Direction::Data);
+        }
+        // Single producer: `tail` never moved past the claim, so the space is
+        // simply reused by the next claim.
+    }
+
+    // ------------------------------------------------------------------
+    // Consumer side
+    // ------------------------------------------------------------------
+
+    /// Takes the next message, skipping padding. `Ok(None)` when empty;
+    /// `Err(len)` when the next message is longer than `max` (it stays queued).
+    /// Single-consumer rings: the caller holds the consumer side and has
+    /// released every earlier record.
+    pub(crate) fn try_read(&self, max: u32) -> Result<Option<Record>, u32> {
+        if self.multi_consumer {
+            self.try_read_multi(max)
+        } else {
+            self.try_read_single(max)
+        }
+    }
+
+    fn try_read_single(&self, max: u32) -> Result<Option<Record>, u32> {
+        let c = &self.ctrl().consumer.0;
+        let mut r = c.read.load(Ordering::Relaxed);
+        loop {
+            let h = self.header(r);
+            // Acquire: pairs with the producer's Release store of the state.
+            let st = h.state.load(Ordering::Acquire);
+            if st == state::EMPTY {
+                return Ok(None);
+            }
+            let len = h.len.load(Ordering::Relaxed);
+            if st == state::MESSAGE && len > max {
+                return Err(len);
+            }
+            let next = r + record_size(len as u64);
+            c.read.store(next, Ordering::Relaxed);
+            if st == state::PADDING {
+                self.free_single(r, next);
+                r = next;
+                continue;
+            }
+            let msg_type = h.msg_type.load(Ordering::Relaxed);
+            self.count(&c.counters, false, len as u64);
+            return Ok(Some(Record {
+                pos: r,
+                len,
+                msg_type,
+            }));
+        }
+    }
+
+    fn try_read_multi(&self, max: u32) -> Result<Option<Record>, u32> {
+        let c = &self.ctrl().consumer.0;
+        loop {
+            let r = c.read.load(Ordering::Acquire);
+            let h = self.header(r);
+            let st = h.state.load(Ordering::Acquire);
+            if st & (state::MESSAGE | state::PADDING) == 0 || st & state::RELEASED != 0 {
+                // EMPTY: nothing yet — unless `read` moved while we looked, in
+                // which case the slot may be a recycled one: look again.
+                // RELEASED: another consumer already took it; `read` has moved.
+                if c.read.load(Ordering::Acquire) == r && st == state::EMPTY {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let len = h.len.load(Ordering::Relaxed);
+            let msg_type = h.msg_type.load(Ordering::Relaxed);
+            if st == state::MESSAGE && len > max {
+                // Only report it if it really is the front message right now.
+                if c.read.load(Ordering::Acquire) == r {
+                    return Err(len);
+                }
+                continue;
+            }
+            let next = r + record_size(len as u64);
+            // The CAS decides ownership. If `r` was stale, the header may have
+            // belonged to another lap and len/type are garbage — but then the
+            // CAS fails and we discard them.
+            if c.read
+                .compare_exchange(r, next, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            if st == state::PADDING {
+                self.release_multi(r);
+                continue;
+            }
+            self.count(&c.counters, true, len as u64);
+            return Ok(Some(Record {
+                pos: r,
+                len,
+                msg_type,
+            }));
+        }
+    }
+
+    /// Frees a record taken by [`Ring::try_read`].
+    pub(crate) fn release(&self, rec: Record) {
+        if self.multi_consumer {
+            self.release_multi(rec.pos);
+        } else {
+            self.free_single(rec.pos, rec.pos + record_size(rec.len as u64));
+        }
+    }
+
+    /// Single consumer: records are freed in order, so `pos == head`.
+    fn free_single(&self, pos: u64, end: u64) {
+        if self.multi_producer {
+            self.zero(pos, end);
+        }
+        // Release: our reads of the record (and the zeroing) happen-before a
+        // producer's Acquire load of `head` that lets it reuse the space.
+        self.ctrl().head.0.store(end, Ordering::Release);
+        self.wake_if_sleeping(Direction::Space);
+    }
+
+    /// Multi consumer: mark released, then free every released record at the
+    /// front of the ring. Whoever finds the front released frees it, under
+    /// `HEAD_LOCK`. The SeqCst pairs (state store → head load here; head store →
+    /// state load in the loop) form a Dekker handshake: a releaser that finds the
+    /// lock taken can leave, because the lock holder will see its RELEASED.
+    fn release_multi(&self, pos: u64) {
+        let h = self.header(pos);
+        let st = h.state.load(Ordering::Relaxed);
+        h.state.store(st | state::RELEASED, Ordering::SeqCst);
+        let head = &self.ctrl().head.0;
+        let read = &self.ctrl().consumer.0.read;
+        let mut freed = false;
+        loop {
+            let front = head.load(Ordering::SeqCst);
+            if front & HEAD_LOCK != 0 || front == read.load(Ordering::SeqCst) {
+                break;
+            }
+            let fh = self.header(front);
+            if fh.state.load(Ordering::SeqCst) & state::RELEASED == 0 {
+                break;
+            }
+            let end = front + record_size(fh.len.load(Ordering::Relaxed) as u64);
+            // Positions never repeat, so this CAS cannot succeed on a recycled
+            // slot: if `front` was freed meanwhile, head is no longer `front`.
+            if head
+                .compare_exchange(
+                    front,
+                    front | HEAD_LOCK,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            if self.multi_producer {
+                self.zero(front, end);
+            }
+            head.store(end, Ordering::SeqCst);
+            freed = true;
+        }
+        if freed {
+            self.wake_if_sleeping(Direction::Space);
+        }
+    }
+
+    /// Zeroes `[pos, end)` (multi-producer rings keep free space zeroed).
+    fn zero(&self, pos: u64, end: u64) {
+        #[cfg(not(loom))]
+        {
+            let off = (pos & self.mask) as usize;
+            // SAFETY: [pos, end) is one record, which never crosses the end of the
+            // data area, and the caller owns it (released, not yet freed). A late
+            // multi-consumer may still atomically load a header word inside it;
+            // it then fails its CAS on `read` and discards the value.
+            unsafe { std::ptr::write_bytes(self.data.as_ptr().add(off), 0, (end - pos) as usize) };
+        }
+        #[cfg(loom)]
+        {
+            let mut p = pos;
+            while p < end {
+                let h = self.header(p);
+                h.state.store(0, Ordering::Relaxed);
+                h.len.store(0, Ordering::Relaxed);
+                h.msg_type.store(0, Ordering::Relaxed);
+                p += HEADER_SIZE;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Waking
+    // ------------------------------------------------------------------
+
+    fn wake_line(&self, d: Direction) -> &WakeLine {
+        match d {
+            Direction::Data => &self.ctrl().data.0,
+            Direction::Space => &self.ctrl().space.0,
+        }
+    }
+
+    /// Called after publishing (Data) or freeing (Space): wakes sleepers, if any.
+    #[inline]
+    fn wake_if_sleeping(&self, d: Direction) {
+        let line = self.wake_line(d);
+        // Pairs with the heavy barrier a sleeper runs between announcing itself
+        // and re-checking the ring (see crate::sync).
+        light_barrier();
+        if line.sleepers.load(Ordering::Relaxed) != 0 {
+            self.wake(d);
+        }
+    }
+
+    /// Wakes every thread sleeping in direction `d`.
+    pub(crate) fn wake(&self, d: Direction) {
+        let line = self.wake_line(d);
+        // Clearing first means several producers do not all pay the syscall;
+        // sleepers set it again before sleeping again.
+        if line.sleepers.swap(0, Ordering::SeqCst) != 0 || self.is_stopped() {
+            line.event.fetch_add(1, Ordering::SeqCst);
+            crate::sync::futex_wake_all(&line.event, self.scope);
+        }
+    }
+
+    /// Stops the ring: wakes everybody; sends fail from now on.
+    pub(crate) fn stop(&self) {
+        self.ctrl().flags.0.stopped.store(1, Ordering::SeqCst);
+        for d in [Direction::Data, Direction::Space] {
+            let line = self.wake_line(d);
+            line.event.fetch_add(1, Ordering::SeqCst);
+            crate::sync::futex_wake_all(&line.event, self.scope);
+        }
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.ctrl().flags.0.stopped.load(Ordering::Acquire) != 0
+    }
+
+    // ------------------------------------------------------------------
+    // Metrics
+    // ------------------------------------------------------------------
+
+    pub(crate) fn counters(&self) -> [u64; 6] {
+        let p = &self.ctrl().producer.0.counters;
+        let c = &self.ctrl().consumer.0.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        [
+            l(&p.messages),
+            l(&p.bytes),
+            l(&c.messages),
+            l(&c.bytes),
+            l(&p.blocks),
+            l(&c.blocks),
+        ]
+    }
+
+    pub(crate) fn reset_counters(&self) {
+        for side in [
+            &self.ctrl().producer.0.counters,
+            &self.ctrl().consumer.0.counters,
+        ] {
+            side.messages.store(0, Ordering::Relaxed);
+            side.bytes.store(0, Ordering::Relaxed);
+            side.blocks.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn set_metrics_enabled(&self, on: bool) {
+        self.ctrl()
+            .flags
+            .0
+            .metrics_enabled
+            .store(on as u32, Ordering::Relaxed);
+    }
+
+    /// Bytes between the oldest unfreed record and the newest claim.
+    pub(crate) fn used_bytes(&self) -> u64 {
+        let head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
+        let tail = self.ctrl().producer.0.tail.load(Ordering::Acquire);
+        tail.saturating_sub(head)
+    }
+}
+
+fn try_lock(word: &AtomicU32, token: u32) -> bool {
+    debug_assert!(token != 0);
+    // Acquire: everything the previous owner did on this side happens-before us.
+    word.compare_exchange(0, token, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+}
+
+#[cfg(loom)]
+struct LoomRegion(Box<Control>, std::sync::Mutex<Box<[u8]>>);
+
+#[cfg(all(test, not(loom)))]
+mod tests;

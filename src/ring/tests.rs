@@ -1,0 +1,167 @@
+//! Single-threaded unit tests of the ring algorithm in every mode. Concurrency
+//! is covered by `tests/stress.rs` (threads) and `tests/loom.rs` (model checking).
+
+use super::*;
+
+const MODES: [Mode; 4] = [Mode::Spsc, Mode::Spmc, Mode::Mpsc, Mode::Mpmc];
+
+fn send(r: &Ring, data: &[u8], t: u32) -> bool {
+    match r.try_claim(data.len()) {
+        Some(c) => {
+            // SAFETY: the claim owns data.len() bytes.
+            unsafe {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), r.payload_ptr(c.pos), data.len())
+            };
+            r.commit(c, t);
+            true
+        }
+        None => false,
+    }
+}
+
+fn recv(r: &Ring) -> Option<(Vec<u8>, u32)> {
+    let rec = r.try_read(u32::MAX).unwrap()?;
+    // SAFETY: the record is ours until released.
+    let v =
+        unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len as usize) }.to_vec();
+    let t = rec.msg_type;
+    r.release(rec);
+    Some((v, t))
+}
+
+#[test]
+fn round_trip_in_every_mode() {
+    for mode in MODES {
+        let r = Ring::new_heap(1024, mode).unwrap();
+        assert!(recv(&r).is_none());
+        assert!(send(&r, b"hello", 7));
+        assert!(send(&r, b"", 8));
+        assert_eq!(recv(&r), Some((b"hello".to_vec(), 7)), "{mode:?}");
+        assert_eq!(recv(&r), Some((vec![], 8)), "{mode:?}");
+        assert!(recv(&r).is_none());
+    }
+}
+
+#[test]
+fn fills_then_drains_in_order_across_many_laps() {
+    for mode in MODES {
+        let r = Ring::new_heap(256, mode).unwrap();
+        let mut next_send = 0u32;
+        let mut next_recv = 0u32;
+        // Sizes chosen to force padding records at the end of laps.
+        let size = |i: u32| (i * 37 % 90) as usize;
+        for _round in 0..200 {
+            while send(&r, &vec![next_send as u8; size(next_send)], next_send) {
+                next_send += 1;
+            }
+            assert!(
+                next_send > next_recv,
+                "{mode:?}: a ring with no messages must accept one"
+            );
+            while let Some((v, t)) = recv(&r) {
+                assert_eq!(t, next_recv, "{mode:?}");
+                assert_eq!(v, vec![next_recv as u8; size(next_recv)], "{mode:?}");
+                next_recv += 1;
+            }
+            assert_eq!(next_send, next_recv);
+        }
+        assert!(next_send > 400, "{mode:?}: {next_send}");
+    }
+}
+
+#[test]
+fn largest_message_fits_an_empty_ring_at_any_offset() {
+    for mode in MODES {
+        let r = Ring::new_heap(256, mode).unwrap();
+        let max = r.max_message();
+        assert_eq!(max, 112);
+        for shift in 0..40 {
+            // Move the write position, then send the largest message.
+            assert!(send(&r, &vec![1; shift * 7 % 100], 1));
+            assert_eq!(recv(&r).unwrap().0.len(), shift * 7 % 100);
+            let big = vec![shift as u8; max];
+            assert!(send(&r, &big, 2), "{mode:?} shift {shift}");
+            assert_eq!(recv(&r), Some((big, 2)));
+        }
+    }
+}
+
+#[test]
+fn too_big_for_the_buffer_stays_queued() {
+    for mode in MODES {
+        let r = Ring::new_heap(256, mode).unwrap();
+        assert!(send(&r, &[9; 40], 3));
+        assert_eq!(r.try_read(39).err(), Some(40));
+        assert_eq!(r.try_read(39).err(), Some(40), "{mode:?}: still queued");
+        let rec = r.try_read(40).unwrap().unwrap();
+        assert_eq!(rec.len, 40);
+        r.release(rec);
+    }
+}
+
+#[test]
+fn cancelled_claims_are_skipped() {
+    for mode in MODES {
+        let r = Ring::new_heap(512, mode).unwrap();
+        for i in 0..50u32 {
+            let c = r.try_claim(30).unwrap();
+            r.cancel(c);
+            assert!(send(&r, &[i as u8; 10], i));
+            assert_eq!(recv(&r), Some((vec![i as u8; 10], i)), "{mode:?}");
+            assert!(recv(&r).is_none());
+        }
+    }
+}
+
+#[test]
+fn out_of_order_commit_and_release_in_multi_modes() {
+    let r = Ring::new_heap(1024, Mode::Mpmc).unwrap();
+    let a = r.try_claim(10).unwrap();
+    let b = r.try_claim(20).unwrap();
+    r.commit(b, 2); // the later claim commits first
+    assert!(
+        r.try_read(u32::MAX).unwrap().is_none(),
+        "ring order: a comes first"
+    );
+    r.commit(a, 1);
+    let ra = r.try_read(u32::MAX).unwrap().unwrap();
+    let rb = r.try_read(u32::MAX).unwrap().unwrap();
+    assert_eq!((ra.msg_type, rb.msg_type), (1, 2));
+    let used = r.used_bytes();
+    r.release(rb); // released out of order: nothing freed yet
+    assert_eq!(r.used_bytes(), used);
+    r.release(ra); // now both are freed
+    assert_eq!(r.used_bytes(), 0);
+}
+
+#[test]
+fn full_ring_reports_full_then_recovers() {
+    for mode in MODES {
+        let r = Ring::new_heap(128, mode).unwrap();
+        let mut n = 0;
+        while send(&r, &[0; 8], 0) {
+            n += 1;
+        }
+        assert!(n >= 3, "{mode:?}");
+        assert!(r.try_claim(8).is_none());
+        recv(&r).unwrap();
+        assert!(
+            send(&r, &[0; 8], 0),
+            "{mode:?}: space freed by a receive is reusable"
+        );
+    }
+}
+
+#[test]
+fn counters_count_per_side() {
+    let r = Ring::new_heap(1024, Mode::Spsc).unwrap();
+    send(&r, b"abc", 0);
+    send(&r, b"de", 0);
+    recv(&r);
+    assert_eq!(r.counters(), [2, 5, 1, 3, 0, 0]);
+    r.set_metrics_enabled(false);
+    send(&r, b"f", 0);
+    assert_eq!(r.counters(), [2, 5, 1, 3, 0, 0]);
+    r.reset_counters();
+    assert_eq!(r.counters(), [0; 6]);
+}

@@ -1,0 +1,158 @@
+//! Blocking on a ring: spin briefly, then sleep on the ring's futex word until a
+//! producer (or consumer) wakes us, the deadline passes, the channel stops, or a
+//! [`CancelToken`] fires. Idle waiters use no CPU.
+
+use super::{Direction, Ring};
+use crate::error::{Error, Result};
+use crate::sync::{futex_wait, heavy_barrier, AtomicBool, Backoff, Ordering};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Cancels waiting calls from another thread (the Go binding uses one per
+/// `context.Context`).
+///
+/// ```
+/// use psyne::{Channel, CancelToken, Mode, ChannelType, Error};
+/// let ch = Channel::open("memory://cancel-doc", 1024, Mode::Spsc, ChannelType::Multi)?;
+/// let token = CancelToken::new();
+/// let t = token.clone();
+/// let waiter = std::thread::spawn(move || ch.recv_until(None, Some(&t)).map(|m| m.to_vec()));
+/// token.cancel();
+/// assert_eq!(waiter.join().unwrap(), Err(Error::Cancelled));
+/// # Ok::<(), psyne::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct CancelToken {
+    inner: Arc<CancelInner>,
+}
+
+#[derive(Default)]
+struct CancelInner {
+    cancelled: AtomicBool,
+    /// The rings (and directions) threads are asleep on, so `cancel` can wake them.
+    sleeping: Mutex<Vec<(usize, Direction)>>,
+}
+
+impl std::fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// Cancels: every call waiting with this token returns [`Error::Cancelled`],
+    /// and so does every later one until [`reset`](CancelToken::reset).
+    pub fn cancel(&self) {
+        self.inner.cancelled.store(true, Ordering::SeqCst);
+        let sleeping = self.inner.sleeping.lock();
+        for &(ring, d) in sleeping.iter() {
+            // SAFETY: a waiter registers its ring here only while it holds a
+            // reference to it and removes the entry (under this lock) before it
+            // returns, so the ring is alive while we hold the lock.
+            let ring = unsafe { &*(ring as *const Ring) };
+            let line = ring.wake_line(d);
+            line.event.fetch_add(1, Ordering::SeqCst);
+            crate::sync::futex_wake_all(&line.event, ring.scope());
+        }
+    }
+
+    /// Whether [`cancel`](CancelToken::cancel) was called since the last reset.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Re-arms the token.
+    pub fn reset(&self) {
+        self.inner.cancelled.store(false, Ordering::SeqCst);
+    }
+}
+
+/// When and why a wait ends besides success.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct WaitLimit<'a> {
+    pub deadline: Option<Instant>,
+    pub cancel: Option<&'a CancelToken>,
+}
+
+impl WaitLimit<'_> {
+    fn check(&self) -> Result<()> {
+        if self.cancel.is_some_and(|c| c.is_cancelled()) {
+            return Err(Error::Cancelled);
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::Timeout);
+        }
+        Ok(())
+    }
+}
+
+impl Ring {
+    /// Runs `attempt` until it yields a value or an error, sleeping in direction
+    /// `d` between tries. `attempt` must return `Ok(None)` only when retrying
+    /// after a wake-up in direction `d` can succeed.
+    pub(crate) fn block_on<T>(
+        &self,
+        d: Direction,
+        limit: WaitLimit<'_>,
+        mut attempt: impl FnMut() -> Result<Option<T>>,
+    ) -> Result<T> {
+        let mut backoff = Backoff::new();
+        loop {
+            if let Some(v) = attempt()? {
+                return Ok(v);
+            }
+            limit.check()?;
+            if backoff.snooze() {
+                continue;
+            }
+            let line = self.wake_line(d);
+            line.sleepers.store(1, Ordering::SeqCst);
+            let seen = line.event.load(Ordering::SeqCst);
+            // Pairs with the light barrier after every publish/free: either the
+            // other side sees `sleepers`, or we see its update on the re-check.
+            heavy_barrier(self.scope());
+            if let Some(v) = attempt()? {
+                return Ok(v);
+            }
+            let registered = limit.cancel.map(|c| {
+                c.inner
+                    .sleeping
+                    .lock()
+                    .push((self as *const Ring as usize, d));
+                c
+            });
+            let timeout = match limit.check() {
+                Ok(()) => limit
+                    .deadline
+                    .map(|dl| dl.saturating_duration_since(Instant::now())),
+                Err(e) => {
+                    unregister(registered, self, d);
+                    return Err(e);
+                }
+            };
+            futex_wait(&line.event, seen, timeout, self.scope());
+            unregister(registered, self, d);
+            backoff = Backoff::new();
+        }
+    }
+}
+
+fn unregister(token: Option<&CancelToken>, ring: &Ring, d: Direction) {
+    if let Some(c) = token {
+        let mut v = c.inner.sleeping.lock();
+        if let Some(i) = v
+            .iter()
+            .position(|&(r, dd)| r == ring as *const Ring as usize && dd == d)
+        {
+            v.swap_remove(i);
+        }
+    }
+}

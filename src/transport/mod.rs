@@ -1,0 +1,3 @@
+//! Where rings live and how channels reach them. One module per URI scheme.
+
+pub(crate) mod memory;
