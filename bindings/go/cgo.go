@@ -1,0 +1,89 @@
+package psyne
+
+// The cgo surface of the package. wrap.c holds thin C wrappers around
+// include/psyne.h: every wrapper makes the libpsyne call *and*, when it
+// fails, copies psyne_last_error_message() within the same C call, so the
+// thread-local detail text is read on the very OS thread that produced it.
+// (A goroutine may move to another OS thread between two cgo calls, so a
+// second call to fetch the text could read another goroutine's error; the
+// alternative, runtime.LockOSThread around a call pair, costs two cgo
+// crossings per failure and a lock/unlock per call.) Results come back as
+// small structs by value. The only Go pointers handed to C are the byte
+// buffers of the copying send/receive calls, which C uses only during the
+// call: the noescape/nocallback declarations below let such buffers stay
+// where they are (no forced heap allocation) and make the calls cheaper.
+
+/*
+#cgo pkg-config: psyne
+#cgo noescape gopsyne_send_data
+#cgo nocallback gopsyne_send_data
+#cgo noescape gopsyne_send_data_wait
+#cgo nocallback gopsyne_send_data_wait
+#cgo noescape gopsyne_receive_data
+#cgo nocallback gopsyne_receive_data
+#cgo noescape gopsyne_get_uri
+#cgo nocallback gopsyne_get_uri
+#cgo nocallback gopsyne_reserve
+#cgo nocallback gopsyne_msg_send
+#cgo nocallback gopsyne_msg_cancel
+#cgo nocallback gopsyne_msg_release
+#cgo nocallback gopsyne_msg_receive
+#cgo nocallback gopsyne_cancel_new
+#cgo nocallback gopsyne_cancel_trigger
+#cgo nocallback gopsyne_cancel_reset
+#cgo nocallback gopsyne_cancel_free
+
+#include <stdlib.h>
+#include "wrap.h"
+*/
+import "C"
+
+import (
+	"math"
+	"time"
+	"unsafe"
+)
+
+// waitForever is PSYNE_WAIT_FOREVER: a timeout_ms value that never expires.
+const waitForever = math.MaxUint32
+
+// maxWaitMs is the longest finite wait one C call can express; longer
+// deadlines are reached by calling again.
+const maxWaitMs = math.MaxUint32 - 1
+
+// takeError turns a wrapper result into a Go error (nil on success) and frees
+// the detail text that the wrapper copied.
+func takeError(op string, rc C.int32_t, detail *C.char) error {
+	if rc == 0 {
+		return nil
+	}
+	d := ""
+	if detail != nil {
+		d = C.GoString(detail)
+		C.free(unsafe.Pointer(detail))
+	}
+	return newError(op, ErrorCode(rc), d)
+}
+
+// msUntil converts the time left until deadline into a C timeout, rounding
+// up so that a C timeout never fires before the Go deadline.
+func msUntil(deadline time.Time) C.uint32_t {
+	d := time.Until(deadline)
+	if d <= 0 {
+		return 0
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	if ms > maxWaitMs {
+		ms = maxWaitMs
+	}
+	return C.uint32_t(ms)
+}
+
+// bytePtr returns a pointer to the first byte of b (nil for an empty slice;
+// the C wrappers substitute a static byte for nil).
+func bytePtr(b []byte) unsafe.Pointer {
+	if len(b) == 0 && cap(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(unsafe.SliceData(b))
+}

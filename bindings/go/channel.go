@@ -1,0 +1,681 @@
+package psyne
+
+// #include <stdlib.h>
+// #include "wrap.h"
+import "C"
+
+import (
+	"context"
+	"math/bits"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// A Channel is an open handle on a libpsyne channel. All its methods may be
+// called from any number of goroutines at once, whatever the ChannelMode:
+// on a single-producer side (ModeSPSC, ModeSPMC) the senders of this process
+// take turns, and so do the receivers on a single-consumer side (ModeSPSC,
+// ModeMPSC); a held Message or View counts as a turn until it is sent,
+// cancelled or released. (So a goroutine that holds a Message on such a side
+// must not send on the same side before finishing it, as with sync.Mutex.)
+//
+// Close releases the handle. It is idempotent, wakes the calls blocked on
+// this handle (they fail with an error matching ErrClosed and
+// ErrChannelStopped) and waits for them to return. A Channel that becomes
+// unreachable without Close is closed by a cleanup.
+type Channel struct {
+	s *chanState
+}
+
+// chanState is everything a Channel owns. It is separate from Channel so that
+// a cleanup attached to the Channel can close it.
+type chanState struct {
+	ch   *C.psyne_channel_t
+	uri  string
+	mode ChannelMode
+	typ  ChannelType
+
+	// rw is read-locked by every call for its duration and write-locked by
+	// Close, which so waits for in-flight calls after waking them.
+	rw        sync.RWMutex
+	closed    atomic.Bool   // set first by Close
+	closing   chan struct{} // closed by Close: wakes side-lock waiters
+	closeTok  *canceler     // triggered by Close: wakes waiting C calls without a context of their own
+	closeOnce sync.Once
+	closeErr  error
+
+	waitMu  sync.Mutex
+	waiting map[*canceler]struct{} // cancelers of in-flight ...Context calls
+
+	// Outstanding Messages and Views keep the C handle alive after Close
+	// until the last of them is finished.
+	pending    atomic.Int64
+	handleGone atomic.Bool
+	destroyed  atomic.Bool
+
+	locks    *sideLocks
+	sendLock *sideLock // nil when senders may run concurrently
+	recvLock *sideLock // nil when receivers may run concurrently
+
+	recvHint atomic.Int64 // buffer size ReceiveData tries first
+}
+
+// NewChannel opens (creates or attaches to) the channel named by uri with a
+// ring of bufferSize bytes (rounded up by libpsyne; 0 attaches to an existing
+// memory:// or ipc:// channel of that name).
+func NewChannel(uri string, bufferSize int, mode ChannelMode, typ ChannelType) (*Channel, error) {
+	return open("NewChannel", uri, bufferSize, mode, typ, nil)
+}
+
+// NewChannelWithCompression is NewChannel with a compression configuration.
+func NewChannelWithCompression(uri string, bufferSize int, mode ChannelMode, typ ChannelType, cfg CompressionConfig) (*Channel, error) {
+	return open("NewChannelWithCompression", uri, bufferSize, mode, typ, &cfg)
+}
+
+func open(op, uri string, bufferSize int, mode ChannelMode, typ ChannelType, cfg *CompressionConfig) (*Channel, error) {
+	if strings.IndexByte(uri, 0) >= 0 {
+		return nil, newError(op, ErrInvalidArgument, "URI contains a NUL byte")
+	}
+	if bufferSize < 0 {
+		return nil, newError(op, ErrInvalidArgument, "buffer size must not be negative")
+	}
+	curi := C.CString(uri)
+	defer C.free(unsafe.Pointer(curi))
+	var r C.gopsyne_create_result
+	if cfg == nil {
+		r = C.gopsyne_channel_create(curi, C.size_t(bufferSize), C.int32_t(mode), C.int32_t(typ), 0, 0, 0, 0, false)
+	} else {
+		if cfg.MinSizeThreshold < 0 {
+			return nil, newError(op, ErrInvalidArgument, "compression MinSizeThreshold must not be negative")
+		}
+		r = C.gopsyne_channel_create(curi, C.size_t(bufferSize), C.int32_t(mode), C.int32_t(typ),
+			1, C.int32_t(cfg.Type), C.int(cfg.Level), C.size_t(cfg.MinSizeThreshold), C.bool(cfg.EnableChecksum))
+	}
+	if err := takeError(op, r.rc, r.detail); err != nil {
+		return nil, err
+	}
+	tok, err := newCanceler()
+	if err != nil {
+		C.gopsyne_channel_destroy(r.ch)
+		return nil, err
+	}
+	s := &chanState{
+		ch:       r.ch,
+		uri:      uri,
+		mode:     mode,
+		typ:      typ,
+		closing:  make(chan struct{}),
+		closeTok: tok,
+		waiting:  map[*canceler]struct{}{},
+	}
+	if u, err := s.fetchURI(); err == nil {
+		s.uri = u
+	}
+	s.locks = acquireLocks(s.uri)
+	if mode.singleProducer() {
+		s.sendLock = &s.locks.send
+	}
+	if mode.singleConsumer() {
+		s.recvLock = &s.locks.recv
+	}
+	s.recvHint.Store(minRecvGuess)
+	c := &Channel{s: s}
+	runtime.AddCleanup(c, func(s *chanState) { s.close() }, s)
+	return c, nil
+}
+
+func (s *chanState) fetchURI() (string, error) {
+	for n := 256; n <= 1<<20; n *= 4 {
+		buf := make([]byte, n)
+		r := C.gopsyne_get_uri(s.ch, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(n))
+		if err := takeError("URI", r.rc, r.detail); err != nil {
+			if e, ok := err.(*Error); ok && e.Code == ErrInvalidArgument {
+				continue // buffer too small
+			}
+			return "", err
+		}
+		if i := strings.IndexByte(string(buf), 0); i >= 0 {
+			return string(buf[:i]), nil
+		}
+	}
+	return "", newError("URI", ErrInvalidArgument, "URI too long")
+}
+
+// Close releases the handle; see Channel. It returns the error of the
+// underlying psyne_channel_destroy, and nil when called again.
+// Messages and Views still held stay valid until they are finished; the C
+// handle is destroyed after the last of them.
+func (c *Channel) Close() error {
+	if c == nil || c.s == nil {
+		return nil
+	}
+	return c.s.close()
+}
+
+func (s *chanState) close() error {
+	first := false
+	s.closeOnce.Do(func() {
+		first = true
+		s.closed.Store(true)
+		close(s.closing)
+		s.closeTok.trigger()
+		s.waitMu.Lock()
+		for k := range s.waiting {
+			k.trigger()
+		}
+		s.waitMu.Unlock()
+		s.rw.Lock() // every in-flight call has returned
+		s.handleGone.Store(true)
+		if s.pending.Load() == 0 {
+			s.closeErr = s.destroy()
+		}
+		s.rw.Unlock()
+	})
+	if !first {
+		return nil
+	}
+	return s.closeErr
+}
+
+// destroy frees the C handle exactly once.
+func (s *chanState) destroy() error {
+	if !s.destroyed.CompareAndSwap(false, true) {
+		return nil
+	}
+	r := C.gopsyne_channel_destroy(s.ch)
+	releaseLocks(s.locks)
+	return takeError("Close", r.rc, r.detail)
+}
+
+// endPending is called when a Message or View is finished.
+func (s *chanState) endPending() {
+	if s.pending.Add(-1) == 0 && s.handleGone.Load() {
+		s.destroy()
+	}
+}
+
+// waitParams describe how long a call may wait.
+type waitParams struct {
+	nowait   bool            // do not wait at all
+	deadline time.Time       // wait until then (zero: no deadline)
+	ctx      context.Context // nil for the plain calls
+}
+
+// timeoutParams: 0 = do not wait, negative = wait without limit.
+func timeoutParams(timeout time.Duration) waitParams {
+	switch {
+	case timeout == 0:
+		return waitParams{nowait: true}
+	case timeout < 0:
+		return waitParams{}
+	}
+	return waitParams{deadline: time.Now().Add(timeout)}
+}
+
+func ctxParams(ctx context.Context) waitParams {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	d, _ := ctx.Deadline()
+	return waitParams{deadline: d, ctx: ctx}
+}
+
+// guard is one call's hold on the channel: the read lock, the side lock if
+// the side is single, and the cancel token of a waiting call.
+type guard struct {
+	s        *chanState
+	lock     *sideLock
+	w        ctxWait
+	keepLock bool // the side lock passes to a Message or View
+}
+
+// enter starts a call: it fails on a closed channel or an ended context,
+// takes the side lock l (nil: none) and arms the cancellation of waits.
+func (s *chanState) enter(op string, p *waitParams, l *sideLock, g *guard) error {
+	if s == nil {
+		return newError(op, ErrInvalidArgument, "Channel not opened with NewChannel")
+	}
+	s.rw.RLock()
+	if s.closed.Load() {
+		s.rw.RUnlock()
+		return closedError(op)
+	}
+	if p.ctx != nil {
+		if err := p.ctx.Err(); err != nil {
+			s.rw.RUnlock()
+			return contextError(op, err, "")
+		}
+	}
+	g.s = s
+	if l != nil {
+		var done <-chan struct{}
+		if p.ctx != nil {
+			done = p.ctx.Done()
+		}
+		var deadline time.Time
+		if !p.nowait {
+			deadline = p.deadline
+		}
+		if why := l.lock(done, deadline, s.closing); why != lockAcquired {
+			s.rw.RUnlock()
+			switch why {
+			case lockDone:
+				return contextError(op, p.ctx.Err(), "")
+			case lockTimedOut:
+				if p.ctx != nil {
+					return contextError(op, context.DeadlineExceeded, "")
+				}
+				return newError(op, ErrTimeout, "timed out waiting for the channel's single "+l.side(s)+" side")
+			}
+			return closedError(op)
+		}
+		g.lock = l
+	}
+	if !p.nowait {
+		if err := g.w.begin(s, p.ctx); err != nil {
+			if g.lock != nil {
+				g.lock.unlock()
+			}
+			s.rw.RUnlock()
+			if err == errClosedSignal {
+				return closedError(op)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// side names the side l guards, for error texts.
+func (l *sideLock) side(s *chanState) string {
+	if l == s.sendLock {
+		return "sender"
+	}
+	return "receiver"
+}
+
+// exit ends the call started by enter.
+func (g *guard) exit() {
+	g.w.end()
+	if g.lock != nil && !g.keepLock {
+		g.lock.unlock()
+	}
+	g.s.rw.RUnlock()
+}
+
+// params returns the C timeout and cancel token for one attempt.
+func (g *guard) params(p *waitParams) (C.uint32_t, *C.psyne_cancel_t) {
+	if p.nowait {
+		return 0, nil
+	}
+	if p.deadline.IsZero() {
+		return waitForever, g.w.cptr()
+	}
+	return msUntil(p.deadline), g.w.cptr()
+}
+
+// waitError maps the failure of a waiting call. retry is true when the C
+// timeout ended before the Go deadline (long deadlines need several calls).
+func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.char) (err error, retry bool) {
+	code := ErrorCode(rc)
+	if !p.nowait && (code == ErrNoMessage || code == ErrChannelFull) {
+		code = ErrTimeout // a wait whose deadline had passed before the C call
+	}
+	switch code {
+	case ErrCancelled:
+		e := takeError(op, rc, detail).(*Error)
+		if p.ctx != nil && p.ctx.Err() != nil {
+			return contextError(op, p.ctx.Err(), e.Detail), false
+		}
+		if s.closed.Load() {
+			return closedError(op), false
+		}
+		return e, false
+	case ErrTimeout:
+		if !p.deadline.IsZero() && time.Now().Before(p.deadline) {
+			takeError(op, rc, detail)
+			return nil, true
+		}
+		e := takeError(op, rc, detail).(*Error)
+		if p.ctx != nil {
+			return contextError(op, context.DeadlineExceeded, e.Detail), false
+		}
+		e.Code = ErrTimeout
+		return e, false
+	}
+	return takeError(op, rc, detail), false
+}
+
+// SendData copies data into the channel as one message of type msgType. It
+// never waits for room: a full ring is ErrChannelFull at once. (On a
+// single-producer side it does wait for this process's other senders.)
+func (c *Channel) SendData(data []byte, msgType uint32) error {
+	s := c.state()
+	if s == nil || s.sendLock != nil {
+		defer runtime.KeepAlive(c)
+		return s.sendLocked("SendData", data, msgType)
+	}
+	// Fast path for multi-producer sides: no side lock.
+	s.rw.RLock()
+	if s.closed.Load() {
+		s.rw.RUnlock()
+		return closedError("SendData")
+	}
+	r := C.gopsyne_send_data(s.ch, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType))
+	s.rw.RUnlock()
+	runtime.KeepAlive(c)
+	if r.rc != 0 {
+		return takeError("SendData", r.rc, r.detail)
+	}
+	return nil
+}
+
+func (s *chanState) sendLocked(op string, data []byte, msgType uint32) error {
+	p := waitParams{nowait: true}
+	var g guard
+	if err := s.enter(op, &p, s.sendLockOrNil(), &g); err != nil {
+		return err
+	}
+	r := C.gopsyne_send_data(s.ch, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType))
+	g.exit()
+	return takeError(op, r.rc, r.detail)
+}
+
+func (s *chanState) sendLockOrNil() *sideLock {
+	if s == nil {
+		return nil
+	}
+	return s.sendLock
+}
+
+func (s *chanState) recvLockOrNil() *sideLock {
+	if s == nil {
+		return nil
+	}
+	return s.recvLock
+}
+
+func (c *Channel) state() *chanState {
+	if c == nil {
+		return nil
+	}
+	return c.s
+}
+
+// SendContext is SendData that waits for room until ctx is done. The error
+// of a cancelled or expired context wraps ctx.Err(), so
+// errors.Is(err, context.Canceled) (or context.DeadlineExceeded) holds.
+// Nothing is left waiting after it returns.
+func (c *Channel) SendContext(ctx context.Context, data []byte, msgType uint32) error {
+	defer runtime.KeepAlive(c)
+	const op = "SendContext"
+	s := c.state()
+	p := ctxParams(ctx)
+	var g guard
+	if err := s.enter(op, &p, s.sendLockOrNil(), &g); err != nil {
+		return err
+	}
+	defer g.exit()
+	for {
+		ms, tok := g.params(&p)
+		r := C.gopsyne_send_data_wait(s.ch, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType), ms, tok)
+		if r.rc == 0 {
+			return nil
+		}
+		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+			return err
+		}
+	}
+}
+
+// ReceiveData returns the next message, copied into a new slice, and its
+// type. timeout 0 does not wait (ErrNoMessage when empty); a positive
+// timeout waits up to that long (ErrTimeout); a negative one waits until a
+// message comes or the channel is stopped or closed. A message longer than
+// maxSize is not taken: the error matches ErrInvalidArgument, its detail
+// says the needed size, and the message stays queued.
+func (c *Channel) ReceiveData(maxSize int, timeout time.Duration) ([]byte, uint32, error) {
+	defer runtime.KeepAlive(c)
+	return c.state().receiveData("ReceiveData", maxSize, timeoutParams(timeout))
+}
+
+// ReceiveContext is ReceiveData that waits until a message comes or ctx is
+// done; the error of an ended context wraps ctx.Err().
+func (c *Channel) ReceiveContext(ctx context.Context, maxSize int) ([]byte, uint32, error) {
+	defer runtime.KeepAlive(c)
+	return c.state().receiveData("ReceiveContext", maxSize, ctxParams(ctx))
+}
+
+const (
+	minRecvGuess = 256
+	maxRecvGuess = 1 << 16
+)
+
+func (s *chanState) receiveData(op string, maxSize int, p waitParams) ([]byte, uint32, error) {
+	if maxSize < 0 {
+		return nil, 0, newError(op, ErrInvalidArgument, "maxSize must not be negative")
+	}
+	var g guard
+	if err := s.enter(op, &p, s.recvLockOrNil(), &g); err != nil {
+		return nil, 0, err
+	}
+	defer g.exit()
+	// Allocate what the recent messages needed rather than maxSize; a
+	// longer message stays queued and is fetched again with its size.
+	n := int(s.recvHint.Load())
+	if n > maxSize {
+		n = maxSize
+	}
+	for {
+		buf := make([]byte, n)
+		ms, tok := g.params(&p)
+		r := C.gopsyne_receive_data(s.ch, bytePtr(buf), C.size_t(n), ms, tok)
+		if r.rc == 0 {
+			got := int(r.received)
+			if got > minRecvGuess || n > minRecvGuess {
+				s.recvHint.Store(int64(guessFor(got)))
+			}
+			return buf[:got:got], uint32(r._type), nil
+		}
+		if ErrorCode(r.rc) == ErrInvalidArgument && int(r.received) > n && int(r.received) <= maxSize {
+			takeError(op, r.rc, r.detail) // too small for this one: retry at its size
+			n = int(r.received)
+			continue
+		}
+		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+			return nil, 0, err
+		}
+	}
+}
+
+// guessFor rounds a message size up to the next power of two within
+// [minRecvGuess, maxRecvGuess].
+func guessFor(n int) int {
+	if n <= minRecvGuess {
+		return minRecvGuess
+	}
+	if n >= maxRecvGuess {
+		return maxRecvGuess
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+// ReceiveInto copies the next message into buf and returns its length and
+// type, without allocating. timeout is as for ReceiveData. If buf is too
+// small the message stays queued and ReceiveInto returns the needed length
+// with an error matching ErrInvalidArgument.
+func (c *Channel) ReceiveInto(buf []byte, timeout time.Duration) (int, uint32, error) {
+	defer runtime.KeepAlive(c)
+	const op = "ReceiveInto"
+	s := c.state()
+	p := timeoutParams(timeout)
+	var g guard
+	if err := s.enter(op, &p, s.recvLockOrNil(), &g); err != nil {
+		return 0, 0, err
+	}
+	defer g.exit()
+	for {
+		ms, tok := g.params(&p)
+		r := C.gopsyne_receive_data(s.ch, bytePtr(buf), C.size_t(len(buf)), ms, tok)
+		if r.rc == 0 {
+			return int(r.received), uint32(r._type), nil
+		}
+		if ErrorCode(r.rc) == ErrInvalidArgument && int(r.received) > len(buf) {
+			return int(r.received), 0, takeError(op, r.rc, r.detail)
+		}
+		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+			return 0, 0, err
+		}
+	}
+}
+
+// ReceiveMessage returns the next message, whatever its size, copied out of
+// the ring into a new slice, and its type. timeout is as for ReceiveData.
+func (c *Channel) ReceiveMessage(timeout time.Duration) ([]byte, uint32, error) {
+	defer runtime.KeepAlive(c)
+	const op = "ReceiveMessage"
+	s := c.state()
+	p := timeoutParams(timeout)
+	var g guard
+	if err := s.enter(op, &p, s.recvLockOrNil(), &g); err != nil {
+		return nil, 0, err
+	}
+	defer g.exit()
+	for {
+		ms, tok := g.params(&p)
+		r := C.gopsyne_msg_receive(s.ch, ms, tok)
+		if r.rc == 0 {
+			out := make([]byte, int(r.size))
+			copy(out, unsafe.Slice((*byte)(r.data), int(r.size)))
+			rr := C.gopsyne_msg_release(r.msg)
+			if err := takeError(op, rr.rc, rr.detail); err != nil {
+				return nil, 0, err
+			}
+			return out, uint32(r._type), nil
+		}
+		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+			return nil, 0, err
+		}
+	}
+}
+
+// Stop stops the channel (all handles on it): blocked senders and receivers
+// wake, later sends fail with ErrChannelStopped, and receivers get
+// ErrChannelStopped once they have drained what is queued.
+func (c *Channel) Stop() error {
+	defer runtime.KeepAlive(c)
+	return c.state().simple("Stop", func(ch *C.psyne_channel_t) C.gopsyne_result { return C.gopsyne_channel_stop(ch) })
+}
+
+// IsStopped reports whether the channel was stopped.
+func (c *Channel) IsStopped() (bool, error) {
+	defer runtime.KeepAlive(c)
+	var v bool
+	err := c.state().simple("IsStopped", func(ch *C.psyne_channel_t) C.gopsyne_result {
+		r := C.gopsyne_channel_is_stopped(ch)
+		v = bool(r.value)
+		return C.gopsyne_result{rc: r.rc, detail: r.detail}
+	})
+	return v && err == nil, err
+}
+
+// URI returns the channel's URI as libpsyne reports it (it stays available
+// after Close).
+func (c *Channel) URI() string {
+	if s := c.state(); s != nil {
+		return s.uri
+	}
+	return ""
+}
+
+// Mode returns the mode the channel was opened with.
+func (c *Channel) Mode() ChannelMode {
+	if s := c.state(); s != nil {
+		return s.mode
+	}
+	return 0
+}
+
+// Type returns the channel type the channel was opened with.
+func (c *Channel) Type() ChannelType {
+	if s := c.state(); s != nil {
+		return s.typ
+	}
+	return 0
+}
+
+// Metrics returns a snapshot of the channel's counters.
+func (c *Channel) Metrics() (*Metrics, error) {
+	defer runtime.KeepAlive(c)
+	var m Metrics
+	err := c.state().simple("Metrics", func(ch *C.psyne_channel_t) C.gopsyne_result {
+		r := C.gopsyne_get_metrics(ch)
+		m = Metrics{
+			MessagesSent:     uint64(r.messages_sent),
+			BytesSent:        uint64(r.bytes_sent),
+			MessagesReceived: uint64(r.messages_received),
+			BytesReceived:    uint64(r.bytes_received),
+			SendBlocks:       uint64(r.send_blocks),
+			ReceiveBlocks:    uint64(r.receive_blocks),
+		}
+		return C.gopsyne_result{rc: r.rc, detail: r.detail}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// ResetMetrics sets the channel's counters to zero.
+func (c *Channel) ResetMetrics() error {
+	defer runtime.KeepAlive(c)
+	return c.state().simple("ResetMetrics", func(ch *C.psyne_channel_t) C.gopsyne_result { return C.gopsyne_reset_metrics(ch) })
+}
+
+// EnableMetrics turns the counting of metrics on or off.
+func (c *Channel) EnableMetrics(on bool) error {
+	defer runtime.KeepAlive(c)
+	return c.state().simple("EnableMetrics", func(ch *C.psyne_channel_t) C.gopsyne_result {
+		return C.gopsyne_enable_metrics(ch, C.bool(on))
+	})
+}
+
+// BufferSize returns the ring size in bytes (after libpsyne's rounding).
+func (c *Channel) BufferSize() (int, error) {
+	defer runtime.KeepAlive(c)
+	var v int
+	err := c.state().simple("BufferSize", func(ch *C.psyne_channel_t) C.gopsyne_result {
+		r := C.gopsyne_buffer_size(ch)
+		v = int(r.value)
+		return C.gopsyne_result{rc: r.rc, detail: r.detail}
+	})
+	return v, err
+}
+
+// MaxMessageSize returns the largest message the channel accepts.
+func (c *Channel) MaxMessageSize() (int, error) {
+	defer runtime.KeepAlive(c)
+	var v int
+	err := c.state().simple("MaxMessageSize", func(ch *C.psyne_channel_t) C.gopsyne_result {
+		r := C.gopsyne_max_message_size(ch)
+		v = int(r.value)
+		return C.gopsyne_result{rc: r.rc, detail: r.detail}
+	})
+	return v, err
+}
+
+// simple runs a short non-waiting C call under the read lock.
+func (s *chanState) simple(op string, call func(*C.psyne_channel_t) C.gopsyne_result) error {
+	p := waitParams{nowait: true}
+	var g guard
+	if err := s.enter(op, &p, nil, &g); err != nil {
+		return err
+	}
+	r := call(s.ch)
+	g.exit()
+	return takeError(op, r.rc, r.detail)
+}

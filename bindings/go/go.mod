@@ -1,0 +1,3 @@
+module github.com/psyne-dev/psyne/bindings/go
+
+go 1.24

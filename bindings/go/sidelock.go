@@ -1,0 +1,152 @@
+package psyne
+
+import (
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sideLock serialises the goroutines using a single-producer or
+// single-consumer side of a channel. It is a FIFO mutex whose waits can be
+// abandoned (timeout, context, Close); sync.Mutex cannot do that.
+// Uncontended, lock+unlock costs two short critical sections.
+type sideLock struct {
+	mu      sync.Mutex
+	held    bool
+	waiters []chan struct{} // FIFO; unlock hands the lock to the first
+}
+
+// lockResult says why lock returned.
+type lockResult int
+
+const (
+	lockAcquired lockResult = iota
+	lockDone                // the done channel (a context) closed
+	lockTimedOut            // the deadline passed
+	lockClosed              // the channel handle was closed
+)
+
+// lock acquires l. It gives up when done or closing is closed, or when a
+// non-zero deadline passes. A nil channel never fires.
+func (l *sideLock) lock(done <-chan struct{}, deadline time.Time, closing <-chan struct{}) lockResult {
+	l.mu.Lock()
+	if !l.held {
+		l.held = true
+		l.mu.Unlock()
+		return lockAcquired
+	}
+	w := make(chan struct{}, 1)
+	l.waiters = append(l.waiters, w)
+	l.mu.Unlock()
+
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	var why lockResult
+	select {
+	case <-w:
+		return lockAcquired
+	case <-done:
+		why = lockDone
+	case <-timeout:
+		why = lockTimedOut
+	case <-closing:
+		why = lockClosed
+	}
+	l.mu.Lock()
+	for i, x := range l.waiters {
+		if x == w {
+			l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
+			l.mu.Unlock()
+			return why
+		}
+	}
+	l.mu.Unlock()
+	// unlock handed us the lock while we were giving up: pass it on.
+	<-w
+	l.unlock()
+	return why
+}
+
+// unlock releases l, handing it to the longest waiter if there is one.
+func (l *sideLock) unlock() {
+	l.mu.Lock()
+	if len(l.waiters) > 0 {
+		w := l.waiters[0]
+		l.waiters[0] = nil
+		l.waiters = l.waiters[1:]
+		w <- struct{}{} // buffered: never blocks; l stays held by the waiter
+	} else {
+		l.held = false
+	}
+	l.mu.Unlock()
+}
+
+// sideLocks are the two locks of one ring. Handles opened in this process on
+// the same memory:// or ipc:// name share one ring, so they share the locks
+// too (a registry keyed by scheme and name, reference counted).
+type sideLocks struct {
+	send, recv sideLock
+	key        string
+	refs       int
+}
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]*sideLocks{}
+)
+
+// ringKey returns the registry key of a URI naming a shared ring
+// ("memory://jobs?x=1" -> "memory://jobs"), or "" for other URIs.
+func ringKey(uri string) string {
+	scheme, rest, ok := strings.Cut(uri, "://")
+	if !ok {
+		return ""
+	}
+	scheme = strings.ToLower(scheme)
+	if scheme != "memory" && scheme != "ipc" {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if u, err := url.PathUnescape(rest); err == nil {
+		rest = u
+	}
+	return scheme + "://" + rest
+}
+
+// acquireLocks returns the side locks for uri, shared with every other open
+// handle on the same ring.
+func acquireLocks(uri string) *sideLocks {
+	key := ringKey(uri)
+	if key == "" {
+		return &sideLocks{}
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	l := registry[key]
+	if l == nil {
+		l = &sideLocks{key: key}
+		registry[key] = l
+	}
+	l.refs++
+	return l
+}
+
+// releaseLocks drops a reference taken by acquireLocks.
+func releaseLocks(l *sideLocks) {
+	if l == nil || l.key == "" {
+		return
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	l.refs--
+	if l.refs == 0 && registry[l.key] == l {
+		delete(registry, l.key)
+	}
+}

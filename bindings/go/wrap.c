@@ -1,0 +1,158 @@
+// C wrappers around include/psyne.h used by the Go binding (see cgo.go).
+#include <stdlib.h>
+#include <string.h>
+#include "wrap.h"
+
+// A one-byte target for empty messages and zero-capacity receives, so that
+// libpsyne never sees a NULL data pointer from Go.
+static unsigned char gopsyne_empty_byte;
+
+static char *gopsyne_detail(int32_t rc) {
+	if (rc == 0) return NULL;
+	const char *m = psyne_last_error_message();
+	return strdup(m != NULL ? m : "");
+}
+
+#define GOPSYNE_RESULT(r, call) do { (r).rc = (int32_t)(call); (r).detail = gopsyne_detail((r).rc); } while (0)
+
+gopsyne_result gopsyne_init(void) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_init()); return r; }
+
+gopsyne_create_result gopsyne_channel_create(const char *uri, size_t size, int32_t mode, int32_t type,
+		int with_cfg, int32_t ctype, int level, size_t min_size, bool checksum) {
+	gopsyne_create_result r;
+	r.ch = NULL;
+	if (with_cfg) {
+		psyne_compression_config_t cfg;
+		memset(&cfg, 0, sizeof cfg);
+		cfg.type = ctype;
+		cfg.level = level;
+		cfg.min_size_threshold = min_size;
+		cfg.enable_checksum = checksum;
+		GOPSYNE_RESULT(r, psyne_channel_create_compressed(uri, size, mode, type, &cfg, &r.ch));
+	} else {
+		GOPSYNE_RESULT(r, psyne_channel_create(uri, size, mode, type, &r.ch));
+	}
+	return r;
+}
+
+gopsyne_result gopsyne_channel_destroy(psyne_channel_t *ch) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_channel_destroy(ch)); return r; }
+gopsyne_result gopsyne_channel_stop(psyne_channel_t *ch) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_channel_stop(ch)); return r; }
+
+gopsyne_bool_result gopsyne_channel_is_stopped(psyne_channel_t *ch) {
+	gopsyne_bool_result r; bool v = false;
+	GOPSYNE_RESULT(r, psyne_channel_is_stopped(ch, &v));
+	r.value = v;
+	return r;
+}
+
+gopsyne_result gopsyne_get_uri(psyne_channel_t *ch, char *buf, size_t cap) {
+	gopsyne_result r; GOPSYNE_RESULT(r, psyne_channel_get_uri(ch, buf, cap)); return r;
+}
+
+gopsyne_metrics_result gopsyne_get_metrics(psyne_channel_t *ch) {
+	gopsyne_metrics_result r; psyne_metrics_t m;
+	memset(&m, 0, sizeof m);
+	GOPSYNE_RESULT(r, psyne_channel_get_metrics(ch, &m));
+	r.messages_sent = m.messages_sent;
+	r.bytes_sent = m.bytes_sent;
+	r.messages_received = m.messages_received;
+	r.bytes_received = m.bytes_received;
+	r.send_blocks = m.send_blocks;
+	r.receive_blocks = m.receive_blocks;
+	return r;
+}
+
+gopsyne_result gopsyne_enable_metrics(psyne_channel_t *ch, bool on) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_channel_enable_metrics(ch, on)); return r; }
+gopsyne_result gopsyne_reset_metrics(psyne_channel_t *ch) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_channel_reset_metrics(ch)); return r; }
+
+gopsyne_size_result gopsyne_buffer_size(psyne_channel_t *ch) {
+	gopsyne_size_result r; size_t v = 0;
+	GOPSYNE_RESULT(r, psyne_channel_get_buffer_size(ch, &v));
+	r.value = v;
+	return r;
+}
+
+gopsyne_size_result gopsyne_max_message_size(psyne_channel_t *ch) {
+	gopsyne_size_result r; size_t v = 0;
+	GOPSYNE_RESULT(r, psyne_channel_get_max_message_size(ch, &v));
+	r.value = v;
+	return r;
+}
+
+// Copying send. timeout_ms == 0 and no cancel token: the plain non-blocking call.
+gopsyne_result gopsyne_send_data(psyne_channel_t *ch, const void *data, size_t size, uint32_t type) {
+	gopsyne_result r;
+	if (data == NULL) data = &gopsyne_empty_byte;
+	GOPSYNE_RESULT(r, psyne_send_data(ch, data, size, type));
+	return r;
+}
+
+gopsyne_result gopsyne_send_data_wait(psyne_channel_t *ch, const void *data, size_t size, uint32_t type,
+		uint32_t timeout_ms, psyne_cancel_t *cancel) {
+	gopsyne_result r;
+	if (data == NULL) data = &gopsyne_empty_byte;
+	GOPSYNE_RESULT(r, psyne_send_data_cancellable(ch, data, size, type, timeout_ms, cancel));
+	return r;
+}
+
+gopsyne_recv_result gopsyne_receive_data(psyne_channel_t *ch, void *buf, size_t cap, uint32_t timeout_ms,
+		psyne_cancel_t *cancel) {
+	gopsyne_recv_result r; size_t received = 0; uint32_t type = 0;
+	if (buf == NULL) buf = &gopsyne_empty_byte;
+	if (cancel == NULL) {
+		GOPSYNE_RESULT(r, psyne_receive_data(ch, buf, cap, &received, &type, timeout_ms));
+	} else {
+		GOPSYNE_RESULT(r, psyne_receive_data_cancellable(ch, buf, cap, &received, &type, timeout_ms, cancel));
+	}
+	r.received = received;
+	r.type = type;
+	return r;
+}
+
+// Reservation: reserve (optionally waiting) and fetch the data pointer in one call.
+gopsyne_msg_result gopsyne_reserve(psyne_channel_t *ch, size_t size, uint32_t timeout_ms, psyne_cancel_t *cancel) {
+	gopsyne_msg_result r; psyne_message_t *msg = NULL;
+	r.msg = NULL; r.data = NULL; r.size = 0; r.type = 0;
+	if (timeout_ms == 0 && cancel == NULL) {
+		GOPSYNE_RESULT(r, psyne_message_reserve(ch, size, &msg));
+	} else {
+		GOPSYNE_RESULT(r, psyne_message_reserve_cancellable(ch, size, timeout_ms, cancel, &msg));
+	}
+	if (r.rc != 0) return r;
+	void *data = NULL; size_t len = 0;
+	GOPSYNE_RESULT(r, psyne_message_get_data(msg, &data, &len));
+	if (r.rc != 0) { psyne_message_cancel(msg); return r; }
+	r.msg = msg; r.data = data; r.size = len;
+	return r;
+}
+
+// Zero-copy receive: take the next message (optionally waiting) and fetch its bytes.
+gopsyne_msg_result gopsyne_msg_receive(psyne_channel_t *ch, uint32_t timeout_ms, psyne_cancel_t *cancel) {
+	gopsyne_msg_result r; psyne_message_t *msg = NULL; uint32_t type = 0;
+	r.msg = NULL; r.data = NULL; r.size = 0; r.type = 0;
+	if (timeout_ms == 0 && cancel == NULL) {
+		GOPSYNE_RESULT(r, psyne_message_receive(ch, &msg, &type));
+	} else {
+		GOPSYNE_RESULT(r, psyne_message_receive_cancellable(ch, timeout_ms, cancel, &msg, &type));
+	}
+	if (r.rc != 0) return r;
+	void *data = NULL; size_t len = 0;
+	GOPSYNE_RESULT(r, psyne_message_get_data(msg, &data, &len));
+	if (r.rc != 0) { psyne_message_release(msg); return r; }
+	r.msg = msg; r.data = data; r.size = len; r.type = type;
+	return r;
+}
+
+gopsyne_result gopsyne_msg_send(psyne_message_t *msg, uint32_t type) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_message_send(msg, type)); return r; }
+gopsyne_result gopsyne_msg_cancel(psyne_message_t *msg) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_message_cancel(msg)); return r; }
+gopsyne_result gopsyne_msg_release(psyne_message_t *msg) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_message_release(msg)); return r; }
+
+gopsyne_cancel_result gopsyne_cancel_new(void) {
+	gopsyne_cancel_result r; psyne_cancel_t *c = NULL;
+	GOPSYNE_RESULT(r, psyne_cancel_new(&c));
+	r.c = c;
+	return r;
+}
+void gopsyne_cancel_trigger(psyne_cancel_t *c) { psyne_cancel_trigger(c); }
+void gopsyne_cancel_reset(psyne_cancel_t *c) { psyne_cancel_reset(c); }
+void gopsyne_cancel_free(psyne_cancel_t *c) { psyne_cancel_free(c); }
