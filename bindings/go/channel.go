@@ -115,7 +115,10 @@ func open(op, uri string, bufferSize int, mode ChannelMode, typ ChannelType, cfg
 	if u, err := s.fetchURI(); err == nil {
 		s.uri = u
 	}
-	s.locks = acquireLocks(s.uri)
+	s.locks, mode, s.typ = acquireLocks(s.uri, bufferSize, mode, typ)
+	if bufferSize != 0 || s.locks.known {
+		s.mode = mode
+	}
 	if mode.singleProducer() {
 		s.sendLock = &s.locks.send
 	}
@@ -592,7 +595,8 @@ func (c *Channel) URI() string {
 	return ""
 }
 
-// Mode returns the mode the channel was opened with.
+// Mode returns the channel's mode (for a handle that attached with buffer
+// size 0, the mode of the ring as known in this process).
 func (c *Channel) Mode() ChannelMode {
 	if s := c.state(); s != nil {
 		return s.mode
@@ -600,7 +604,8 @@ func (c *Channel) Mode() ChannelMode {
 	return 0
 }
 
-// Type returns the channel type the channel was opened with.
+// Type returns the channel's type (for a handle that attached with buffer
+// size 0, the type of the ring as known in this process).
 func (c *Channel) Type() ChannelType {
 	if s := c.state(); s != nil {
 		return s.typ

@@ -93,6 +93,9 @@ type sideLocks struct {
 	send, recv sideLock
 	key        string
 	refs       int
+	known      bool // mode and typ are those of the ring
+	mode       ChannelMode
+	typ        ChannelType
 }
 
 var (
@@ -121,11 +124,15 @@ func ringKey(uri string) string {
 }
 
 // acquireLocks returns the side locks for uri, shared with every other open
-// handle on the same ring.
-func acquireLocks(uri string) *sideLocks {
+// handle on the same ring, and the ring's mode and type. A handle opened with
+// buffer size 0 attaches and adopts the ring's configuration, whatever mode
+// it passed: the registry remembers the configuration of the handle that
+// gave a size; when none did in this process (an ipc:// ring made by another
+// process), both sides are treated as single, which is always safe.
+func acquireLocks(uri string, bufferSize int, mode ChannelMode, typ ChannelType) (*sideLocks, ChannelMode, ChannelType) {
 	key := ringKey(uri)
 	if key == "" {
-		return &sideLocks{}
+		return &sideLocks{}, mode, typ
 	}
 	registryMu.Lock()
 	defer registryMu.Unlock()
@@ -135,7 +142,15 @@ func acquireLocks(uri string) *sideLocks {
 		registry[key] = l
 	}
 	l.refs++
-	return l
+	switch {
+	case bufferSize != 0:
+		l.known, l.mode, l.typ = true, mode, typ
+	case l.known:
+		mode, typ = l.mode, l.typ
+	default:
+		mode = ModeSPSC
+	}
+	return l, mode, typ
 }
 
 // releaseLocks drops a reference taken by acquireLocks.
@@ -150,3 +165,5 @@ func releaseLocks(l *sideLocks) {
 		delete(registry, l.key)
 	}
 }
+
+func (r lockResult) ok() bool { return r == lockAcquired }

@@ -1,0 +1,167 @@
+package psyne
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// Round trips on one goroutine: send one message, receive it. Go's own
+// buffered chan []byte runs beside them: "chan" passes the slice (no copy),
+// "chan-copy" copies the payload into a fresh slice first, as SendData does.
+//
+//	go test -run '^$' -bench . -benchtime 2s
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		payload := make([]byte, size)
+		for i := range payload {
+			payload[i] = byte(i)
+		}
+		b.Run(fmt.Sprintf("%dB/psyne-copy", size), func(b *testing.B) {
+			ch := openMem(b, 1<<20, ModeSPSC, TypeMulti)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ch.SendData(payload, 1); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ch.ReceiveData(size, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/psyne-into", size), func(b *testing.B) {
+			ch := openMem(b, 1<<20, ModeSPSC, TypeMulti)
+			buf := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ch.SendData(payload, 1); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ch.ReceiveInto(buf, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/psyne-zerocopy", size), func(b *testing.B) {
+			ch := openMem(b, 1<<20, ModeSPSC, TypeMulti)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				m, err := ch.ReserveMessage(size)
+				if err != nil {
+					b.Fatal(err)
+				}
+				copy(m.Data(), payload) // produce in place
+				if err := m.Send(1); err != nil {
+					b.Fatal(err)
+				}
+				v, err := ch.ReceiveView(0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(v.Data()) != size { // consume in place
+					b.Fatal("short view")
+				}
+				if err := v.Release(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/psyne-copy-MPMC", size), func(b *testing.B) {
+			ch := openMem(b, 1<<20, ModeMPMC, TypeMulti)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ch.SendData(payload, 1); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ch.ReceiveData(size, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/chan", size), func(b *testing.B) {
+			c := make(chan []byte, 1024)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				c <- payload
+				<-c
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/chan-copy", size), func(b *testing.B) {
+			c := make(chan []byte, 1024)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				m := make([]byte, size)
+				copy(m, payload)
+				c <- m
+				<-c
+			}
+		})
+	}
+}
+
+// A producer goroutine and a consumer goroutine stream 64-byte messages.
+func BenchmarkPipe64(b *testing.B) {
+	payload := make([]byte, 64)
+	b.Run("psyne", func(b *testing.B) {
+		ch := openMem(b, 1<<16, ModeSPSC, TypeMulti)
+		b.SetBytes(64)
+		n := b.N
+		done := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 64)
+			for i := 0; i < n; i++ {
+				if _, _, err := ch.ReceiveInto(buf, -1); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		b.ResetTimer()
+		ctx := context.Background()
+		for i := 0; i < n; i++ {
+			err := ch.SendData(payload, 1)
+			if errors.Is(err, ErrChannelFull) {
+				err = ch.SendContext(ctx, payload, 1)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Fatal(err)
+			}
+		case <-time.After(time.Minute):
+			b.Fatal("consumer stuck")
+		}
+	})
+	b.Run("chan", func(b *testing.B) {
+		c := make(chan []byte, 1024)
+		b.SetBytes(64)
+		n := b.N
+		done := make(chan struct{})
+		go func() {
+			for i := 0; i < n; i++ {
+				<-c
+			}
+			close(done)
+		}()
+		b.ResetTimer()
+		for i := 0; i < n; i++ {
+			m := make([]byte, 64)
+			copy(m, payload)
+			c <- m
+		}
+		<-done
+	})
+}

@@ -1,0 +1,107 @@
+package psyne
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// exitUnsupported is the status the ipc example exits with when this
+// libpsyne build has no ipc:// yet.
+const exitUnsupported = 3
+
+// TestExamples builds every program in examples/ and runs it (the ipc one
+// as two processes). -short skips it.
+func TestExamples(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the examples; skipped with -short")
+	}
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		if goBin, err = exec.LookPath("go"); err != nil {
+			t.Skip("no go command to build the examples with")
+		}
+	}
+	bin := t.TempDir()
+	build := exec.Command(goBin, "build", "-o", bin+string(os.PathSeparator), "./examples/...")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/...: %v\n%s", err, out)
+	}
+	want := map[string]string{
+		"quickstart": `received "hello, psyne" (type 1)`,
+		"builder":    "too big is ErrInvalidArgument: true",
+		"mpsc":       "received 80000 messages from 8 goroutines",
+		"context":    "SendContext after room appeared: true",
+		"zerocopy":   "read 4096 bytes of type 7 in place",
+	}
+	for name, text := range want {
+		t.Run(name, func(t *testing.T) {
+			out, err := run(t, filepath.Join(bin, name))
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", name, err, out)
+			}
+			if !strings.Contains(out, text) {
+				t.Fatalf("%s printed:\n%s\nwant it to contain %q", name, out, text)
+			}
+			if name == "context" && strings.Contains(out, "false") {
+				t.Fatalf("context example:\n%s", out)
+			}
+		})
+	}
+	t.Run("ipc", func(t *testing.T) {
+		exe := filepath.Join(bin, "ipc")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var cout, pout bytes.Buffer
+		consumer := exec.CommandContext(ctx, exe, "-role", "consumer")
+		consumer.Stdout, consumer.Stderr = &cout, &cout
+		if err := consumer.Start(); err != nil {
+			t.Fatal(err)
+		}
+		producer := exec.CommandContext(ctx, exe, "-role", "producer")
+		producer.Stdout, producer.Stderr = &pout, &pout
+		perr := producer.Run()
+		cerr := consumer.Wait()
+		if code(perr) == exitUnsupported && code(cerr) == exitUnsupported {
+			if !strings.Contains(pout.String(), "not supported") {
+				t.Fatalf("exit status 3 without saying so:\n%s", pout.String())
+			}
+			t.Skipf("ipc example: %s", strings.TrimSpace(pout.String()))
+		}
+		if perr != nil || cerr != nil {
+			t.Fatalf("producer: %v\n%s\nconsumer: %v\n%s", perr, pout.String(), cerr, cout.String())
+		}
+		if !strings.Contains(cout.String(), "received 1000 messages in order") ||
+			!strings.Contains(pout.String(), "sent 1000 messages") {
+			t.Fatalf("producer:\n%s\nconsumer:\n%s", pout.String(), cout.String())
+		}
+		// The one-command form starts the consumer process itself.
+		out, err := run(t, exe)
+		if err != nil || !strings.Contains(out, "received 1000 messages in order") {
+			t.Fatalf("ipc (both roles): %v\n%s", err, out)
+		}
+	})
+}
+
+func run(t *testing.T, exe string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, exe, args...).CombinedOutput()
+	return string(out), err
+}
+
+func code(err error) int {
+	if e, ok := err.(*exec.ExitError); ok {
+		return e.ExitCode()
+	}
+	if err == nil {
+		return 0
+	}
+	return -1
+}
