@@ -12,9 +12,14 @@ package psyne
 // buffers of the copying send/receive calls, which C uses only during the
 // call: the noescape/nocallback declarations below let such buffers stay
 // where they are (no forced heap allocation) and make the calls cheaper.
+//
+// The library is found with pkg-config: psyne.pc (libpsyne.so), or with the
+// build tag psyne_static, psyne-static.pc (libpsyne.a linked into the
+// program, which then needs no LD_LIBRARY_PATH).
 
 /*
-#cgo pkg-config: psyne
+#cgo !psyne_static pkg-config: psyne
+#cgo psyne_static pkg-config: psyne-static
 #cgo noescape gopsyne_send_data
 #cgo nocallback gopsyne_send_data
 #cgo noescape gopsyne_send_data_wait

@@ -157,10 +157,18 @@ func TestSingleType(t *testing.T) {
 	if err := m.Send(5); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("Message.Send(5) on TypeSingle: %v", err)
 	}
+	copy(m.Data(), "z") // the reservation is kept
+	if err := m.Send(0); err != nil {
+		t.Fatalf("Send(0) after a refused Send(5): %v", err)
+	}
+	got, typ, err := ch.ReceiveData(16, time.Second)
+	if err != nil || string(got) != "z" || typ != 0 {
+		t.Fatalf("got %q type %d err %v", got, typ, err)
+	}
 	if err := ch.SendData([]byte("y"), 0); err != nil {
 		t.Fatal(err)
 	}
-	got, typ, err := ch.ReceiveData(16, time.Second)
+	got, typ, err = ch.ReceiveData(16, time.Second)
 	if err != nil || string(got) != "y" || typ != 0 {
 		t.Fatalf("got %q type %d err %v", got, typ, err)
 	}

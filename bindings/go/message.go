@@ -80,13 +80,21 @@ func (m *Message) Data() []byte {
 func (m *Message) Len() int { return len(m.data) }
 
 // Send commits the message with type msgType; a receiver then reads the very
-// bytes written through Data.
+// bytes written through Data. A non-zero msgType on a TypeSingle channel is
+// refused with ErrInvalidArgument and the reservation is kept: Send it again
+// with 0, or Cancel it.
 func (m *Message) Send(msgType uint32) error {
 	const op = "Message.Send"
 	if !m.done.CompareAndSwap(false, true) {
 		return newError(op, ErrInvalidArgument, "message already sent or cancelled")
 	}
 	r := C.gopsyne_msg_send(m.msg, C.uint32_t(msgType))
+	if ErrorCode(r.rc) == ErrInvalidArgument {
+		// Refused before anything was consumed (a non-zero type on a
+		// TypeSingle channel): the reservation is still held.
+		m.done.Store(false)
+		return takeError(op, r.rc, r.detail)
+	}
 	m.finish()
 	if r.rc != 0 {
 		return takeError(op, r.rc, r.detail)
