@@ -1,1 +1,313 @@
-//! The C ABI (see `docs/C_API.md`). Being written.
+//! The C ABI of libpsyne (`docs/C_API.md`; the header `include/psyne.h` is
+//! generated from this module by cbindgen — see `tests/header.rs`).
+//!
+//! Style (after rustls-ffi):
+//!
+//! * every function returns a [`psyne_error_t`] (or a pointer to a static or
+//!   thread-local string) and runs its body inside `catch_unwind`, so no Rust
+//!   panic crosses the boundary (a caught panic is `PSYNE_ERROR_UNKNOWN`);
+//! * every pointer argument is checked: NULL is `PSYNE_ERROR_INVALID_ARGUMENT`
+//!   with a detail message (`psyne_last_error_message`);
+//! * enum-like arguments are plain `int32_t`s, range-checked with the core's
+//!   `from_raw` (a Rust `enum` holding an invalid value would be undefined
+//!   behaviour);
+//! * handles are boxes carrying a magic word that is checked on entry and
+//!   cleared when the handle is freed, so that use of a destroyed handle is
+//!   detected where cheap (it stays undefined behaviour in general).
+
+#![allow(non_camel_case_types)]
+
+mod cancel;
+mod channel;
+mod data;
+mod message;
+
+pub use cancel::*;
+pub use channel::*;
+pub use data::*;
+pub use message::*;
+
+use crate::error::{Error, Result};
+use crate::ring::wait::{CancelToken, WaitLimit};
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+/// Result code of every libpsyne call that can fail.
+///
+/// The names and values are fixed (they match the established psyne C API).
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum psyne_error_t {
+    /// Success.
+    PSYNE_OK = 0,
+    /// A NULL pointer, a bad URI/option/enum value, a message larger than the
+    /// channel's maximum, a receive buffer that is too small (the needed size
+    /// is written to `*received`), a handle used in the wrong state (e.g.
+    /// releasing a reservation), or use beyond the channel's mode (a second
+    /// concurrent sender on an SPSC channel).
+    PSYNE_ERROR_INVALID_ARGUMENT = -1,
+    /// The ring could not be allocated.
+    PSYNE_ERROR_OUT_OF_MEMORY = -2,
+    /// A non-blocking send or reservation found no room.
+    PSYNE_ERROR_CHANNEL_FULL = -3,
+    /// A non-blocking receive found nothing queued.
+    PSYNE_ERROR_NO_MESSAGE = -4,
+    /// The channel was stopped (receivers first drain what is queued).
+    PSYNE_ERROR_CHANNEL_STOPPED = -5,
+    /// The feature is not built yet (e.g. a compression type other than NONE,
+    /// or a transport that has not landed).
+    PSYNE_ERROR_UNSUPPORTED = -6,
+    /// An operating-system error.
+    PSYNE_ERROR_IO = -7,
+    /// A waiting call ran out of time.
+    PSYNE_ERROR_TIMEOUT = -8,
+    /// A waiting call was cancelled through a `psyne_cancel_t`.
+    PSYNE_ERROR_CANCELLED = -9,
+    /// Internal error (a caught panic); the detail message says more.
+    PSYNE_ERROR_UNKNOWN = -99,
+}
+
+/// Concurrency mode of a channel, passed as an integer and range-checked:
+/// one of `PSYNE_MODE_SPSC`, `PSYNE_MODE_SPMC`, `PSYNE_MODE_MPSC`, `PSYNE_MODE_MPMC`.
+pub type psyne_channel_mode_t = i32;
+/// Single producer, single consumer.
+pub const PSYNE_MODE_SPSC: psyne_channel_mode_t = 0;
+/// Single producer, multiple consumers.
+pub const PSYNE_MODE_SPMC: psyne_channel_mode_t = 1;
+/// Multiple producers, single consumer.
+pub const PSYNE_MODE_MPSC: psyne_channel_mode_t = 2;
+/// Multiple producers, multiple consumers.
+pub const PSYNE_MODE_MPMC: psyne_channel_mode_t = 3;
+
+/// Channel type, passed as an integer and range-checked: `PSYNE_TYPE_SINGLE`
+/// (messages carry no type: receivers see 0, sending a non-zero type is
+/// `PSYNE_ERROR_INVALID_ARGUMENT`) or `PSYNE_TYPE_MULTI` (every message carries
+/// a `uint32_t` type).
+pub type psyne_channel_type_t = i32;
+/// Messages carry no type (always 0).
+pub const PSYNE_TYPE_SINGLE: psyne_channel_type_t = 0;
+/// Every message carries a `uint32_t` type.
+pub const PSYNE_TYPE_MULTI: psyne_channel_type_t = 1;
+
+/// Compression algorithm, passed as an integer and range-checked. Only
+/// `PSYNE_COMPRESSION_NONE` is built so far; the others are
+/// `PSYNE_ERROR_UNSUPPORTED`.
+pub type psyne_compression_type_t = i32;
+/// No compression.
+pub const PSYNE_COMPRESSION_NONE: psyne_compression_type_t = 0;
+/// LZ4.
+pub const PSYNE_COMPRESSION_LZ4: psyne_compression_type_t = 1;
+/// Zstandard.
+pub const PSYNE_COMPRESSION_ZSTD: psyne_compression_type_t = 2;
+/// Snappy.
+pub const PSYNE_COMPRESSION_SNAPPY: psyne_compression_type_t = 3;
+
+/// A `timeout_ms` value meaning "wait without limit" (`UINT32_MAX`).
+pub const PSYNE_WAIT_FOREVER: u32 = u32::MAX;
+
+/// Per-channel counters (see `psyne_channel_get_metrics`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct psyne_metrics_t {
+    /// Messages published.
+    pub messages_sent: u64,
+    /// Payload bytes published.
+    pub bytes_sent: u64,
+    /// Messages taken by receivers.
+    pub messages_received: u64,
+    /// Payload bytes taken by receivers.
+    pub bytes_received: u64,
+    /// Send or reserve calls that found the ring full.
+    pub send_blocks: u64,
+    /// Receive calls that found the ring empty.
+    pub receive_blocks: u64,
+}
+
+/// Compression and integrity settings for `psyne_channel_create_compressed`.
+///
+/// Every field is read as plain bytes, so an out-of-range `type` is reported as
+/// `PSYNE_ERROR_INVALID_ARGUMENT`, never undefined behaviour.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct psyne_compression_config_t {
+    /// One of the `PSYNE_COMPRESSION_*` values.
+    pub r#type: psyne_compression_type_t,
+    /// Algorithm level (Zstd: 1..=22; ignored by LZ4 and Snappy); 0 = default.
+    pub level: std::ffi::c_int,
+    /// Messages smaller than this many bytes are sent uncompressed.
+    pub min_size_threshold: usize,
+    /// Verify a CRC32C of every payload on receive.
+    pub enable_checksum: bool,
+}
+
+// ---- errors ------------------------------------------------------------------
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn code_of(e: &Error) -> psyne_error_t {
+    use psyne_error_t::*;
+    match e.code() {
+        -1 => PSYNE_ERROR_INVALID_ARGUMENT,
+        -2 => PSYNE_ERROR_OUT_OF_MEMORY,
+        -3 => PSYNE_ERROR_CHANNEL_FULL,
+        -4 => PSYNE_ERROR_NO_MESSAGE,
+        -5 => PSYNE_ERROR_CHANNEL_STOPPED,
+        -6 => PSYNE_ERROR_UNSUPPORTED,
+        -7 => PSYNE_ERROR_IO,
+        -8 => PSYNE_ERROR_TIMEOUT,
+        -9 => PSYNE_ERROR_CANCELLED,
+        _ => PSYNE_ERROR_UNKNOWN,
+    }
+}
+
+/// Stores the thread's detail message (interior NULs become spaces).
+fn set_last_error(msg: String) {
+    let mut bytes = msg.into_bytes();
+    for b in bytes.iter_mut() {
+        if *b == 0 {
+            *b = b' ';
+        }
+    }
+    let c = CString::new(bytes).unwrap_or_default();
+    // During thread teardown the slot may be gone; then there is nobody to read it.
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut s) = slot.try_borrow_mut() {
+            *s = c;
+        }
+    });
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s
+    } else {
+        "a panic without a message"
+    }
+}
+
+/// Runs the body of an extern function: catches panics, turns errors into
+/// codes and records the detail message.
+fn run(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_error_t {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => psyne_error_t::PSYNE_OK,
+        Ok(Err(e)) => {
+            set_last_error(format!("{func}: {e}"));
+            code_of(&e)
+        }
+        Err(payload) => {
+            set_last_error(format!(
+                "{func}: internal error: caught a panic: {}",
+                panic_text(payload.as_ref())
+            ));
+            // Dropping a payload can itself panic; keep that inside too.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            psyne_error_t::PSYNE_ERROR_UNKNOWN
+        }
+    }
+}
+
+/// NULL check of a pointer argument.
+fn not_null<T>(p: *const T, name: &str) -> Result<()> {
+    if p.is_null() {
+        Err(Error::invalid(format!("{name} is NULL")))
+    } else {
+        Ok(())
+    }
+}
+
+/// The wait limit for a `timeout_ms` argument: 0 = do not wait (`None`, the
+/// token is not consulted), `PSYNE_WAIT_FOREVER` = no deadline.
+fn wait_limit(timeout_ms: u32, cancel: Option<&CancelToken>) -> Option<WaitLimit<'_>> {
+    if timeout_ms == 0 {
+        return None;
+    }
+    let deadline = if timeout_ms == PSYNE_WAIT_FOREVER {
+        None
+    } else {
+        Some(Instant::now() + Duration::from_millis(u64::from(timeout_ms)))
+    };
+    Some(WaitLimit { deadline, cancel })
+}
+
+/// Rejects lengths no C object can have (`slice::from_raw_parts` needs <= isize::MAX).
+fn check_len(len: usize, name: &str) -> Result<()> {
+    if len > isize::MAX as usize {
+        Err(Error::invalid(format!(
+            "{name} of {len} bytes is larger than any object can be"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Static NUL-terminated string as a C pointer.
+macro_rules! cstr {
+    ($s:expr) => {
+        concat!($s, "\0").as_ptr().cast::<std::ffi::c_char>()
+    };
+}
+
+// ---- library -------------------------------------------------------------------
+
+/// Initialises the library. Optional: every function works without it. Cheap
+/// and idempotent; always returns `PSYNE_OK`.
+#[no_mangle]
+pub extern "C" fn psyne_init() -> psyne_error_t {
+    psyne_error_t::PSYNE_OK
+}
+
+/// Counterpart of `psyne_init`. Optional, cheap and idempotent; it does not
+/// destroy channels (use `psyne_channel_destroy` for each).
+#[no_mangle]
+pub extern "C" fn psyne_cleanup() {}
+
+/// The library version as a static NUL-terminated string (e.g. `"0.1.0"`).
+#[no_mangle]
+pub extern "C" fn psyne_version() -> *const c_char {
+    cstr!(env!("CARGO_PKG_VERSION"))
+}
+
+/// A static NUL-terminated name for a result code (e.g. "channel full");
+/// "unknown error code" for a value that is not a `psyne_error_t`.
+#[no_mangle]
+pub extern "C" fn psyne_error_string(err: i32) -> *const c_char {
+    match err {
+        0 => cstr!("ok"),
+        -1 => cstr!("invalid argument"),
+        -2 => cstr!("out of memory"),
+        -3 => cstr!("channel full"),
+        -4 => cstr!("no message"),
+        -5 => cstr!("channel stopped"),
+        -6 => cstr!("unsupported"),
+        -7 => cstr!("I/O error"),
+        -8 => cstr!("timeout"),
+        -9 => cstr!("cancelled"),
+        -99 => cstr!("unknown error"),
+        _ => cstr!("unknown error code"),
+    }
+}
+
+/// The detail text of the last failing call on this thread ("" when none).
+///
+/// Never NULL. The string is NUL-terminated and stays valid until the next
+/// psyne call on this thread (copy it if you need it longer). Successful calls
+/// leave it unchanged.
+#[no_mangle]
+pub extern "C" fn psyne_last_error_message() -> *const c_char {
+    let r = catch_unwind(|| {
+        LAST_ERROR
+            .try_with(|slot| slot.try_borrow().map(|s| s.as_ptr()).ok())
+            .ok()
+            .flatten()
+    });
+    match r {
+        Ok(Some(p)) => p,
+        _ => cstr!(""),
+    }
+}

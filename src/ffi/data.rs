@@ -1,0 +1,210 @@
+//! Copying convenience: send a copy of a buffer, receive into a buffer.
+
+use super::cancel::psyne_cancel_t;
+use super::channel::psyne_channel_t;
+use super::{check_len, not_null, psyne_error_t, run, wait_limit, PSYNE_WAIT_FOREVER};
+use crate::channel::too_small;
+use crate::error::Result;
+use std::ffi::c_void;
+use std::time::Duration;
+
+/// Body of the send functions.
+///
+/// # Safety
+/// As for `psyne_send_data_cancellable`.
+unsafe fn send(
+    ch: *mut psyne_channel_t,
+    data: *const c_void,
+    size: usize,
+    msg_type: u32,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+) -> Result<()> {
+    // SAFETY: caller contract.
+    let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+    not_null(data, "data")?;
+    check_len(size, "data")?;
+    // SAFETY: caller contract.
+    let token = unsafe { psyne_cancel_t::token(cancel) }?;
+    // SAFETY: `data` is non-NULL and, by the caller's contract, readable for
+    // `size` (<= isize::MAX) bytes that nobody writes during the call.
+    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) };
+    match timeout_ms {
+        0 => h.channel.try_send(bytes, msg_type),
+        PSYNE_WAIT_FOREVER => h.channel.send_until(bytes, msg_type, None, token.as_ref()),
+        ms => h.channel.send_until(
+            bytes,
+            msg_type,
+            Some(Duration::from_millis(u64::from(ms))),
+            token.as_ref(),
+        ),
+    }
+}
+
+/// Sends a copy of `size` bytes at `data` as one message of type `msg_type`;
+/// never blocks (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once).
+///
+/// `data` must not be NULL, even for an empty message. `size` above
+/// `psyne_channel_get_max_message_size` is `PSYNE_ERROR_INVALID_ARGUMENT`
+/// (nothing is queued); so is a non-zero `msg_type` on a `PSYNE_TYPE_SINGLE`
+/// channel. A stopped channel is `PSYNE_ERROR_CHANNEL_STOPPED`.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `data` NULL or readable for
+/// `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_send_data(
+    ch: *mut psyne_channel_t,
+    data: *const c_void,
+    size: usize,
+    msg_type: u32,
+) -> psyne_error_t {
+    run("psyne_send_data", || {
+        // SAFETY: forwarded caller contract; no token.
+        unsafe { send(ch, data, size, msg_type, 0, std::ptr::null_mut()) }
+    })
+}
+
+/// Like `psyne_send_data`, waiting up to `timeout_ms` milliseconds for room
+/// (`PSYNE_ERROR_TIMEOUT`; 0 = do not wait; `PSYNE_WAIT_FOREVER` = no limit).
+///
+/// # Safety
+/// As for `psyne_send_data`.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_send_data_timeout(
+    ch: *mut psyne_channel_t,
+    data: *const c_void,
+    size: usize,
+    msg_type: u32,
+    timeout_ms: u32,
+) -> psyne_error_t {
+    run("psyne_send_data_timeout", || {
+        // SAFETY: forwarded caller contract; no token.
+        unsafe { send(ch, data, size, msg_type, timeout_ms, std::ptr::null_mut()) }
+    })
+}
+
+/// Like `psyne_send_data_timeout`; a `psyne_cancel_trigger` on `cancel`
+/// (NULL: none) ends the wait with `PSYNE_ERROR_CANCELLED`. With
+/// `timeout_ms` 0 the call does not wait and does not consult `cancel`.
+///
+/// # Safety
+/// As for `psyne_send_data`; `cancel` must be NULL or a live token.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_send_data_cancellable(
+    ch: *mut psyne_channel_t,
+    data: *const c_void,
+    size: usize,
+    msg_type: u32,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+) -> psyne_error_t {
+    run("psyne_send_data_cancellable", || {
+        // SAFETY: forwarded caller contract.
+        unsafe { send(ch, data, size, msg_type, timeout_ms, cancel) }
+    })
+}
+
+/// Body of the receive functions.
+///
+/// # Safety
+/// As for `psyne_receive_data_cancellable`.
+unsafe fn receive(
+    ch: *mut psyne_channel_t,
+    buf: *mut c_void,
+    cap: usize,
+    received: *mut usize,
+    msg_type: *mut u32,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+) -> Result<()> {
+    // SAFETY: caller contract.
+    let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+    not_null(buf, "buf")?;
+    not_null(received, "received")?;
+    not_null(msg_type, "type")?;
+    check_len(cap, "buf")?;
+    // SAFETY: caller contract.
+    let token = unsafe { psyne_cancel_t::token(cancel) }?;
+    // SAFETY: `buf` is non-NULL and, by the caller's contract, writable for
+    // `cap` (<= isize::MAX) bytes that nothing else accesses during the call.
+    let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) };
+    let r = h
+        .channel
+        .recv_into_raw(out, wait_limit(timeout_ms, token.as_ref()))?;
+    match r {
+        Ok((n, t)) => {
+            // SAFETY: both checked non-NULL above.
+            unsafe {
+                received.write(n);
+                msg_type.write(t);
+            }
+            Ok(())
+        }
+        Err(needed) => {
+            // SAFETY: checked non-NULL above.
+            unsafe { received.write(needed) };
+            Err(too_small(cap, needed))
+        }
+    }
+}
+
+/// Copies the next message into `buf` (`cap` bytes), writing its length to
+/// `*received` and its type to `*msg_type` (0 on SINGLE channels).
+///
+/// `timeout_ms`: 0 = do not wait (`PSYNE_ERROR_NO_MESSAGE` when empty); > 0
+/// waits up to that many milliseconds (`PSYNE_ERROR_TIMEOUT`);
+/// `PSYNE_WAIT_FOREVER` = no limit. A stopped channel is first drained, then
+/// `PSYNE_ERROR_CHANNEL_STOPPED`. If `cap` is smaller than the next message,
+/// returns `PSYNE_ERROR_INVALID_ARGUMENT`, writes the size needed to
+/// `*received`, and the message stays queued.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `buf` NULL or writable for
+/// `cap` bytes; `received` and `msg_type` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_receive_data(
+    ch: *mut psyne_channel_t,
+    buf: *mut c_void,
+    cap: usize,
+    received: *mut usize,
+    msg_type: *mut u32,
+    timeout_ms: u32,
+) -> psyne_error_t {
+    run("psyne_receive_data", || {
+        // SAFETY: forwarded caller contract; no token.
+        unsafe {
+            receive(
+                ch,
+                buf,
+                cap,
+                received,
+                msg_type,
+                timeout_ms,
+                std::ptr::null_mut(),
+            )
+        }
+    })
+}
+
+/// Like `psyne_receive_data`; a `psyne_cancel_trigger` on `cancel` (NULL:
+/// none) ends the wait with `PSYNE_ERROR_CANCELLED`. With `timeout_ms` 0 the
+/// call does not wait and does not consult `cancel`.
+///
+/// # Safety
+/// As for `psyne_receive_data`; `cancel` must be NULL or a live token.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_receive_data_cancellable(
+    ch: *mut psyne_channel_t,
+    buf: *mut c_void,
+    cap: usize,
+    received: *mut usize,
+    msg_type: *mut u32,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+) -> psyne_error_t {
+    run("psyne_receive_data_cancellable", || {
+        // SAFETY: forwarded caller contract.
+        unsafe { receive(ch, buf, cap, received, msg_type, timeout_ms, cancel) }
+    })
+}

@@ -1,0 +1,408 @@
+//! Zero-copy messages: reservations (writable bytes inside the ring) and
+//! received messages (read-only views of the ring).
+
+use super::cancel::psyne_cancel_t;
+use super::channel::psyne_channel_t;
+use super::{not_null, psyne_error_t, run, wait_limit};
+use crate::config::ChannelType;
+use crate::error::{Error, Result};
+use crate::{ReadGuard, WriteGuard};
+use std::ffi::c_void;
+
+const MESSAGE_MAGIC: u64 = 0x7073_796e_654d_5347; // "psyneMSG"
+const DEAD_MAGIC: u64 = 0xdead_dead_dead_dead;
+
+/// What a message handle holds.
+pub(super) enum MessageKind {
+    /// From `psyne_message_reserve*`: writable ring bytes, published by send.
+    Reservation(WriteGuard<'static>),
+    /// From `psyne_message_receive*`: a read-only view, freed by release.
+    Received(ReadGuard<'static>),
+    /// Handed to a receive callback; valid only during the call, owned by the
+    /// dispatcher (it cannot be sent, cancelled or released).
+    Borrowed { data: *const u8, len: usize },
+}
+
+/// A message (opaque): a reservation (`psyne_message_reserve*`), a received
+/// message (`psyne_message_receive*`), or a message handed to a receive
+/// callback (valid only during the call).
+pub struct psyne_message_t {
+    magic: u64,
+    kind: MessageKind,
+}
+
+impl psyne_message_t {
+    pub(super) fn new(kind: MessageKind) -> psyne_message_t {
+        psyne_message_t {
+            magic: MESSAGE_MAGIC,
+            kind,
+        }
+    }
+
+    /// Marks a (stack) message as dead.
+    pub(super) fn kill(&mut self) {
+        self.magic = DEAD_MAGIC;
+    }
+
+    /// Checks a message argument: not NULL, and not (detectably) consumed.
+    ///
+    /// # Safety
+    /// `p` is NULL or a pointer from `psyne_message_reserve*`,
+    /// `psyne_message_receive*` or a receive callback; a consumed message is a
+    /// use after free that is only caught where the memory was not reused.
+    unsafe fn from_ptr<'a>(p: *mut psyne_message_t) -> Result<&'a mut Self> {
+        not_null(p, "msg")?;
+        // SAFETY: non-NULL; by the contract above it points to a live message
+        // (or to freed memory whose magic word no longer matches).
+        let magic = unsafe { std::ptr::addr_of!((*p).magic).read_volatile() };
+        if magic != MESSAGE_MAGIC {
+            return Err(Error::invalid(
+                "msg is not a live psyne_message_t (already sent, cancelled or released, or a callback's message used after the callback returned)",
+            ));
+        }
+        // SAFETY: live message; the C caller must not use one message from two
+        // threads at once, so this is the only reference.
+        Ok(unsafe { &mut *p })
+    }
+
+    /// Frees a boxed message.
+    ///
+    /// # Safety
+    /// `p` passed `from_ptr` and is not a callback's (stack) message.
+    unsafe fn consume(p: *mut psyne_message_t) -> MessageKind {
+        // SAFETY: a live message made by Box::into_raw in `boxed`; the magic is
+        // cleared before the memory is freed so a second use is detected.
+        let b = unsafe {
+            (*p).magic = DEAD_MAGIC;
+            Box::from_raw(p)
+        };
+        b.kind
+    }
+
+    fn boxed(kind: MessageKind) -> *mut psyne_message_t {
+        Box::into_raw(Box::new(psyne_message_t::new(kind)))
+    }
+}
+
+fn kind_name(k: &MessageKind) -> &'static str {
+    match k {
+        MessageKind::Reservation(_) => "a reservation",
+        MessageKind::Received(_) => "a received message",
+        MessageKind::Borrowed { .. } => "a receive callback's message",
+    }
+}
+
+/// Body of the reserve functions.
+///
+/// # Safety
+/// As for `psyne_message_reserve_cancellable`.
+unsafe fn reserve(
+    ch: *mut psyne_channel_t,
+    size: usize,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+) -> Result<()> {
+    // SAFETY: caller contract.
+    let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+    not_null(msg, "msg")?;
+    // SAFETY: caller contract.
+    let token = unsafe { psyne_cancel_t::token(cancel) }?;
+    // SAFETY: checked non-NULL; the caller provides writable storage.
+    unsafe { msg.write(std::ptr::null_mut()) };
+    let guard = h
+        .channel
+        .reserve_owned(size, wait_limit(timeout_ms, token.as_ref()))?;
+    // SAFETY: as above.
+    unsafe { msg.write(psyne_message_t::boxed(MessageKind::Reservation(guard))) };
+    Ok(())
+}
+
+/// Reserves `size` bytes inside the ring for a zero-copy send; never blocks
+/// (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once). `size` above
+/// `psyne_channel_get_max_message_size` is `PSYNE_ERROR_INVALID_ARGUMENT`.
+///
+/// Fill the bytes from `psyne_message_get_data`, then `psyne_message_send` or
+/// `psyne_message_cancel` (each frees `*msg`). On SPSC/SPMC channels the
+/// reservation holds the sending side: another send or reserve on the channel
+/// is `PSYNE_ERROR_INVALID_ARGUMENT` until it is sent or cancelled.
+/// On failure `*msg` is set to NULL.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `msg` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_reserve(
+    ch: *mut psyne_channel_t,
+    size: usize,
+    msg: *mut *mut psyne_message_t,
+) -> psyne_error_t {
+    run("psyne_message_reserve", || {
+        // SAFETY: forwarded caller contract; no token.
+        unsafe { reserve(ch, size, 0, std::ptr::null_mut(), msg) }
+    })
+}
+
+/// Like `psyne_message_reserve`, waiting up to `timeout_ms` milliseconds for
+/// room (`PSYNE_ERROR_TIMEOUT`; 0 = do not wait; `PSYNE_WAIT_FOREVER` = no
+/// limit). A stop of the channel ends the wait with
+/// `PSYNE_ERROR_CHANNEL_STOPPED`.
+///
+/// # Safety
+/// As for `psyne_message_reserve`.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_reserve_timeout(
+    ch: *mut psyne_channel_t,
+    size: usize,
+    timeout_ms: u32,
+    msg: *mut *mut psyne_message_t,
+) -> psyne_error_t {
+    run("psyne_message_reserve_timeout", || {
+        // SAFETY: forwarded caller contract; no token.
+        unsafe { reserve(ch, size, timeout_ms, std::ptr::null_mut(), msg) }
+    })
+}
+
+/// Like `psyne_message_reserve_timeout`; a `psyne_cancel_trigger` on `cancel`
+/// (NULL: none) ends the wait with `PSYNE_ERROR_CANCELLED`. With
+/// `timeout_ms` 0 the call does not wait and does not consult `cancel`.
+///
+/// # Safety
+/// As for `psyne_message_reserve`; `cancel` must be NULL or a live token.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_reserve_cancellable(
+    ch: *mut psyne_channel_t,
+    size: usize,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+) -> psyne_error_t {
+    run("psyne_message_reserve_cancellable", || {
+        // SAFETY: forwarded caller contract.
+        unsafe { reserve(ch, size, timeout_ms, cancel, msg) }
+    })
+}
+
+/// Writes the message's bytes and length to `*data` and `*size`.
+///
+/// For a reservation the bytes are writable ring memory (fill them before
+/// `psyne_message_send`). For a received message, and for a receive callback's
+/// message, they are a read-only view: writing to them is undefined
+/// behaviour. The pointer is valid until the message is sent, cancelled or
+/// released (a callback's message: until the callback returns). For a
+/// 0-byte message `*data` is a non-NULL pointer that must not be dereferenced.
+///
+/// # Safety
+/// `msg` must be NULL or a live message; `data` and `size` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_get_data(
+    msg: *mut psyne_message_t,
+    data: *mut *mut c_void,
+    size: *mut usize,
+) -> psyne_error_t {
+    run("psyne_message_get_data", || {
+        // SAFETY: caller contract.
+        let m = unsafe { psyne_message_t::from_ptr(msg) }?;
+        not_null(data, "data")?;
+        not_null(size, "size")?;
+        let (p, len) = match &mut m.kind {
+            MessageKind::Reservation(g) => (g.as_mut_ptr(), g.len()),
+            MessageKind::Received(g) => (g.as_ptr().cast_mut(), g.len()),
+            MessageKind::Borrowed { data: d, len: l } => (d.cast_mut(), *l),
+        };
+        // SAFETY: both checked non-NULL; the caller provides writable storage.
+        unsafe {
+            data.write(p.cast::<c_void>());
+            size.write(len);
+        }
+        Ok(())
+    })
+}
+
+/// Publishes a reservation as one message of type `msg_type` and frees
+/// `msg`.
+///
+/// On a `PSYNE_TYPE_SINGLE` channel a non-zero `msg_type` is
+/// `PSYNE_ERROR_INVALID_ARGUMENT` and `msg` is NOT consumed (send again with 0,
+/// or cancel it). `msg` that is not a reservation (a received or callback
+/// message) is `PSYNE_ERROR_INVALID_ARGUMENT` and is not consumed either.
+///
+/// # Safety
+/// `msg` must be NULL or a live message.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_send(
+    msg: *mut psyne_message_t,
+    msg_type: u32,
+) -> psyne_error_t {
+    run("psyne_message_send", || {
+        // SAFETY: caller contract.
+        let m = unsafe { psyne_message_t::from_ptr(msg) }?;
+        match &m.kind {
+            MessageKind::Reservation(g) => {
+                if g.channel_type() == ChannelType::Single && msg_type != 0 {
+                    return Err(Error::invalid(format!(
+                        "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (send with 0, or open the channel as MULTI); the reservation is kept"
+                    )));
+                }
+            }
+            other => {
+                return Err(Error::invalid(format!(
+                    "msg is {}, not a reservation: only reservations can be sent",
+                    kind_name(other)
+                )))
+            }
+        }
+        // SAFETY: checked live above; a reservation is always boxed.
+        match unsafe { psyne_message_t::consume(msg) } {
+            MessageKind::Reservation(g) => g.send(msg_type),
+            _ => unreachable!("checked to be a reservation"),
+        }
+    })
+}
+
+/// Gives a reservation's space back without sending and frees `msg`. `msg`
+/// that is not a reservation is `PSYNE_ERROR_INVALID_ARGUMENT` (not consumed).
+///
+/// # Safety
+/// `msg` must be NULL or a live message.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_cancel(msg: *mut psyne_message_t) -> psyne_error_t {
+    run("psyne_message_cancel", || {
+        // SAFETY: caller contract.
+        let m = unsafe { psyne_message_t::from_ptr(msg) }?;
+        if !matches!(m.kind, MessageKind::Reservation(_)) {
+            return Err(Error::invalid(format!(
+                "msg is {}, not a reservation: use psyne_message_release for received messages",
+                kind_name(&m.kind)
+            )));
+        }
+        // SAFETY: checked live above; a reservation is always boxed.
+        drop(unsafe { psyne_message_t::consume(msg) });
+        Ok(())
+    })
+}
+
+/// Body of the receive functions.
+///
+/// # Safety
+/// As for `psyne_message_receive_cancellable`.
+unsafe fn receive(
+    ch: *mut psyne_channel_t,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+    msg_type: *mut u32,
+) -> Result<()> {
+    // SAFETY: caller contract.
+    let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+    not_null(msg, "msg")?;
+    not_null(msg_type, "type")?;
+    // SAFETY: caller contract.
+    let token = unsafe { psyne_cancel_t::token(cancel) }?;
+    // SAFETY: checked non-NULL; the caller provides writable storage.
+    unsafe { msg.write(std::ptr::null_mut()) };
+    let guard = h
+        .channel
+        .recv_owned(wait_limit(timeout_ms, token.as_ref()))?;
+    let t = guard.msg_type();
+    // SAFETY: both checked non-NULL above.
+    unsafe {
+        msg_type.write(t);
+        msg.write(psyne_message_t::boxed(MessageKind::Received(guard)));
+    }
+    Ok(())
+}
+
+/// Takes the next message as a zero-copy view; never blocks (an empty
+/// channel is `PSYNE_ERROR_NO_MESSAGE`; a stopped and drained one
+/// `PSYNE_ERROR_CHANNEL_STOPPED`). Writes the handle to `*msg` and the message
+/// type to `*msg_type` (0 on SINGLE channels). Read the bytes with
+/// `psyne_message_get_data`, then free the message with
+/// `psyne_message_release`. On SPSC/MPSC channels a held message holds the
+/// receiving side: another receive is `PSYNE_ERROR_INVALID_ARGUMENT` until it
+/// is released. On failure `*msg` is set to NULL.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `msg` and `msg_type` NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_receive(
+    ch: *mut psyne_channel_t,
+    msg: *mut *mut psyne_message_t,
+    msg_type: *mut u32,
+) -> psyne_error_t {
+    run("psyne_message_receive", || {
+        // SAFETY: forwarded caller contract; no token.
+        unsafe { receive(ch, 0, std::ptr::null_mut(), msg, msg_type) }
+    })
+}
+
+/// Like `psyne_message_receive`, waiting up to `timeout_ms` milliseconds
+/// (`PSYNE_ERROR_TIMEOUT`; 0 = do not wait, `PSYNE_ERROR_NO_MESSAGE`;
+/// `PSYNE_WAIT_FOREVER` = no limit).
+///
+/// # Safety
+/// As for `psyne_message_receive`.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_receive_timeout(
+    ch: *mut psyne_channel_t,
+    timeout_ms: u32,
+    msg: *mut *mut psyne_message_t,
+    msg_type: *mut u32,
+) -> psyne_error_t {
+    run("psyne_message_receive_timeout", || {
+        // SAFETY: forwarded caller contract; no token.
+        unsafe { receive(ch, timeout_ms, std::ptr::null_mut(), msg, msg_type) }
+    })
+}
+
+/// Like `psyne_message_receive_timeout`; a `psyne_cancel_trigger` on `cancel`
+/// (NULL: none) ends the wait with `PSYNE_ERROR_CANCELLED`. With
+/// `timeout_ms` 0 the call does not wait and does not consult `cancel`.
+///
+/// # Safety
+/// As for `psyne_message_receive`; `cancel` must be NULL or a live token.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_receive_cancellable(
+    ch: *mut psyne_channel_t,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+    msg_type: *mut u32,
+) -> psyne_error_t {
+    run("psyne_message_receive_cancellable", || {
+        // SAFETY: forwarded caller contract.
+        unsafe { receive(ch, timeout_ms, cancel, msg, msg_type) }
+    })
+}
+
+/// Frees a received message (its space in the ring becomes free). `msg` that
+/// is a reservation is `PSYNE_ERROR_INVALID_ARGUMENT` (use
+/// `psyne_message_send` or `psyne_message_cancel`), as is a receive callback's
+/// message (the dispatcher releases it when the callback returns); neither is
+/// consumed.
+///
+/// # Safety
+/// `msg` must be NULL or a live message.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_message_release(msg: *mut psyne_message_t) -> psyne_error_t {
+    run("psyne_message_release", || {
+        // SAFETY: caller contract.
+        let m = unsafe { psyne_message_t::from_ptr(msg) }?;
+        match &m.kind {
+            MessageKind::Received(_) => {}
+            MessageKind::Reservation(_) => {
+                return Err(Error::invalid(
+                    "msg is a reservation: use psyne_message_send or psyne_message_cancel",
+                ))
+            }
+            MessageKind::Borrowed { .. } => {
+                return Err(Error::invalid(
+                    "msg is a receive callback's message: it is released when the callback returns",
+                ))
+            }
+        }
+        // SAFETY: checked live above; a received message is always boxed.
+        drop(unsafe { psyne_message_t::consume(msg) });
+        Ok(())
+    })
+}
