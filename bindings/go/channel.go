@@ -239,6 +239,13 @@ type guard struct {
 // enter starts a call: it fails on a closed channel or an ended context,
 // takes the side lock l (nil: none) and arms the cancellation of waits.
 func (s *chanState) enter(op string, p *waitParams, l *sideLock, g *guard) error {
+	if p.nowait && p.ctx == nil {
+		if err := s.enterNow(op, l); err != nil {
+			return err
+		}
+		g.s, g.lock = s, l
+		return nil
+	}
 	if s == nil {
 		return newError(op, ErrInvalidArgument, "Channel not opened with NewChannel")
 	}
@@ -358,18 +365,12 @@ func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.
 // single-producer side it does wait for this process's other senders.)
 func (c *Channel) SendData(data []byte, msgType uint32) error {
 	s := c.state()
-	if s == nil || s.sendLock != nil {
-		defer runtime.KeepAlive(c)
-		return s.sendLocked("SendData", data, msgType)
-	}
-	// Fast path for multi-producer sides: no side lock.
-	s.rw.RLock()
-	if s.closed.Load() {
-		s.rw.RUnlock()
-		return closedError("SendData")
+	l := s.sendLockOrNil()
+	if err := s.enterNow("SendData", l); err != nil {
+		return err
 	}
 	r := C.gopsyne_send_data(s.ch, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType))
-	s.rw.RUnlock()
+	s.exitNow(l)
 	runtime.KeepAlive(c)
 	if r.rc != 0 {
 		return takeError("SendData", r.rc, r.detail)
@@ -377,15 +378,32 @@ func (c *Channel) SendData(data []byte, msgType uint32) error {
 	return nil
 }
 
-func (s *chanState) sendLocked(op string, data []byte, msgType uint32) error {
-	p := waitParams{nowait: true}
-	var g guard
-	if err := s.enter(op, &p, s.sendLockOrNil(), &g); err != nil {
-		return err
+// enterNow is enter for a call that does not wait (the hot path): the read
+// lock, and the side lock l if the side is single.
+func (s *chanState) enterNow(op string, l *sideLock) error {
+	if s == nil {
+		return newError(op, ErrInvalidArgument, "Channel not opened with NewChannel")
 	}
-	r := C.gopsyne_send_data(s.ch, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType))
-	g.exit()
-	return takeError(op, r.rc, r.detail)
+	s.rw.RLock()
+	if s.closed.Load() {
+		s.rw.RUnlock()
+		return closedError(op)
+	}
+	if l != nil && !l.state.CompareAndSwap(lockFree, lockHeld) {
+		if l.lockSlow(nil, time.Time{}, s.closing) != lockAcquired {
+			s.rw.RUnlock()
+			return closedError(op)
+		}
+	}
+	return nil
+}
+
+// exitNow ends a call started by enterNow.
+func (s *chanState) exitNow(l *sideLock) {
+	if l != nil {
+		l.unlock()
+	}
+	s.rw.RUnlock()
 }
 
 func (s *chanState) sendLockOrNil() *sideLock {

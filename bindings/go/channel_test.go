@@ -61,9 +61,10 @@ func TestNewChannelErrors(t *testing.T) {
 		if e.Op != "NewChannel" || !strings.Contains(e.Detail, c.text) {
 			t.Errorf("NewChannel(%q): error %q: want Op NewChannel and a detail mentioning %q", c.uri, err, c.text)
 		}
-		if !strings.Contains(err.Error(), e.Detail) {
-			t.Errorf("Error() %q lacks the detail %q", err.Error(), e.Detail)
+		if !strings.Contains(err.Error(), c.text) || strings.Contains(err.Error(), "psyne_channel_create") {
+			t.Errorf("Error() %q: want the detail %q without the C function name", err.Error(), e.Detail)
 		}
+		t.Logf("%v", err)
 	}
 	// Out-of-range enums are refused by the library.
 	_, err := NewChannel(uniq(t, "memory"), 1024, ChannelMode(7), TypeMulti)

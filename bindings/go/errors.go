@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // ErrorCode is a libpsyne result code (psyne_error_t). The sentinel errors
@@ -127,24 +128,35 @@ func contextError(op string, ctxErr error, detail string) *Error {
 	return &Error{Op: op, Code: code, Detail: detail, cause: ctxErr}
 }
 
-// Error formats the error as "psyne: Op: code: detail".
+// Error formats the error as "psyne: Op: code: detail". libpsyne's detail
+// text starts with the C function and the code ("psyne_send_data: channel
+// full"); the message shows it without the function name, and without
+// repeating the code.
 func (e *Error) Error() string {
 	s := "psyne: "
 	if e.Op != "" {
 		s += e.Op + ": "
 	}
-	switch {
-	case e.cause == ErrClosed:
+	if e.cause == ErrClosed {
 		return s + "channel closed"
-	case e.cause != nil:
-		s += e.cause.Error()
-	default:
-		s += e.Code.String()
 	}
-	if e.Detail != "" {
-		s += ": " + e.Detail
+	d := e.Detail
+	if strings.HasPrefix(d, "psyne_") {
+		if i := strings.Index(d, ": "); i > 0 {
+			d = d[i+2:]
+		}
 	}
-	return s
+	head := e.Code.String()
+	if e.cause != nil {
+		head = e.cause.Error()
+	}
+	switch {
+	case d == "":
+		return s + head
+	case e.cause == nil && strings.HasPrefix(d, head):
+		return s + d
+	}
+	return s + head + ": " + d
 }
 
 // Is reports whether target is the sentinel ErrorCode of e.

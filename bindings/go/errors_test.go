@@ -123,8 +123,8 @@ func TestSideLock(t *testing.T) {
 		t.Fatal("lock after handoffs failed")
 	}
 	l.unlock()
-	if l.held || len(l.waiters) != 0 {
-		t.Fatalf("lock state after all: held=%v waiters=%d", l.held, len(l.waiters))
+	if l.state.Load() != lockFree || len(l.waiters) != 0 {
+		t.Fatalf("lock state after all: state=%d waiters=%d", l.state.Load(), len(l.waiters))
 	}
 }
 

@@ -4,18 +4,28 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // sideLock serialises the goroutines using a single-producer or
-// single-consumer side of a channel. It is a FIFO mutex whose waits can be
-// abandoned (timeout, context, Close); sync.Mutex cannot do that.
-// Uncontended, lock+unlock costs two short critical sections.
+// single-consumer side of a channel. It is a mutex whose waits can be
+// abandoned (timeout, context, Close), which sync.Mutex cannot do, and that
+// hands itself to its waiters in FIFO order. Uncontended, lock and unlock
+// are one compare-and-swap each.
 type sideLock struct {
+	// state is lockFree, lockHeld, or lockWaiters (held, and waiters is not
+	// empty). The last is only set and cleared under mu.
+	state   atomic.Int32
 	mu      sync.Mutex
-	held    bool
 	waiters []chan struct{} // FIFO; unlock hands the lock to the first
 }
+
+const (
+	lockFree    = 0
+	lockHeld    = 1
+	lockWaiters = 2
+)
 
 // lockResult says why lock returned.
 type lockResult int
@@ -30,11 +40,28 @@ const (
 // lock acquires l. It gives up when done or closing is closed, or when a
 // non-zero deadline passes. A nil channel never fires.
 func (l *sideLock) lock(done <-chan struct{}, deadline time.Time, closing <-chan struct{}) lockResult {
-	l.mu.Lock()
-	if !l.held {
-		l.held = true
-		l.mu.Unlock()
+	if l.state.CompareAndSwap(lockFree, lockHeld) {
 		return lockAcquired
+	}
+	return l.lockSlow(done, deadline, closing)
+}
+
+func (l *sideLock) lockSlow(done <-chan struct{}, deadline time.Time, closing <-chan struct{}) lockResult {
+	l.mu.Lock()
+	for {
+		switch l.state.Load() {
+		case lockFree:
+			if l.state.CompareAndSwap(lockFree, lockHeld) {
+				l.mu.Unlock()
+				return lockAcquired
+			}
+			continue
+		case lockHeld:
+			if !l.state.CompareAndSwap(lockHeld, lockWaiters) {
+				continue // released meanwhile
+			}
+		}
+		break
 	}
 	w := make(chan struct{}, 1)
 	l.waiters = append(l.waiters, w)
@@ -61,6 +88,9 @@ func (l *sideLock) lock(done <-chan struct{}, deadline time.Time, closing <-chan
 	for i, x := range l.waiters {
 		if x == w {
 			l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
+			if len(l.waiters) == 0 {
+				l.state.Store(lockHeld)
+			}
 			l.mu.Unlock()
 			return why
 		}
@@ -74,16 +104,23 @@ func (l *sideLock) lock(done <-chan struct{}, deadline time.Time, closing <-chan
 
 // unlock releases l, handing it to the longest waiter if there is one.
 func (l *sideLock) unlock() {
+	if l.state.CompareAndSwap(lockHeld, lockFree) {
+		return
+	}
 	l.mu.Lock()
-	if len(l.waiters) > 0 {
-		w := l.waiters[0]
-		l.waiters[0] = nil
-		l.waiters = l.waiters[1:]
-		w <- struct{}{} // buffered: never blocks; l stays held by the waiter
-	} else {
-		l.held = false
+	if len(l.waiters) == 0 { // cannot happen: lockWaiters implies waiters
+		l.state.Store(lockFree)
+		l.mu.Unlock()
+		return
+	}
+	w := l.waiters[0]
+	l.waiters[0] = nil
+	l.waiters = l.waiters[1:]
+	if len(l.waiters) == 0 {
+		l.state.Store(lockHeld) // held by w now, nobody waiting
 	}
 	l.mu.Unlock()
+	w <- struct{}{} // buffered: never blocks
 }
 
 // sideLocks are the two locks of one ring. Handles opened in this process on
