@@ -114,7 +114,7 @@ pub unsafe extern "C" fn psyne_cancel_free(c: *mut psyne_cancel_t) -> psyne_erro
         // SAFETY: live token made by Box::into_raw in psyne_cancel_new; the
         // magic is cleared first so a second free is detected.
         let b = unsafe {
-            (*c).magic = DEAD_MAGIC;
+            std::ptr::addr_of_mut!((*c).magic).write_volatile(DEAD_MAGIC);
             Box::from_raw(c)
         };
         drop(b);

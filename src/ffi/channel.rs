@@ -72,7 +72,9 @@ unsafe fn read_compression(cfg: *const psyne_compression_config_t) -> Result<Com
             std::ptr::addr_of!((*cfg).r#type).read(),
             std::ptr::addr_of!((*cfg).level).read(),
             std::ptr::addr_of!((*cfg).min_size_threshold).read(),
-            std::ptr::addr_of!((*cfg).enable_checksum).cast::<u8>().read(),
+            std::ptr::addr_of!((*cfg).enable_checksum)
+                .cast::<u8>()
+                .read(),
         )
     };
     Ok(CompressionConfig {
@@ -193,7 +195,7 @@ pub unsafe extern "C" fn psyne_channel_destroy(ch: *mut psyne_channel_t) -> psyn
         // SAFETY: a live handle made by Box::into_raw in `create`; the magic
         // is cleared first so a second destroy is detected.
         let handle = unsafe {
-            (*ch).magic = DEAD_MAGIC;
+            std::ptr::addr_of_mut!((*ch).magic).write_volatile(DEAD_MAGIC);
             Box::from_raw(ch)
         };
         drop(handle);

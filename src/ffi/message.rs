@@ -39,9 +39,11 @@ impl psyne_message_t {
         }
     }
 
-    /// Marks a (stack) message as dead.
+    /// Marks a (stack) message as dead. Volatile, so that the store is not
+    /// optimised away although the memory is about to go out of use.
     pub(super) fn kill(&mut self) {
-        self.magic = DEAD_MAGIC;
+        // SAFETY: a plain write through a valid `&mut`.
+        unsafe { std::ptr::addr_of_mut!(self.magic).write_volatile(DEAD_MAGIC) };
     }
 
     /// Checks a message argument: not NULL, and not (detectably) consumed.
@@ -71,9 +73,10 @@ impl psyne_message_t {
     /// `p` passed `from_ptr` and is not a callback's (stack) message.
     unsafe fn consume(p: *mut psyne_message_t) -> MessageKind {
         // SAFETY: a live message made by Box::into_raw in `boxed`; the magic is
-        // cleared before the memory is freed so a second use is detected.
+        // cleared (volatile: the store must survive although the memory is
+        // freed right after) so that a second use is detected.
         let b = unsafe {
-            (*p).magic = DEAD_MAGIC;
+            std::ptr::addr_of_mut!((*p).magic).write_volatile(DEAD_MAGIC);
             Box::from_raw(p)
         };
         b.kind
