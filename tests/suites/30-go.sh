@@ -59,7 +59,7 @@ else
   [ -f "$ROOT/include/psyne.h" ] || die "include/psyne.h is missing (run cargo build --release)"
   [ -f "$LIBDIR/libpsyne.so" ] || [ -f "$LIBDIR/libpsyne.a" ] || die "no libpsyne in $LIBDIR (run cargo build --release)"
   pcdir=""
-  for d in "$ROOT/target/pkgconfig" "$LIBDIR/pkgconfig" "$ROOT/pkgconfig"; do
+  for d in "${PSYNE_BUILD_DIR:-$ROOT/build}/pkgconfig" "$ROOT/target/pkgconfig" "$LIBDIR/pkgconfig"; do
     if [ -f "$d/psyne-uninstalled.pc" ]; then pcdir="$d"; break; fi
   done
   if [ -z "$pcdir" ]; then
@@ -73,6 +73,17 @@ pkg-config --exists psyne || die "pkg-config cannot find psyne in $PKG_CONFIG_PA
 LIB_DIR="$(libdir_of)"
 export LD_LIBRARY_PATH="${LIB_DIR}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 say "cflags: $(pkg-config --cflags psyne)  libs: $(pkg-config --libs psyne)"
+
+# Go's build cache does not key cgo packages on pkg-config's output or on
+# headers outside the package, so a package compiled against another prefix
+# (every run-all uses a new temporary one) or an older psyne.h would be
+# reused. A define derived from both makes the cache key follow them.
+cache_key() {
+  local inc
+  inc="$(pkg-config --cflags-only-I psyne | tr ' ' '\n' | sed -n 's/^-I//p' | head -n1)"
+  { pkg-config --cflags --libs psyne; cat "$inc/psyne.h" 2>/dev/null; } | sha256sum | cut -c1-16
+}
+export CGO_CPPFLAGS="${CGO_CPPFLAGS:+$CGO_CPPFLAGS }-DPSYNE_GO_BUILD_KEY=$(cache_key)"
 
 cd "$GODIR"
 
@@ -171,6 +182,7 @@ EOF
   export GOMODCACHE="$WORK/modcache" GOWORK=off
   export PKG_CONFIG_PATH="$installed/lib/pkgconfig"  # pkg-config alone: no build tree
   unset PKG_CONFIG_LIBDIR
+  export CGO_CPPFLAGS="-DPSYNE_GO_BUILD_KEY=$(cache_key)"
   go mod init example.com/psyne-go-get-check >/dev/null 2>&1
   go get "$MOD@$ver"
   go build -o app .
