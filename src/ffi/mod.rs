@@ -311,3 +311,79 @@ pub extern "C" fn psyne_last_error_message() -> *const c_char {
         _ => cstr!(""),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn last() -> String {
+        // SAFETY: psyne_last_error_message never returns NULL and the string
+        // stays valid until the next psyne call on this thread.
+        unsafe { CStr::from_ptr(psyne_last_error_message()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_unknown_with_its_message() {
+        let rc = run("psyne_test", || panic!("boom {}", 42));
+        assert_eq!(rc, psyne_error_t::PSYNE_ERROR_UNKNOWN);
+        assert!(last().contains("psyne_test"), "{}", last());
+        assert!(last().contains("boom 42"), "{}", last());
+        let rc = run("psyne_test", || std::panic::panic_any(7u8));
+        assert_eq!(rc, psyne_error_t::PSYNE_ERROR_UNKNOWN);
+    }
+
+    #[test]
+    fn every_error_maps_to_its_code() {
+        let all = [
+            Error::InvalidArgument("x".into()),
+            Error::OutOfMemory("x".into()),
+            Error::ChannelFull,
+            Error::NoMessage,
+            Error::ChannelStopped,
+            Error::Unsupported("x".into()),
+            Error::Io("x".into()),
+            Error::Timeout,
+            Error::Cancelled,
+            Error::Unknown("x".into()),
+        ];
+        for e in all {
+            assert_eq!(code_of(&e) as i32, e.code(), "{e}");
+            let rc = run("psyne_test", || Err(e.clone()));
+            assert_eq!(rc as i32, e.code());
+            assert_eq!(last(), format!("psyne_test: {e}"));
+            // SAFETY: psyne_error_string returns static NUL-terminated strings.
+            let name = unsafe { CStr::from_ptr(psyne_error_string(e.code())) };
+            assert_ne!(name.to_bytes(), b"unknown error code");
+        }
+    }
+
+    #[test]
+    fn success_keeps_the_last_message_and_nul_bytes_are_replaced() {
+        set_last_error("a\0b".into());
+        assert_eq!(last(), "a b");
+        assert_eq!(run("psyne_test", || Ok(())), psyne_error_t::PSYNE_OK);
+        assert_eq!(last(), "a b");
+    }
+
+    #[test]
+    fn wait_limits() {
+        assert!(wait_limit(0, None).is_none());
+        let t = CancelToken::new();
+        assert!(wait_limit(0, Some(&t)).is_none());
+        let forever = wait_limit(PSYNE_WAIT_FOREVER, Some(&t)).unwrap();
+        assert!(forever.deadline.is_none() && forever.cancel.is_some());
+        let some = wait_limit(1000, None).unwrap();
+        let left = some.deadline.unwrap() - Instant::now();
+        assert!(left <= Duration::from_millis(1000) && left > Duration::from_millis(500));
+    }
+
+    #[test]
+    fn version_matches_the_crate() {
+        // SAFETY: a static NUL-terminated string.
+        let v = unsafe { CStr::from_ptr(psyne_version()) };
+        assert_eq!(v.to_str().unwrap(), crate::VERSION);
+    }
+}

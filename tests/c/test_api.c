@@ -155,6 +155,23 @@ static void test_bad_uris_and_enums(void)
         if (rc == PSYNE_OK)
             CHECK_OK(psyne_channel_destroy(ch));
     }
+    /* The struct is read field by field as plain bytes: a bool byte holding
+     * 0xff counts as true (not undefined behaviour), any int32 type is checked. */
+    memset(&cfg, 0, sizeof cfg);
+    memset(&cfg.enable_checksum, 0xff, 1);
+    {
+        psyne_error_t rc = psyne_channel_create_compressed(
+            "memory://cz-byte", 1024, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI, &cfg, &ch);
+        CHECK(rc == PSYNE_ERROR_UNSUPPORTED || rc == PSYNE_OK);
+        if (rc == PSYNE_OK)
+            CHECK_OK(psyne_channel_destroy(ch));
+    }
+    cfg.enable_checksum = false;
+    cfg.type = INT32_MIN;
+    CHECK_RC(psyne_channel_create_compressed("memory://cz", 1024, PSYNE_MODE_SPSC,
+                                             PSYNE_TYPE_MULTI, &cfg, &ch),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    cfg.type = PSYNE_COMPRESSION_NONE;
     /* NONE without checksum works, and so does a NULL config. */
     cfg.enable_checksum = false;
     cfg.level = 3;
