@@ -81,7 +81,8 @@ say "cflags: $(pkg-config --cflags psyne)  libs: $(pkg-config --libs psyne)"
 cache_key() {
   local inc
   inc="$(pkg-config --cflags-only-I psyne | tr ' ' '\n' | sed -n 's/^-I//p' | head -n1)"
-  { pkg-config --cflags --libs psyne; cat "$inc/psyne.h" 2>/dev/null; } | sha256sum | cut -c1-16
+  { pkg-config --cflags --libs psyne; pkg-config --libs psyne-static 2>/dev/null || true
+    cat "$inc/psyne.h" 2>/dev/null || true; } | sha256sum | cut -c1-16
 }
 export CGO_CPPFLAGS="${CGO_CPPFLAGS:+$CGO_CPPFLAGS }-DPSYNE_GO_BUILD_KEY=$(cache_key)"
 
@@ -192,6 +193,17 @@ EOF
   echo "$out"
   [[ "$out" == "fetched with go get (type 3,"* ]] || die "the go get program printed: $out"
   grep -q "^require $MOD $ver" go.mod || die "go.mod does not require $MOD $ver"
+  # -tags psyne_static links libpsyne.a through psyne-static.pc: the program
+  # then runs without LD_LIBRARY_PATH.
+  if pkg-config --exists psyne-static; then
+    go build -tags psyne_static -o app-static .
+    if ldd ./app-static | grep -q libpsyne; then die "-tags psyne_static still links libpsyne.so"; fi
+    out="$(env -u LD_LIBRARY_PATH ./app-static)"
+    echo "static: $out"
+    [[ "$out" == "fetched with go get (type 3,"* ]] || die "the static program printed: $out"
+  else
+    echo "no psyne-static.pc in $installed: static build not checked"
+  fi
 )
 
 say "ok"
