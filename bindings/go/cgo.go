@@ -15,11 +15,14 @@ package psyne
 //
 // The library is found with pkg-config: psyne.pc (libpsyne.so), or with the
 // build tag psyne_static, psyne-static.pc (libpsyne.a linked into the
-// program, which then needs no LD_LIBRARY_PATH).
+// program, which then needs no LD_LIBRARY_PATH). The PSYNE_GO_STATIC define
+// is there for Go's build cache, which keys on CPPFLAGS but not on
+// pkg-config's output: without it a dynamic build would be reused.
 
 /*
 #cgo !psyne_static pkg-config: psyne
 #cgo psyne_static pkg-config: psyne-static
+#cgo psyne_static CPPFLAGS: -DPSYNE_GO_STATIC=1
 #cgo noescape gopsyne_send_data
 #cgo nocallback gopsyne_send_data
 #cgo noescape gopsyne_send_data_wait
