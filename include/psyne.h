@@ -23,68 +23,68 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- A `timeout_ms` value meaning "wait without limit" (`UINT32_MAX`).
+/**
+ * A `timeout_ms` value meaning "wait without limit" (`UINT32_MAX`).
  */
 #define PSYNE_WAIT_FOREVER UINT32_MAX
 
-/*
- Result code of every libpsyne call that can fail.
-
- The names and values are fixed (they match the established psyne C API).
+/**
+ * Result code of every libpsyne call that can fail.
+ *
+ * The names and values are fixed (they match the established psyne C API).
  */
 enum psyne_error_t
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : int32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-    /*
-     Success.
+    /**
+     * Success.
      */
     PSYNE_OK = 0,
-    /*
-     A NULL pointer, a bad URI/option/enum value, a message larger than the
-     channel's maximum, a receive buffer that is too small (the needed size
-     is written to `*received`), a handle used in the wrong state (e.g.
-     releasing a reservation), or use beyond the channel's mode (a second
-     concurrent sender on an SPSC channel).
+    /**
+     * A NULL pointer, a bad URI/option/enum value, a message larger than the
+     * channel's maximum, a receive buffer that is too small (the needed size
+     * is written to `*received`), a handle used in the wrong state (e.g.
+     * releasing a reservation), or use beyond the channel's mode (a second
+     * concurrent sender on an SPSC channel).
      */
     PSYNE_ERROR_INVALID_ARGUMENT = -1,
-    /*
-     The ring could not be allocated.
+    /**
+     * The ring could not be allocated.
      */
     PSYNE_ERROR_OUT_OF_MEMORY = -2,
-    /*
-     A non-blocking send or reservation found no room.
+    /**
+     * A non-blocking send or reservation found no room.
      */
     PSYNE_ERROR_CHANNEL_FULL = -3,
-    /*
-     A non-blocking receive found nothing queued.
+    /**
+     * A non-blocking receive found nothing queued.
      */
     PSYNE_ERROR_NO_MESSAGE = -4,
-    /*
-     The channel was stopped (receivers first drain what is queued).
+    /**
+     * The channel was stopped (receivers first drain what is queued).
      */
     PSYNE_ERROR_CHANNEL_STOPPED = -5,
-    /*
-     The feature is not built yet (e.g. a compression type other than NONE,
-     or a transport that has not landed).
+    /**
+     * The feature is not built yet (e.g. a compression type other than NONE,
+     * or a transport that has not landed).
      */
     PSYNE_ERROR_UNSUPPORTED = -6,
-    /*
-     An operating-system error.
+    /**
+     * An operating-system error.
      */
     PSYNE_ERROR_IO = -7,
-    /*
-     A waiting call ran out of time.
+    /**
+     * A waiting call ran out of time.
      */
     PSYNE_ERROR_TIMEOUT = -8,
-    /*
-     A waiting call was cancelled through a `psyne_cancel_t`.
+    /**
+     * A waiting call was cancelled through a `psyne_cancel_t`.
      */
     PSYNE_ERROR_CANCELLED = -9,
-    /*
-     Internal error (a caught panic); the detail message says more.
+    /**
+     * Internal error (a caught panic); the detail message says more.
      */
     PSYNE_ERROR_UNKNOWN = -99,
 };
@@ -96,160 +96,160 @@ typedef int32_t psyne_error_t;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-/*
- A cancellation token (opaque): `psyne_cancel_trigger` wakes every
- `*_cancellable` call waiting with it, which then returns
- `PSYNE_ERROR_CANCELLED`.
+/**
+ * A cancellation token (opaque): `psyne_cancel_trigger` wakes every
+ * `*_cancellable` call waiting with it, which then returns
+ * `PSYNE_ERROR_CANCELLED`.
  */
 typedef struct psyne_cancel_t psyne_cancel_t;
 
-/*
- A channel handle (opaque). Created by `psyne_channel_create` /
- `psyne_channel_create_compressed`, freed by `psyne_channel_destroy`.
+/**
+ * A channel handle (opaque). Created by `psyne_channel_create` /
+ * `psyne_channel_create_compressed`, freed by `psyne_channel_destroy`.
  */
 typedef struct psyne_channel_t psyne_channel_t;
 
-/*
- A message (opaque): a reservation (`psyne_message_reserve*`), a received
- message (`psyne_message_receive*`), or a message handed to a receive
- callback (valid only during the call).
+/**
+ * A message (opaque): a reservation (`psyne_message_reserve*`), a received
+ * message (`psyne_message_receive*`), or a message handed to a receive
+ * callback (valid only during the call).
  */
 typedef struct psyne_message_t psyne_message_t;
 
-/*
- Concurrency mode of a channel, passed as an integer and range-checked:
- one of `PSYNE_MODE_SPSC`, `PSYNE_MODE_SPMC`, `PSYNE_MODE_MPSC`, `PSYNE_MODE_MPMC`.
+/**
+ * Concurrency mode of a channel, passed as an integer and range-checked:
+ * one of `PSYNE_MODE_SPSC`, `PSYNE_MODE_SPMC`, `PSYNE_MODE_MPSC`, `PSYNE_MODE_MPMC`.
  */
 typedef int32_t psyne_channel_mode_t;
 
-/*
- Channel type, passed as an integer and range-checked: `PSYNE_TYPE_SINGLE`
- (messages carry no type: receivers see 0, sending a non-zero type is
- `PSYNE_ERROR_INVALID_ARGUMENT`) or `PSYNE_TYPE_MULTI` (every message carries
- a `uint32_t` type).
+/**
+ * Channel type, passed as an integer and range-checked: `PSYNE_TYPE_SINGLE`
+ * (messages carry no type: receivers see 0, sending a non-zero type is
+ * `PSYNE_ERROR_INVALID_ARGUMENT`) or `PSYNE_TYPE_MULTI` (every message carries
+ * a `uint32_t` type).
  */
 typedef int32_t psyne_channel_type_t;
 
-/*
- Compression algorithm, passed as an integer and range-checked. Only
- `PSYNE_COMPRESSION_NONE` is built so far; the others are
- `PSYNE_ERROR_UNSUPPORTED`.
+/**
+ * Compression algorithm, passed as an integer and range-checked. Only
+ * `PSYNE_COMPRESSION_NONE` is built so far; the others are
+ * `PSYNE_ERROR_UNSUPPORTED`.
  */
 typedef int32_t psyne_compression_type_t;
 
-/*
- Compression and integrity settings for `psyne_channel_create_compressed`.
-
- Every field is read as plain bytes, so an out-of-range `type` is reported as
- `PSYNE_ERROR_INVALID_ARGUMENT`, never undefined behaviour.
+/**
+ * Compression and integrity settings for `psyne_channel_create_compressed`.
+ *
+ * Every field is read as plain bytes, so an out-of-range `type` is reported as
+ * `PSYNE_ERROR_INVALID_ARGUMENT`, never undefined behaviour.
  */
 typedef struct psyne_compression_config_t {
-    /*
-     One of the `PSYNE_COMPRESSION_*` values.
+    /**
+     * One of the `PSYNE_COMPRESSION_*` values.
      */
     psyne_compression_type_t type;
-    /*
-     Algorithm level (Zstd: 1..=22; ignored by LZ4 and Snappy); 0 = default.
+    /**
+     * Algorithm level (Zstd: 1..=22; ignored by LZ4 and Snappy); 0 = default.
      */
     int level;
-    /*
-     Messages smaller than this many bytes are sent uncompressed.
+    /**
+     * Messages smaller than this many bytes are sent uncompressed.
      */
     size_t min_size_threshold;
-    /*
-     Verify a CRC32C of every payload on receive.
+    /**
+     * Verify a CRC32C of every payload on receive.
      */
     bool enable_checksum;
 } psyne_compression_config_t;
 
-/*
- Per-channel counters (see `psyne_channel_get_metrics`).
+/**
+ * Per-channel counters (see `psyne_channel_get_metrics`).
  */
 typedef struct psyne_metrics_t {
-    /*
-     Messages published.
+    /**
+     * Messages published.
      */
     uint64_t messages_sent;
-    /*
-     Payload bytes published.
+    /**
+     * Payload bytes published.
      */
     uint64_t bytes_sent;
-    /*
-     Messages taken by receivers.
+    /**
+     * Messages taken by receivers.
      */
     uint64_t messages_received;
-    /*
-     Payload bytes taken by receivers.
+    /**
+     * Payload bytes taken by receivers.
      */
     uint64_t bytes_received;
-    /*
-     Send or reserve calls that found the ring full.
+    /**
+     * Send or reserve calls that found the ring full.
      */
     uint64_t send_blocks;
-    /*
-     Receive calls that found the ring empty.
+    /**
+     * Receive calls that found the ring empty.
      */
     uint64_t receive_blocks;
 } psyne_metrics_t;
 
-/*
- A receive callback: called on the channel's dispatcher thread for every
- message received through the handle. `msg` is valid only during the call:
- `psyne_message_get_data` works on it (its bytes are read-only);
- `psyne_message_release`, `_send` and `_cancel` on it return
- `PSYNE_ERROR_INVALID_ARGUMENT` (the message is released when the callback
- returns). `user` is the pointer given to
- `psyne_channel_set_receive_callback`.
+/**
+ * A receive callback: called on the channel's dispatcher thread for every
+ * message received through the handle. `msg` is valid only during the call:
+ * `psyne_message_get_data` works on it (its bytes are read-only);
+ * `psyne_message_release`, `_send` and `_cancel` on it return
+ * `PSYNE_ERROR_INVALID_ARGUMENT` (the message is released when the callback
+ * returns). `user` is the pointer given to
+ * `psyne_channel_set_receive_callback`.
  */
 typedef void (*psyne_receive_callback_t)(struct psyne_message_t *msg, uint32_t msg_type, void *user);
 
-/*
- Single producer, single consumer.
+/**
+ * Single producer, single consumer.
  */
 #define PSYNE_MODE_SPSC 0
 
-/*
- Single producer, multiple consumers.
+/**
+ * Single producer, multiple consumers.
  */
 #define PSYNE_MODE_SPMC 1
 
-/*
- Multiple producers, single consumer.
+/**
+ * Multiple producers, single consumer.
  */
 #define PSYNE_MODE_MPSC 2
 
-/*
- Multiple producers, multiple consumers.
+/**
+ * Multiple producers, multiple consumers.
  */
 #define PSYNE_MODE_MPMC 3
 
-/*
- Messages carry no type (always 0).
+/**
+ * Messages carry no type (always 0).
  */
 #define PSYNE_TYPE_SINGLE 0
 
-/*
- Every message carries a `uint32_t` type.
+/**
+ * Every message carries a `uint32_t` type.
  */
 #define PSYNE_TYPE_MULTI 1
 
-/*
- No compression.
+/**
+ * No compression.
  */
 #define PSYNE_COMPRESSION_NONE 0
 
-/*
- LZ4.
+/**
+ * LZ4.
  */
 #define PSYNE_COMPRESSION_LZ4 1
 
-/*
- Zstandard.
+/**
+ * Zstandard.
  */
 #define PSYNE_COMPRESSION_ZSTD 2
 
-/*
- Snappy.
+/**
+ * Snappy.
  */
 #define PSYNE_COMPRESSION_SNAPPY 3
 
@@ -257,91 +257,91 @@ typedef void (*psyne_receive_callback_t)(struct psyne_message_t *msg, uint32_t m
 extern "C" {
 #endif // __cplusplus
 
-/*
- Initialises the library. Optional: every function works without it. Cheap
- and idempotent; always returns `PSYNE_OK`.
+/**
+ * Initialises the library. Optional: every function works without it. Cheap
+ * and idempotent; always returns `PSYNE_OK`.
  */
 psyne_error_t psyne_init(void);
 
-/*
- Counterpart of `psyne_init`. Optional, cheap and idempotent; it does not
- destroy channels (use `psyne_channel_destroy` for each).
+/**
+ * Counterpart of `psyne_init`. Optional, cheap and idempotent; it does not
+ * destroy channels (use `psyne_channel_destroy` for each).
  */
 void psyne_cleanup(void);
 
-/*
- The library version as a static NUL-terminated string (e.g. `"0.1.0"`).
+/**
+ * The library version as a static NUL-terminated string (e.g. `"0.1.0"`).
  */
 const char *psyne_version(void);
 
-/*
- A static NUL-terminated name for a result code (e.g. "channel full");
- "unknown error code" for a value that is not a `psyne_error_t`.
+/**
+ * A static NUL-terminated name for a result code (e.g. "channel full");
+ * "unknown error code" for a value that is not a `psyne_error_t`.
  */
 const char *psyne_error_string(int32_t err);
 
-/*
- The detail text of the last failing call on this thread ("" when none).
-
- Never NULL. The string is NUL-terminated and stays valid until the next
- psyne call on this thread (copy it if you need it longer). Successful calls
- leave it unchanged.
+/**
+ * The detail text of the last failing call on this thread ("" when none).
+ *
+ * Never NULL. The string is NUL-terminated and stays valid until the next
+ * psyne call on this thread (copy it if you need it longer). Successful calls
+ * leave it unchanged.
  */
 const char *psyne_last_error_message(void);
 
-/*
- Creates a token (not triggered) and writes it to `*out`; free it with
- `psyne_cancel_free`.
-
- # Safety
- `out` must be NULL or writable.
+/**
+ * Creates a token (not triggered) and writes it to `*out`; free it with
+ * `psyne_cancel_free`.
+ *
+ * # Safety
+ * `out` must be NULL or writable.
  */
 psyne_error_t psyne_cancel_new(struct psyne_cancel_t **out);
 
-/*
- Triggers the token: every call waiting with it returns
- `PSYNE_ERROR_CANCELLED`, and so does every later waiting call until
- `psyne_cancel_reset`. Safe to call from any thread, any number of times.
-
- # Safety
- `c` must be NULL or a live token.
+/**
+ * Triggers the token: every call waiting with it returns
+ * `PSYNE_ERROR_CANCELLED`, and so does every later waiting call until
+ * `psyne_cancel_reset`. Safe to call from any thread, any number of times.
+ *
+ * # Safety
+ * `c` must be NULL or a live token.
  */
 psyne_error_t psyne_cancel_trigger(struct psyne_cancel_t *c);
 
-/*
- Re-arms a triggered token for reuse.
-
- # Safety
- `c` must be NULL or a live token.
+/**
+ * Re-arms a triggered token for reuse.
+ *
+ * # Safety
+ * `c` must be NULL or a live token.
  */
 psyne_error_t psyne_cancel_reset(struct psyne_cancel_t *c);
 
-/*
- Frees a token. NULL is a no-op (`PSYNE_OK`). Calls already waiting with
- it keep working (they hold their own reference), but no thread may pass
- `c` to a psyne function during or after this call; a freed token is
- detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`), otherwise undefined.
-
- # Safety
- `c` must be NULL or a live token that no other thread is passing in.
+/**
+ * Frees a token. NULL is a no-op (`PSYNE_OK`). Calls already waiting with
+ * it keep working (they hold their own reference), but no thread may pass
+ * `c` to a psyne function during or after this call; a freed token is
+ * detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`), otherwise undefined.
+ *
+ * # Safety
+ * `c` must be NULL or a live token that no other thread is passing in.
  */
 psyne_error_t psyne_cancel_free(struct psyne_cancel_t *c);
 
-/*
- Opens a channel on `uri` with a ring of `buffer_size` bytes (rounded up to
- a power of two, at least 64).
-
- `buffer_size` 0 on `memory://` (and `ipc://`) attaches to an existing channel
- of that name and adopts its size, mode and type (the error names the
- channel when none exists). `mode` is a `PSYNE_MODE_*` value and
- `channel_type` a `PSYNE_TYPE_*` value; anything else is
- `PSYNE_ERROR_INVALID_ARGUMENT`, as are a malformed URI, an unknown scheme or
- option. Transports not built yet return `PSYNE_ERROR_UNSUPPORTED`.
- On success `*out` receives the handle; on failure it is set to NULL.
-
- # Safety
- `uri` must be NULL or a NUL-terminated string; `out` must be NULL or
- writable.
+/**
+ * Opens a channel on `uri` with a ring of `buffer_size` bytes (rounded up to
+ * a power of two, at least 64).
+ *
+ * `buffer_size` 0 on `memory://` (and `ipc://`) attaches to an existing channel
+ * of that name and adopts its size, mode and type (the error names the
+ * channel when none exists). `mode` is a `PSYNE_MODE_*` value and
+ * `channel_type` a `PSYNE_TYPE_*` value; anything else is
+ * `PSYNE_ERROR_INVALID_ARGUMENT`, as are a malformed URI, an unknown scheme or
+ * option. Transports not built yet return `PSYNE_ERROR_UNSUPPORTED`.
+ * On success `*out` receives the handle; on failure it is set to NULL.
+ *
+ * # Safety
+ * `uri` must be NULL or a NUL-terminated string; `out` must be NULL or
+ * writable.
  */
 psyne_error_t psyne_channel_create(const char *uri,
                                    size_t buffer_size,
@@ -349,15 +349,15 @@ psyne_error_t psyne_channel_create(const char *uri,
                                    psyne_channel_type_t channel_type,
                                    struct psyne_channel_t **out);
 
-/*
- Like `psyne_channel_create`, with compression settings. `cfg` may be NULL
- (no compression). An out-of-range `cfg->type` is
- `PSYNE_ERROR_INVALID_ARGUMENT`; any type other than
- `PSYNE_COMPRESSION_NONE`, or `enable_checksum`, is `PSYNE_ERROR_UNSUPPORTED`
- until compression is built.
-
- # Safety
- As for `psyne_channel_create`; `cfg` must be NULL or readable.
+/**
+ * Like `psyne_channel_create`, with compression settings. `cfg` may be NULL
+ * (no compression). An out-of-range `cfg->type` is
+ * `PSYNE_ERROR_INVALID_ARGUMENT`; any type other than
+ * `PSYNE_COMPRESSION_NONE`, or `enable_checksum`, is `PSYNE_ERROR_UNSUPPORTED`
+ * until compression is built.
+ *
+ * # Safety
+ * As for `psyne_channel_create`; `cfg` must be NULL or readable.
  */
 psyne_error_t psyne_channel_create_compressed(const char *uri,
                                               size_t buffer_size,
@@ -366,141 +366,141 @@ psyne_error_t psyne_channel_create_compressed(const char *uri,
                                               const struct psyne_compression_config_t *cfg,
                                               struct psyne_channel_t **out);
 
-/*
- Destroys a channel handle. NULL is a no-op (`PSYNE_OK`).
-
- The channel itself lives on while other handles (or not yet
- sent/released messages) use it; this handle's receive callback is turned
- off first (waiting for a running call, unless called from inside it).
- Destroying does not stop the channel: to wake threads blocked on it call
- `psyne_channel_stop` first. No other thread may use `ch` during or after
- this call; a destroyed handle is detected where cheap
- (`PSYNE_ERROR_INVALID_ARGUMENT`), otherwise undefined.
-
- # Safety
- `ch` must be NULL or a handle from `psyne_channel_create*` that no other
- thread uses concurrently.
+/**
+ * Destroys a channel handle. NULL is a no-op (`PSYNE_OK`).
+ *
+ * The channel itself lives on while other handles (or not yet
+ * sent/released messages) use it; this handle's receive callback is turned
+ * off first (waiting for a running call, unless called from inside it).
+ * Destroying does not stop the channel: to wake threads blocked on it call
+ * `psyne_channel_stop` first. No other thread may use `ch` during or after
+ * this call; a destroyed handle is detected where cheap
+ * (`PSYNE_ERROR_INVALID_ARGUMENT`), otherwise undefined.
+ *
+ * # Safety
+ * `ch` must be NULL or a handle from `psyne_channel_create*` that no other
+ * thread uses concurrently.
  */
 psyne_error_t psyne_channel_destroy(struct psyne_channel_t *ch);
 
-/*
- Stops the channel (for every handle on it): wakes all waiting calls;
- sends then fail with `PSYNE_ERROR_CHANNEL_STOPPED`; receivers first drain
- what is queued, then get `PSYNE_ERROR_CHANNEL_STOPPED`.
-
- # Safety
- `ch` must be NULL or a live channel handle.
+/**
+ * Stops the channel (for every handle on it): wakes all waiting calls;
+ * sends then fail with `PSYNE_ERROR_CHANNEL_STOPPED`; receivers first drain
+ * what is queued, then get `PSYNE_ERROR_CHANNEL_STOPPED`.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle.
  */
 psyne_error_t psyne_channel_stop(struct psyne_channel_t *ch);
 
-/*
- Writes whether the channel was stopped to `*stopped`.
-
- # Safety
- `ch` must be NULL or a live channel handle; `stopped` NULL or writable.
+/**
+ * Writes whether the channel was stopped to `*stopped`.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `stopped` NULL or writable.
  */
 psyne_error_t psyne_channel_is_stopped(struct psyne_channel_t *ch, bool *stopped);
 
-/*
- Copies the URI the handle was opened with into `buf` as a NUL-terminated
- string. If `cap` is smaller than the URI plus its NUL, returns
- `PSYNE_ERROR_INVALID_ARGUMENT` (the detail message names the size needed)
- and writes nothing.
-
- # Safety
- `ch` must be NULL or a live channel handle; `buf` NULL or writable for
- `cap` bytes.
+/**
+ * Copies the URI the handle was opened with into `buf` as a NUL-terminated
+ * string. If `cap` is smaller than the URI plus its NUL, returns
+ * `PSYNE_ERROR_INVALID_ARGUMENT` (the detail message names the size needed)
+ * and writes nothing.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `buf` NULL or writable for
+ * `cap` bytes.
  */
 psyne_error_t psyne_channel_get_uri(struct psyne_channel_t *ch, char *buf, size_t cap);
 
-/*
- Writes the channel's counters to `*out`.
-
- # Safety
- `ch` must be NULL or a live channel handle; `out` NULL or writable.
+/**
+ * Writes the channel's counters to `*out`.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `out` NULL or writable.
  */
 psyne_error_t psyne_channel_get_metrics(struct psyne_channel_t *ch, struct psyne_metrics_t *out);
 
-/*
- Turns counting on or off for the channel (on by default).
-
- # Safety
- `ch` must be NULL or a live channel handle.
+/**
+ * Turns counting on or off for the channel (on by default).
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle.
  */
 psyne_error_t psyne_channel_enable_metrics(struct psyne_channel_t *ch, bool enable);
 
-/*
- Sets every counter of the channel to zero.
-
- # Safety
- `ch` must be NULL or a live channel handle.
+/**
+ * Sets every counter of the channel to zero.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle.
  */
 psyne_error_t psyne_channel_reset_metrics(struct psyne_channel_t *ch);
 
-/*
- Writes the ring size in bytes (after rounding) to `*size`.
-
- # Safety
- `ch` must be NULL or a live channel handle; `size` NULL or writable.
+/**
+ * Writes the ring size in bytes (after rounding) to `*size`.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `size` NULL or writable.
  */
 psyne_error_t psyne_channel_get_buffer_size(struct psyne_channel_t *ch, size_t *size);
 
-/*
- Writes the largest message the channel accepts to `*size`: half the ring
- minus 16 bytes (so that an empty ring always has room for it). Larger
- sends and reservations are `PSYNE_ERROR_INVALID_ARGUMENT`.
-
- # Safety
- `ch` must be NULL or a live channel handle; `size` NULL or writable.
+/**
+ * Writes the largest message the channel accepts to `*size`: half the ring
+ * minus 16 bytes (so that an empty ring always has room for it). Larger
+ * sends and reservations are `PSYNE_ERROR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `size` NULL or writable.
  */
 psyne_error_t psyne_channel_get_max_message_size(struct psyne_channel_t *ch, size_t *size);
 
-/*
- Sets (or, with `cb` NULL, turns off) the receive callback of this handle.
-
- While set, a dispatcher thread receives every message and calls
- `cb(msg, type, user)` with it; it is a receiver like any other (on SPSC and
- MPSC channels it holds the receiving side, so other receives through any
- handle are refused, and setting the callback fails with
- `PSYNE_ERROR_INVALID_ARGUMENT` while another receive is in progress or a
- received message is held). Setting a new callback replaces the old one.
- Turning it off waits for a running call to finish (unless called from
- inside the callback). The callback runs on the dispatcher thread, not the
- caller's: `user` must be usable from there, and must stay valid until the
- callback is turned off or the handle destroyed.
-
- # Safety
- `ch` must be NULL or a live channel handle; `cb` must be NULL or a function
- that is safe to call from another thread with `user`.
+/**
+ * Sets (or, with `cb` NULL, turns off) the receive callback of this handle.
+ *
+ * While set, a dispatcher thread receives every message and calls
+ * `cb(msg, type, user)` with it; it is a receiver like any other (on SPSC and
+ * MPSC channels it holds the receiving side, so other receives through any
+ * handle are refused, and setting the callback fails with
+ * `PSYNE_ERROR_INVALID_ARGUMENT` while another receive is in progress or a
+ * received message is held). Setting a new callback replaces the old one.
+ * Turning it off waits for a running call to finish (unless called from
+ * inside the callback). The callback runs on the dispatcher thread, not the
+ * caller's: `user` must be usable from there, and must stay valid until the
+ * callback is turned off or the handle destroyed.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `cb` must be NULL or a function
+ * that is safe to call from another thread with `user`.
  */
 psyne_error_t psyne_channel_set_receive_callback(struct psyne_channel_t *ch,
                                                  psyne_receive_callback_t cb,
                                                  void *user);
 
-/*
- Sends a copy of `size` bytes at `data` as one message of type `msg_type`;
- never blocks (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once).
-
- `data` must not be NULL, even for an empty message. `size` above
- `psyne_channel_get_max_message_size` is `PSYNE_ERROR_INVALID_ARGUMENT`
- (nothing is queued); so is a non-zero `msg_type` on a `PSYNE_TYPE_SINGLE`
- channel. A stopped channel is `PSYNE_ERROR_CHANNEL_STOPPED`.
-
- # Safety
- `ch` must be NULL or a live channel handle; `data` NULL or readable for
- `size` bytes.
+/**
+ * Sends a copy of `size` bytes at `data` as one message of type `msg_type`;
+ * never blocks (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once).
+ *
+ * `data` must not be NULL, even for an empty message. `size` above
+ * `psyne_channel_get_max_message_size` is `PSYNE_ERROR_INVALID_ARGUMENT`
+ * (nothing is queued); so is a non-zero `msg_type` on a `PSYNE_TYPE_SINGLE`
+ * channel. A stopped channel is `PSYNE_ERROR_CHANNEL_STOPPED`.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `data` NULL or readable for
+ * `size` bytes.
  */
 psyne_error_t psyne_send_data(struct psyne_channel_t *ch,
                               const void *data,
                               size_t size,
                               uint32_t msg_type);
 
-/*
- Like `psyne_send_data`, waiting up to `timeout_ms` milliseconds for room
- (`PSYNE_ERROR_TIMEOUT`; 0 = do not wait; `PSYNE_WAIT_FOREVER` = no limit).
-
- # Safety
- As for `psyne_send_data`.
+/**
+ * Like `psyne_send_data`, waiting up to `timeout_ms` milliseconds for room
+ * (`PSYNE_ERROR_TIMEOUT`; 0 = do not wait; `PSYNE_WAIT_FOREVER` = no limit).
+ *
+ * # Safety
+ * As for `psyne_send_data`.
  */
 psyne_error_t psyne_send_data_timeout(struct psyne_channel_t *ch,
                                       const void *data,
@@ -508,13 +508,13 @@ psyne_error_t psyne_send_data_timeout(struct psyne_channel_t *ch,
                                       uint32_t msg_type,
                                       uint32_t timeout_ms);
 
-/*
- Like `psyne_send_data_timeout`; a `psyne_cancel_trigger` on `cancel`
- (NULL: none) ends the wait with `PSYNE_ERROR_CANCELLED`. With
- `timeout_ms` 0 the call does not wait and does not consult `cancel`.
-
- # Safety
- As for `psyne_send_data`; `cancel` must be NULL or a live token.
+/**
+ * Like `psyne_send_data_timeout`; a `psyne_cancel_trigger` on `cancel`
+ * (NULL: none) ends the wait with `PSYNE_ERROR_CANCELLED`. With
+ * `timeout_ms` 0 the call does not wait and does not consult `cancel`.
+ *
+ * # Safety
+ * As for `psyne_send_data`; `cancel` must be NULL or a live token.
  */
 psyne_error_t psyne_send_data_cancellable(struct psyne_channel_t *ch,
                                           const void *data,
@@ -523,20 +523,20 @@ psyne_error_t psyne_send_data_cancellable(struct psyne_channel_t *ch,
                                           uint32_t timeout_ms,
                                           struct psyne_cancel_t *cancel);
 
-/*
- Copies the next message into `buf` (`cap` bytes), writing its length to
- `*received` and its type to `*msg_type` (0 on SINGLE channels).
-
- `timeout_ms`: 0 = do not wait (`PSYNE_ERROR_NO_MESSAGE` when empty); > 0
- waits up to that many milliseconds (`PSYNE_ERROR_TIMEOUT`);
- `PSYNE_WAIT_FOREVER` = no limit. A stopped channel is first drained, then
- `PSYNE_ERROR_CHANNEL_STOPPED`. If `cap` is smaller than the next message,
- returns `PSYNE_ERROR_INVALID_ARGUMENT`, writes the size needed to
- `*received`, and the message stays queued.
-
- # Safety
- `ch` must be NULL or a live channel handle; `buf` NULL or writable for
- `cap` bytes; `received` and `msg_type` NULL or writable.
+/**
+ * Copies the next message into `buf` (`cap` bytes), writing its length to
+ * `*received` and its type to `*msg_type` (0 on SINGLE channels).
+ *
+ * `timeout_ms`: 0 = do not wait (`PSYNE_ERROR_NO_MESSAGE` when empty); > 0
+ * waits up to that many milliseconds (`PSYNE_ERROR_TIMEOUT`);
+ * `PSYNE_WAIT_FOREVER` = no limit. A stopped channel is first drained, then
+ * `PSYNE_ERROR_CHANNEL_STOPPED`. If `cap` is smaller than the next message,
+ * returns `PSYNE_ERROR_INVALID_ARGUMENT`, writes the size needed to
+ * `*received`, and the message stays queued.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `buf` NULL or writable for
+ * `cap` bytes; `received` and `msg_type` NULL or writable.
  */
 psyne_error_t psyne_receive_data(struct psyne_channel_t *ch,
                                  void *buf,
@@ -545,13 +545,13 @@ psyne_error_t psyne_receive_data(struct psyne_channel_t *ch,
                                  uint32_t *msg_type,
                                  uint32_t timeout_ms);
 
-/*
- Like `psyne_receive_data`; a `psyne_cancel_trigger` on `cancel` (NULL:
- none) ends the wait with `PSYNE_ERROR_CANCELLED`. With `timeout_ms` 0 the
- call does not wait and does not consult `cancel`.
-
- # Safety
- As for `psyne_receive_data`; `cancel` must be NULL or a live token.
+/**
+ * Like `psyne_receive_data`; a `psyne_cancel_trigger` on `cancel` (NULL:
+ * none) ends the wait with `PSYNE_ERROR_CANCELLED`. With `timeout_ms` 0 the
+ * call does not wait and does not consult `cancel`.
+ *
+ * # Safety
+ * As for `psyne_receive_data`; `cancel` must be NULL or a live token.
  */
 psyne_error_t psyne_receive_data_cancellable(struct psyne_channel_t *ch,
                                              void *buf,
@@ -561,45 +561,45 @@ psyne_error_t psyne_receive_data_cancellable(struct psyne_channel_t *ch,
                                              uint32_t timeout_ms,
                                              struct psyne_cancel_t *cancel);
 
-/*
- Reserves `size` bytes inside the ring for a zero-copy send; never blocks
- (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once). `size` above
- `psyne_channel_get_max_message_size` is `PSYNE_ERROR_INVALID_ARGUMENT`.
-
- Fill the bytes from `psyne_message_get_data`, then `psyne_message_send` or
- `psyne_message_cancel` (each frees `*msg`). On SPSC/SPMC channels the
- reservation holds the sending side: another send or reserve on the channel
- is `PSYNE_ERROR_INVALID_ARGUMENT` until it is sent or cancelled.
- On failure `*msg` is set to NULL.
-
- # Safety
- `ch` must be NULL or a live channel handle; `msg` NULL or writable.
+/**
+ * Reserves `size` bytes inside the ring for a zero-copy send; never blocks
+ * (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once). `size` above
+ * `psyne_channel_get_max_message_size` is `PSYNE_ERROR_INVALID_ARGUMENT`.
+ *
+ * Fill the bytes from `psyne_message_get_data`, then `psyne_message_send` or
+ * `psyne_message_cancel` (each frees `*msg`). On SPSC/SPMC channels the
+ * reservation holds the sending side: another send or reserve on the channel
+ * is `PSYNE_ERROR_INVALID_ARGUMENT` until it is sent or cancelled.
+ * On failure `*msg` is set to NULL.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `msg` NULL or writable.
  */
 psyne_error_t psyne_message_reserve(struct psyne_channel_t *ch,
                                     size_t size,
                                     struct psyne_message_t **msg);
 
-/*
- Like `psyne_message_reserve`, waiting up to `timeout_ms` milliseconds for
- room (`PSYNE_ERROR_TIMEOUT`; 0 = do not wait; `PSYNE_WAIT_FOREVER` = no
- limit). A stop of the channel ends the wait with
- `PSYNE_ERROR_CHANNEL_STOPPED`.
-
- # Safety
- As for `psyne_message_reserve`.
+/**
+ * Like `psyne_message_reserve`, waiting up to `timeout_ms` milliseconds for
+ * room (`PSYNE_ERROR_TIMEOUT`; 0 = do not wait; `PSYNE_WAIT_FOREVER` = no
+ * limit). A stop of the channel ends the wait with
+ * `PSYNE_ERROR_CHANNEL_STOPPED`.
+ *
+ * # Safety
+ * As for `psyne_message_reserve`.
  */
 psyne_error_t psyne_message_reserve_timeout(struct psyne_channel_t *ch,
                                             size_t size,
                                             uint32_t timeout_ms,
                                             struct psyne_message_t **msg);
 
-/*
- Like `psyne_message_reserve_timeout`; a `psyne_cancel_trigger` on `cancel`
- (NULL: none) ends the wait with `PSYNE_ERROR_CANCELLED`. With
- `timeout_ms` 0 the call does not wait and does not consult `cancel`.
-
- # Safety
- As for `psyne_message_reserve`; `cancel` must be NULL or a live token.
+/**
+ * Like `psyne_message_reserve_timeout`; a `psyne_cancel_trigger` on `cancel`
+ * (NULL: none) ends the wait with `PSYNE_ERROR_CANCELLED`. With
+ * `timeout_ms` 0 the call does not wait and does not consult `cancel`.
+ *
+ * # Safety
+ * As for `psyne_message_reserve`; `cancel` must be NULL or a live token.
  */
 psyne_error_t psyne_message_reserve_cancellable(struct psyne_channel_t *ch,
                                                 size_t size,
@@ -607,82 +607,82 @@ psyne_error_t psyne_message_reserve_cancellable(struct psyne_channel_t *ch,
                                                 struct psyne_cancel_t *cancel,
                                                 struct psyne_message_t **msg);
 
-/*
- Writes the message's bytes and length to `*data` and `*size`.
-
- For a reservation the bytes are writable ring memory (fill them before
- `psyne_message_send`). For a received message, and for a receive callback's
- message, they are a read-only view: writing to them is undefined
- behaviour. The pointer is valid until the message is sent, cancelled or
- released (a callback's message: until the callback returns). For a
- 0-byte message `*data` is a non-NULL pointer that must not be dereferenced.
-
- # Safety
- `msg` must be NULL or a live message; `data` and `size` NULL or writable.
+/**
+ * Writes the message's bytes and length to `*data` and `*size`.
+ *
+ * For a reservation the bytes are writable ring memory (fill them before
+ * `psyne_message_send`). For a received message, and for a receive callback's
+ * message, they are a read-only view: writing to them is undefined
+ * behaviour. The pointer is valid until the message is sent, cancelled or
+ * released (a callback's message: until the callback returns). For a
+ * 0-byte message `*data` is a non-NULL pointer that must not be dereferenced.
+ *
+ * # Safety
+ * `msg` must be NULL or a live message; `data` and `size` NULL or writable.
  */
 psyne_error_t psyne_message_get_data(struct psyne_message_t *msg, void **data, size_t *size);
 
-/*
- Publishes a reservation as one message of type `msg_type` and frees
- `msg`.
-
- On a `PSYNE_TYPE_SINGLE` channel a non-zero `msg_type` is
- `PSYNE_ERROR_INVALID_ARGUMENT` and `msg` is NOT consumed (send again with 0,
- or cancel it). `msg` that is not a reservation (a received or callback
- message) is `PSYNE_ERROR_INVALID_ARGUMENT` and is not consumed either.
-
- # Safety
- `msg` must be NULL or a live message.
+/**
+ * Publishes a reservation as one message of type `msg_type` and frees
+ * `msg`.
+ *
+ * On a `PSYNE_TYPE_SINGLE` channel a non-zero `msg_type` is
+ * `PSYNE_ERROR_INVALID_ARGUMENT` and `msg` is NOT consumed (send again with 0,
+ * or cancel it). `msg` that is not a reservation (a received or callback
+ * message) is `PSYNE_ERROR_INVALID_ARGUMENT` and is not consumed either.
+ *
+ * # Safety
+ * `msg` must be NULL or a live message.
  */
 psyne_error_t psyne_message_send(struct psyne_message_t *msg, uint32_t msg_type);
 
-/*
- Gives a reservation's space back without sending and frees `msg`. `msg`
- that is not a reservation is `PSYNE_ERROR_INVALID_ARGUMENT` (not consumed).
-
- # Safety
- `msg` must be NULL or a live message.
+/**
+ * Gives a reservation's space back without sending and frees `msg`. `msg`
+ * that is not a reservation is `PSYNE_ERROR_INVALID_ARGUMENT` (not consumed).
+ *
+ * # Safety
+ * `msg` must be NULL or a live message.
  */
 psyne_error_t psyne_message_cancel(struct psyne_message_t *msg);
 
-/*
- Takes the next message as a zero-copy view; never blocks (an empty
- channel is `PSYNE_ERROR_NO_MESSAGE`; a stopped and drained one
- `PSYNE_ERROR_CHANNEL_STOPPED`). Writes the handle to `*msg` and the message
- type to `*msg_type` (0 on SINGLE channels). Read the bytes with
- `psyne_message_get_data`, then free the message with
- `psyne_message_release`. On SPSC/MPSC channels a held message holds the
- receiving side: another receive is `PSYNE_ERROR_INVALID_ARGUMENT` until it
- is released. On failure `*msg` is set to NULL.
-
- # Safety
- `ch` must be NULL or a live channel handle; `msg` and `msg_type` NULL or
- writable.
+/**
+ * Takes the next message as a zero-copy view; never blocks (an empty
+ * channel is `PSYNE_ERROR_NO_MESSAGE`; a stopped and drained one
+ * `PSYNE_ERROR_CHANNEL_STOPPED`). Writes the handle to `*msg` and the message
+ * type to `*msg_type` (0 on SINGLE channels). Read the bytes with
+ * `psyne_message_get_data`, then free the message with
+ * `psyne_message_release`. On SPSC/MPSC channels a held message holds the
+ * receiving side: another receive is `PSYNE_ERROR_INVALID_ARGUMENT` until it
+ * is released. On failure `*msg` is set to NULL.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `msg` and `msg_type` NULL or
+ * writable.
  */
 psyne_error_t psyne_message_receive(struct psyne_channel_t *ch,
                                     struct psyne_message_t **msg,
                                     uint32_t *msg_type);
 
-/*
- Like `psyne_message_receive`, waiting up to `timeout_ms` milliseconds
- (`PSYNE_ERROR_TIMEOUT`; 0 = do not wait, `PSYNE_ERROR_NO_MESSAGE`;
- `PSYNE_WAIT_FOREVER` = no limit).
-
- # Safety
- As for `psyne_message_receive`.
+/**
+ * Like `psyne_message_receive`, waiting up to `timeout_ms` milliseconds
+ * (`PSYNE_ERROR_TIMEOUT`; 0 = do not wait, `PSYNE_ERROR_NO_MESSAGE`;
+ * `PSYNE_WAIT_FOREVER` = no limit).
+ *
+ * # Safety
+ * As for `psyne_message_receive`.
  */
 psyne_error_t psyne_message_receive_timeout(struct psyne_channel_t *ch,
                                             uint32_t timeout_ms,
                                             struct psyne_message_t **msg,
                                             uint32_t *msg_type);
 
-/*
- Like `psyne_message_receive_timeout`; a `psyne_cancel_trigger` on `cancel`
- (NULL: none) ends the wait with `PSYNE_ERROR_CANCELLED`. With
- `timeout_ms` 0 the call does not wait and does not consult `cancel`.
-
- # Safety
- As for `psyne_message_receive`; `cancel` must be NULL or a live token.
+/**
+ * Like `psyne_message_receive_timeout`; a `psyne_cancel_trigger` on `cancel`
+ * (NULL: none) ends the wait with `PSYNE_ERROR_CANCELLED`. With
+ * `timeout_ms` 0 the call does not wait and does not consult `cancel`.
+ *
+ * # Safety
+ * As for `psyne_message_receive`; `cancel` must be NULL or a live token.
  */
 psyne_error_t psyne_message_receive_cancellable(struct psyne_channel_t *ch,
                                                 uint32_t timeout_ms,
@@ -690,15 +690,15 @@ psyne_error_t psyne_message_receive_cancellable(struct psyne_channel_t *ch,
                                                 struct psyne_message_t **msg,
                                                 uint32_t *msg_type);
 
-/*
- Frees a received message (its space in the ring becomes free). `msg` that
- is a reservation is `PSYNE_ERROR_INVALID_ARGUMENT` (use
- `psyne_message_send` or `psyne_message_cancel`), as is a receive callback's
- message (the dispatcher releases it when the callback returns); neither is
- consumed.
-
- # Safety
- `msg` must be NULL or a live message.
+/**
+ * Frees a received message (its space in the ring becomes free). `msg` that
+ * is a reservation is `PSYNE_ERROR_INVALID_ARGUMENT` (use
+ * `psyne_message_send` or `psyne_message_cancel`), as is a receive callback's
+ * message (the dispatcher releases it when the callback returns); neither is
+ * consumed.
+ *
+ * # Safety
+ * `msg` must be NULL or a live message.
  */
 psyne_error_t psyne_message_release(struct psyne_message_t *msg);
 

@@ -64,7 +64,7 @@ fn write_out<T>(out: *mut T, value: T) {
 /// # Safety
 /// `cfg` is non-NULL and points to a readable `psyne_compression_config_t`.
 unsafe fn read_compression(cfg: *const psyne_compression_config_t) -> Result<CompressionConfig> {
-    // SAFETY (all four reads): `cfg` points to a readable struct; each field is
+    // SAFETY: (all four reads) `cfg` points to a readable struct; each field is
     // read through its own address as a plain integer type; `bool` is read as
     // the byte it occupies.
     let (kind, level, min_size, checksum) = unsafe {
