@@ -36,8 +36,9 @@ mkdir -p "$out"
 CC="${CC:-gcc}"
 CXX="${CXX:-g++}"
 strict=(-Wall -Wextra -pedantic -Werror)
-"$CC" -std=c11 "${strict[@]}" -I include -c tests/c/header_c.c -o "$out/header_c.o"
-"$CXX" -std=c++17 "${strict[@]}" -I include -c tests/c/header_cxx.cpp -o "$out/header_cxx.o"
+hdr_extra=(-Wundef -Wshadow -Wcast-qual)
+"$CC" -std=c11 "${strict[@]}" "${hdr_extra[@]}" -Wstrict-prototypes -I include -c tests/c/header_c.c -o "$out/header_c.o"
+"$CXX" -std=c++17 "${strict[@]}" "${hdr_extra[@]}" -I include -c tests/c/header_cxx.cpp -o "$out/header_cxx.o"
 echo "include/psyne.h compiles cleanly as C11 and C++17"
 
 tests=(test_api test_messages test_threads)
