@@ -100,6 +100,14 @@ static void test_bad_uris_and_enums(void)
              PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK(ch == NULL);
 
+    CHECK_RC(psyne_channel_create("memory://bad-\xff-utf8", 1024, PSYNE_MODE_SPSC,
+                                  PSYNE_TYPE_MULTI, &ch),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_DETAIL("UTF-8");
+    CHECK_RC(psyne_channel_create("memory://huge", SIZE_MAX, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI, &ch),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(ch == NULL);
+
     /* Bad enum values are range-checked. */
     CHECK_RC(psyne_channel_create("memory://enum", 1024, 4, PSYNE_TYPE_MULTI, &ch),
              PSYNE_ERROR_INVALID_ARGUMENT);
@@ -269,6 +277,17 @@ static void test_attach(void)
     size_t size = 0;
     CHECK_OK(psyne_channel_get_buffer_size(b, &size));
     CHECK(size == 4096);
+    /* Re-opening with a different configuration is refused, naming it. */
+    psyne_channel_t *c = (psyne_channel_t *)&c;
+    CHECK_RC(psyne_channel_create("memory://c-abi-attach", 8192, PSYNE_MODE_MPMC,
+                                  PSYNE_TYPE_MULTI, &c),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_DETAIL("memory://c-abi-attach");
+    CHECK(c == NULL);
+    /* The same configuration attaches. */
+    CHECK_OK(psyne_channel_create("memory://c-abi-attach", 4096, PSYNE_MODE_MPMC,
+                                  PSYNE_TYPE_MULTI, &c));
+    CHECK_OK(psyne_channel_destroy(c));
     /* The attached handle adopted MULTI: a typed message goes through. */
     CHECK_OK(psyne_send_data(a, "hello", 5, 77));
     char buf[16];
