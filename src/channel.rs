@@ -473,10 +473,8 @@ impl ChannelBuilder {
             Endpoint::Memory { name } => {
                 transport::memory::open(name, self.buffer_size, self.mode, self.channel_type)?
             }
-            Endpoint::Ipc { .. } => {
-                return Err(Error::Unsupported(
-                    "ipc:// channels are not built yet".into(),
-                ))
+            Endpoint::Ipc { name } => {
+                transport::ipc::open(name, self.buffer_size, self.mode, self.channel_type)?
             }
             Endpoint::Tcp { .. } | Endpoint::Unix { .. } | Endpoint::Ws { .. } => {
                 return Err(Error::Unsupported(format!(

@@ -35,6 +35,7 @@
 //! enough there.
 
 pub(crate) mod layout;
+pub(crate) mod track;
 pub(crate) mod wait;
 
 use crate::config::Mode;
@@ -47,6 +48,8 @@ use std::ptr::NonNull;
 pub(crate) struct Claim {
     pub pos: u64,
     pub len: u32,
+    /// ipc crash-recovery entry (`track::NO_TRACK` when untracked).
+    pub track: u32,
 }
 
 /// A record taken by a consumer, not yet released.
@@ -55,6 +58,8 @@ pub(crate) struct Record {
     pub pos: u64,
     pub len: u32,
     pub msg_type: u32,
+    /// ipc crash-recovery entry (`track::NO_TRACK` when untracked).
+    pub track: u32,
 }
 
 /// Which way a waiter waits.
@@ -81,6 +86,8 @@ pub(crate) struct Ring {
     scope: Scope,
     #[cfg(loom)]
     headers: Box<[RecordHeader]>,
+    /// ipc:// only: crash-recovery entries and liveness check (see track.rs).
+    track: Option<Box<track::Tracker>>,
     _region: Box<dyn RegionOwner>,
 }
 
@@ -171,6 +178,7 @@ impl Ring {
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
             scope,
+            track: None,
             _region: owner,
         }
     }
@@ -229,6 +237,7 @@ impl Ring {
             multi_consumer: mode.multi_consumer(),
             scope: Scope::Process,
             headers,
+            track: None,
             _region: Box::new(LoomRegion(ctrl, std::sync::Mutex::new(data))),
         })
     }
@@ -298,6 +307,7 @@ impl Ring {
 
     /// Records that a send found the ring full (once per call).
     pub(crate) fn note_send_block(&self) {
+        self.track_idle(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
             self.ctrl()
                 .producer
@@ -310,6 +320,7 @@ impl Ring {
 
     /// Records that a receive found the ring empty (once per call).
     pub(crate) fn note_receive_block(&self) {
+        self.track_idle(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
             self.ctrl()
                 .consumer
@@ -327,7 +338,13 @@ impl Ring {
     /// Single-producer rings: takes the producer side for `token` (non-zero).
     /// Multi-producer rings: always succeeds.
     pub(crate) fn try_lock_producer(&self, token: u32) -> bool {
-        self.multi_producer || try_lock(&self.ctrl().producer.0.lock, token)
+        self.multi_producer
+            || try_lock(&self.ctrl().producer.0.lock, token)
+            // ipc: the owner may be a dead process; check (rate-limited), retry once.
+            || (self.is_tracked() && {
+                self.track_idle();
+                try_lock(&self.ctrl().producer.0.lock, token)
+            })
     }
 
     pub(crate) fn unlock_producer(&self) {
@@ -338,7 +355,13 @@ impl Ring {
 
     /// Single-consumer rings: takes the consumer side for `token` (non-zero).
     pub(crate) fn try_lock_consumer(&self, token: u32) -> bool {
-        self.multi_consumer || try_lock(&self.ctrl().consumer.0.lock, token)
+        self.multi_consumer
+            || try_lock(&self.ctrl().consumer.0.lock, token)
+            // ipc: the owner may be a dead process; check (rate-limited), retry once.
+            || (self.is_tracked() && {
+                self.track_idle();
+                try_lock(&self.ctrl().consumer.0.lock, token)
+            })
     }
 
     pub(crate) fn unlock_consumer(&self) {
@@ -395,10 +418,16 @@ impl Ring {
         if !self.has_room(t, rec) {
             return None;
         }
-        Some(Claim { pos: t, len })
+        Some(Claim {
+            pos: t,
+            len,
+            track: track::NO_TRACK,
+        })
     }
 
     fn try_claim_multi(&self, len: u32, rec: u64) -> Option<Claim> {
+        // ipc: a crash-recovery entry for this claim (track.rs).
+        let slot = self.track_claim_begin()?;
         let p = &self.ctrl().producer.0;
         let mut t = p.tail.load(Ordering::Relaxed);
         loop {
@@ -406,8 +435,10 @@ impl Ring {
             // Claim the rest of the lap as padding first if the record does not fit.
             let need = if rec > to_end { to_end } else { rec };
             if !self.has_room(t, need) {
+                self.track_claim_done(slot);
                 return None;
             }
+            self.track_claim_intent(slot, t, need);
             // Relaxed is enough: the claim orders nothing by itself. Space
             // reuse is ordered by the Acquire load of `head` in has_room, and
             // publication by the record's state word.
@@ -415,7 +446,14 @@ impl Ring {
                 .tail
                 .compare_exchange_weak(t, t + need, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) if need == rec => return Some(Claim { pos: t, len }),
+                Ok(_) if need == rec => {
+                    self.track_claim_held(slot, rec);
+                    return Some(Claim {
+                        pos: t,
+                        len,
+                        track: slot,
+                    });
+                }
                 Ok(_) => {
                     self.publish_padding(t, to_end, false);
                     t += to_end;
@@ -458,6 +496,7 @@ impl Ring {
         // Release: payload and header fields happen-before a consumer's Acquire
         // load that sees MESSAGE.
         h.state.store(state::MESSAGE, Ordering::Release);
+        self.track_claim_done(claim.track); // ipc: after the publish (track.rs)
         self.count(&p.counters, self.multi_producer, claim.len as u64);
         self.wake_if_sleeping(Direction::Data);
     }
@@ -469,6 +508,7 @@ impl Ring {
             // as padding that consumers skip and free.
             let size = record_size(claim.len as u64);
             self.publish_padding(claim.pos, size, false);
+            self.track_claim_done(claim.track); // ipc: after the publish (track.rs)
             self.wake_if_sleeping(Direction::Data);
         }
         // Single producer: `tail` never moved past the claim, so the space is
@@ -502,6 +542,11 @@ impl Ring {
                 return Ok(None);
             }
             let len = h.len.load(Ordering::Relaxed);
+            if !self.record_fits(r, len) {
+                // ipc: a corrupt segment (track.rs)
+                self.corrupt();
+                return Ok(None);
+            }
             if st == state::MESSAGE && len > max {
                 return Err(len);
             }
@@ -518,12 +563,18 @@ impl Ring {
                 pos: r,
                 len,
                 msg_type,
+                track: track::NO_TRACK,
             }));
         }
     }
 
     fn try_read_multi(&self, max: u32) -> Result<Option<Record>, u32> {
         let c = &self.ctrl().consumer.0;
+        // ipc: a crash-recovery entry for this view (track.rs); none left
+        // (this process holds too many views) reads as empty.
+        let Some(slot) = self.track_view_begin() else {
+            return Ok(None);
+        };
         loop {
             let r = c.read.load(Ordering::Acquire);
             let h = self.header(r);
@@ -533,6 +584,7 @@ impl Ring {
                 // which case the slot may be a recycled one: look again.
                 // RELEASED: another consumer already took it; `read` has moved.
                 if c.read.load(Ordering::Acquire) == r && st == state::EMPTY {
+                    self.track_view_done(slot);
                     return Ok(None);
                 }
                 continue;
@@ -542,10 +594,21 @@ impl Ring {
             if st == state::MESSAGE && len > max {
                 // Only report it if it really is the front message right now.
                 if c.read.load(Ordering::Acquire) == r {
+                    self.track_view_done(slot);
                     return Err(len);
                 }
                 continue;
             }
+            if !self.record_fits(r, len) {
+                // ipc: garbage from a stale look, or a corrupt segment.
+                if c.read.load(Ordering::Acquire) == r {
+                    self.corrupt();
+                    self.track_view_done(slot);
+                    return Ok(None);
+                }
+                continue;
+            }
+            self.track_view_intent(slot, r);
             let next = r + record_size(len as u64);
             // The CAS decides ownership. If `r` was stale, the header may have
             // belonged to another lap and len/type are garbage — but then the
@@ -560,11 +623,13 @@ impl Ring {
                 self.release_multi(r);
                 continue;
             }
+            self.track_view_held(slot);
             self.count(&c.counters, true, len as u64);
             return Ok(Some(Record {
                 pos: r,
                 len,
                 msg_type,
+                track: slot,
             }));
         }
     }
@@ -573,6 +638,7 @@ impl Ring {
     pub(crate) fn release(&self, rec: Record) {
         if self.multi_consumer {
             self.release_multi(rec.pos);
+            self.track_view_done(rec.track); // ipc: after RELEASED (track.rs)
         } else {
             self.free_single(rec.pos, rec.pos + record_size(rec.len as u64));
         }

@@ -138,7 +138,10 @@ impl Ring {
                     return Err(e);
                 }
             };
-            futex_wait(&line.event, seen, timeout, self.scope());
+            // ipc: sleep at most LIVENESS_INTERVAL, then check that the
+            // processes we wait for are alive (ring/track.rs).
+            futex_wait(&line.event, seen, self.bound_sleep(timeout), self.scope());
+            self.track_idle();
             unregister(registered, self, d);
             backoff = Backoff::new();
         }

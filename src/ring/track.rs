@@ -1,0 +1,576 @@
+//! Crash-recovery hooks for rings shared between processes (`ipc://`).
+//!
+//! A process can die at any instruction — between claiming space and
+//! publishing it, or between taking a record and releasing it. In a ring on the
+//! heap that cannot happen without the whole ring dying too; in a shared
+//! segment the survivors must finish what the dead process left half done, or
+//! they wait forever. The ring cannot do that from its own state alone: a
+//! multi-producer claim that was never published is an `EMPTY` header whose
+//! length nobody knows, and a multi-consumer view that was never released is a
+//! record nobody will mark `RELEASED`.
+//!
+//! So a tracked ring (`ipc://` only; `memory://` rings have no [`Tracker`] and
+//! pay one predictable branch on the multi-side paths) writes down, in the
+//! shared segment, what each operation is about to do:
+//!
+//! * **multi-producer claim**: before the CAS on `tail`, the producer stores
+//!   `(pos, record size)` as an *intent* in one of its process's entries; after
+//!   a successful CAS it marks the entry *held*; after publishing (commit or
+//!   cancel) it clears the entry.
+//! * **multi-consumer view**: before the CAS on `read`, `(pos)` as an intent;
+//!   *held* after the CAS; cleared after the record is marked `RELEASED`.
+//!
+//! Single sides need no entries: their lock word holds the owner's process id,
+//! and the state a dead owner leaves is recognisable (see
+//! [`Ring::recover_single_producer`] / [`Ring::recover_single_consumer`]).
+//!
+//! The transport (`transport/ipc.rs`) decides which processes are dead and
+//! calls the `recover_*` functions below for their entries and locks, one
+//! recoverer at a time (it holds the segment's recovery lock).
+//!
+//! # Memory orderings
+//!
+//! Entry stores are `Release` and the recoverer's entry loads `Acquire`, and a
+//! `Release` fence sits between a claim intent and the CAS on `tail`:
+//!
+//! * A recoverer that loads `tail` (Acquire) and finds it past `pos` sees the
+//!   intent of whichever producer's CAS claimed `pos` (fence → CAS → Acquire
+//!   load of a later value in the RMW chain of `tail`).
+//! * A producer clears its entry (Release) only after publishing the record
+//!   (Release store of its state), so a recoverer that sees the cleared entry
+//!   (Acquire) also sees the published header: it never pads over a live
+//!   record. Likewise a consumer clears its view entry only after the SeqCst
+//!   store of `RELEASED`.
+//! * A live entry whose intent is stale (its CAS failed) only makes the
+//!   recoverer wait for a later pass (`Pending`); it is rewritten or cleared
+//!   within a few instructions.
+
+use super::*;
+use crate::sync::fence;
+use std::time::{Duration, Instant};
+
+/// Sentinel for an untracked claim or record (heap rings, single sides).
+pub(crate) const NO_TRACK: u32 = u32::MAX;
+/// Entries per process for claims, and again for views: the most reservations
+/// (and, separately, received views) one process can hold at once on a
+/// multi-producer (multi-consumer) `ipc://` channel.
+pub(crate) const ENTRIES: usize = 64;
+/// Entry flag: written before the CAS.
+pub(crate) const INTENT: u64 = 1;
+/// Entry flag: the CAS succeeded; the position is this process's.
+pub(crate) const HELD: u64 = 2;
+/// How long a waiter sleeps on a tracked ring before it checks whether the
+/// processes it waits for are still alive. This bounds recovery: a dead
+/// holder's space is reclaimed within about this long after a survivor starts
+/// waiting on it (or polling it).
+pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One tracked operation, in the shared segment.
+#[repr(C)]
+pub(crate) struct TrackEntry {
+    /// Record position (claim: `tail` at the CAS; view: `read` at the CAS).
+    pub pos: AtomicU64,
+    /// 0 = free; otherwise `size << 2 | INTENT | HELD?` (size 0 for views).
+    pub word: AtomicU64,
+}
+
+/// What another process's entries say about a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// No live entry names it.
+    Nobody,
+    /// A live entry names it as an intent (its CAS may or may not win).
+    Intent,
+    /// A live entry holds it.
+    Held,
+}
+
+/// What a recovery step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Nothing more to do for this entry; `dropped`: a message was discarded.
+    Resolved { dropped: bool },
+    /// Undecidable now (a live process is mid-operation on the position); retry later.
+    Pending,
+}
+
+/// A free-list of entry indices (bit i set = entry i free), process-local.
+struct Pool {
+    entries: NonNull<TrackEntry>,
+    free: AtomicU64,
+}
+
+impl Pool {
+    fn acquire(&self) -> Option<u32> {
+        let mut f = self.free.load(Ordering::Relaxed);
+        loop {
+            if f == 0 {
+                return None;
+            }
+            let i = f.trailing_zeros();
+            match self.free.compare_exchange_weak(
+                f,
+                f & !(1u64 << i),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(i),
+                Err(actual) => f = actual,
+            }
+        }
+    }
+
+    #[inline]
+    fn entry(&self, i: u32) -> &TrackEntry {
+        debug_assert!((i as usize) < ENTRIES);
+        // SAFETY: `entries` points to ENTRIES entries that live as long as the
+        // tracker (see Tracker::new), and i < ENTRIES.
+        unsafe { &*self.entries.as_ptr().add(i as usize) }
+    }
+
+    /// Clears entry `i` (Release: everything the operation did comes first)
+    /// and returns it to the pool.
+    fn done(&self, i: u32) {
+        let e = self.entry(i);
+        e.word.store(0, Ordering::Release);
+        self.free.fetch_or(1u64 << i, Ordering::Release);
+    }
+}
+
+/// A process's view of its own entries in a shared segment, plus the liveness
+/// check the transport runs when a waiter has been idle for a while.
+pub(crate) struct Tracker {
+    claims: Pool,
+    views: Pool,
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the last liveness check.
+    last_check: AtomicU64,
+    check: Box<dyn Fn(&Ring) + Send + Sync>,
+}
+
+// SAFETY: the entry pointers refer to shared memory that the tracker's owner
+// keeps mapped; all access goes through atomics.
+unsafe impl Send for Tracker {}
+// SAFETY: as above.
+unsafe impl Sync for Tracker {}
+
+impl Tracker {
+    /// # Safety
+    /// `claims` and `views` each point to [`ENTRIES`] zeroed (or cleared)
+    /// entries owned by this process, which stay mapped as long as the ring
+    /// the tracker is installed in (`check` should hold what keeps them mapped).
+    pub(crate) unsafe fn new(
+        claims: NonNull<TrackEntry>,
+        views: NonNull<TrackEntry>,
+        check: Box<dyn Fn(&Ring) + Send + Sync>,
+    ) -> Tracker {
+        Tracker {
+            claims: Pool {
+                entries: claims,
+                free: AtomicU64::new(u64::MAX),
+            },
+            views: Pool {
+                entries: views,
+                free: AtomicU64::new(u64::MAX),
+            },
+            epoch: Instant::now(),
+            last_check: AtomicU64::new(0),
+            check,
+        }
+    }
+
+    /// Runs the liveness check if none ran for [`LIVENESS_INTERVAL`].
+    pub(crate) fn idle(&self, ring: &Ring) {
+        let now = self.epoch.elapsed().as_millis() as u64 + LIVENESS_INTERVAL.as_millis() as u64;
+        let last = self.last_check.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= LIVENESS_INTERVAL.as_millis() as u64
+            && self
+                .last_check
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            (self.check)(ring);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------
+// Hooks called from the ring's hot paths. Each is a no-op on untracked rings.
+// ----------------------------------------------------------------------
+
+impl Ring {
+    /// Installs the tracker (before the ring is shared with other threads).
+    pub(crate) fn set_tracker(&mut self, t: Tracker) {
+        self.track = Some(Box::new(t));
+    }
+
+    #[inline]
+    pub(super) fn is_tracked(&self) -> bool {
+        self.track.is_some()
+    }
+
+    /// Multi-producer: takes a claim entry. `None`: this process holds
+    /// [`ENTRIES`] reservations already (reported like a full ring).
+    #[inline]
+    pub(super) fn track_claim_begin(&self) -> Option<u32> {
+        match &self.track {
+            None => Some(NO_TRACK),
+            Some(t) => t.claims.acquire(),
+        }
+    }
+
+    /// Multi-producer: records the intent to claim `[pos, pos + size)`. Must
+    /// come right before the CAS on `tail`.
+    #[inline]
+    pub(super) fn track_claim_intent(&self, slot: u32, pos: u64, size: u64) {
+        if slot == NO_TRACK {
+            return;
+        }
+        if let Some(t) = &self.track {
+            let e = t.claims.entry(slot);
+            e.pos.store(pos, Ordering::Release);
+            e.word.store(size << 2 | INTENT, Ordering::Release);
+            // The intent must be visible to anyone who sees the CAS's result
+            // (the CAS itself is Relaxed).
+            fence(Ordering::Release);
+        }
+    }
+
+    /// Multi-producer: the CAS for the intent succeeded.
+    #[inline]
+    pub(super) fn track_claim_held(&self, slot: u32, size: u64) {
+        if slot == NO_TRACK {
+            return;
+        }
+        if let Some(t) = &self.track {
+            t.claims
+                .entry(slot)
+                .word
+                .store(size << 2 | INTENT | HELD, Ordering::Release);
+        }
+    }
+
+    /// Multi-producer: the claim was published (or never made): frees the entry.
+    #[inline]
+    pub(super) fn track_claim_done(&self, slot: u32) {
+        if slot == NO_TRACK {
+            return;
+        }
+        if let Some(t) = &self.track {
+            t.claims.done(slot);
+        }
+    }
+
+    /// Multi-consumer: takes a view entry (`None`: too many views held).
+    #[inline]
+    pub(super) fn track_view_begin(&self) -> Option<u32> {
+        match &self.track {
+            None => Some(NO_TRACK),
+            Some(t) => t.views.acquire(),
+        }
+    }
+
+    /// Multi-consumer: records the intent to take the record at `pos`. The
+    /// CAS on `read` that follows is AcqRel, which orders this store first.
+    #[inline]
+    pub(super) fn track_view_intent(&self, slot: u32, pos: u64) {
+        if slot == NO_TRACK {
+            return;
+        }
+        if let Some(t) = &self.track {
+            let e = t.views.entry(slot);
+            e.pos.store(pos, Ordering::Release);
+            e.word.store(INTENT, Ordering::Release);
+        }
+    }
+
+    #[inline]
+    pub(super) fn track_view_held(&self, slot: u32) {
+        if slot == NO_TRACK {
+            return;
+        }
+        if let Some(t) = &self.track {
+            t.views
+                .entry(slot)
+                .word
+                .store(INTENT | HELD, Ordering::Release);
+        }
+    }
+
+    /// Multi-consumer: the record was released (or none taken): frees the entry.
+    #[inline]
+    pub(super) fn track_view_done(&self, slot: u32) {
+        if slot == NO_TRACK {
+            return;
+        }
+        if let Some(t) = &self.track {
+            t.views.done(slot);
+        }
+    }
+
+    /// Tracked rings: whether a record of `len` payload bytes at `pos` lies
+    /// inside the data area. A record read from shared memory is checked
+    /// before its length is used, so a corrupted segment cannot make us read
+    /// or write outside the mapping. Untracked rings trust their own memory.
+    #[inline]
+    pub(super) fn record_fits(&self, pos: u64, len: u32) -> bool {
+        !self.is_tracked() || (pos & self.mask) + record_size(len as u64) <= self.capacity
+    }
+
+    /// A record failed [`Ring::record_fits`]: the segment is corrupt. Stops the
+    /// ring so that every process gets `CHANNEL_STOPPED` instead of garbage.
+    #[cold]
+    pub(super) fn corrupt(&self) {
+        self.stop();
+    }
+
+    /// Called where a waiter found nothing to do (ring full / empty, side
+    /// taken) and after each bounded sleep: runs the liveness check at most
+    /// every [`LIVENESS_INTERVAL`].
+    #[inline]
+    pub(crate) fn track_idle(&self) {
+        if let Some(t) = &self.track {
+            t.idle(self);
+        }
+    }
+
+    /// The longest a waiter may sleep before it should call [`Ring::track_idle`].
+    #[inline]
+    pub(crate) fn bound_sleep(&self, timeout: Option<Duration>) -> Option<Duration> {
+        if self.is_tracked() {
+            Some(timeout.map_or(LIVENESS_INTERVAL, |t| t.min(LIVENESS_INTERVAL)))
+        } else {
+            timeout
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Recovery (the caller holds the segment's recovery lock)
+    // ------------------------------------------------------------------
+
+    /// Reads a claim or view entry: `(pos, size, flags)`, or `None` when free.
+    pub(crate) fn read_entry(e: &TrackEntry) -> Option<(u64, u64, u64)> {
+        let w = e.word.load(Ordering::Acquire);
+        if w == 0 {
+            return None;
+        }
+        let pos = e.pos.load(Ordering::Acquire);
+        Some((pos, w >> 2, w & (INTENT | HELD)))
+    }
+
+    /// The single-producer lock's owner (0: free). Multi-producer rings: 0.
+    pub(crate) fn producer_lock_owner(&self) -> u32 {
+        if self.multi_producer {
+            0
+        } else {
+            self.ctrl().producer.0.lock.load(Ordering::Acquire)
+        }
+    }
+
+    /// The single-consumer lock's owner (0: free). Multi-consumer rings: 0.
+    pub(crate) fn consumer_lock_owner(&self) -> u32 {
+        if self.multi_consumer {
+            0
+        } else {
+            self.ctrl().consumer.0.lock.load(Ordering::Acquire)
+        }
+    }
+
+    /// The single producer `owner` is dead. If it died between moving `tail`
+    /// and publishing its record (the last one before `tail`), that record is
+    /// turned into padding (dropped). Then the lock is freed. Returns the
+    /// number of messages dropped.
+    pub(crate) fn recover_single_producer(&self, owner: u32) -> std::result::Result<u64, String> {
+        let p = &self.ctrl().producer.0;
+        if self.multi_producer || p.lock.load(Ordering::Acquire) != owner {
+            return Ok(0);
+        }
+        // Nobody writes records while the dead owner holds the lock, so the
+        // headers in [read, tail) are stable (consumers only add RELEASED).
+        let tail = p.tail.load(Ordering::Acquire);
+        let mut r = self.ctrl().consumer.0.read.load(Ordering::Acquire);
+        let mut dropped = 0;
+        let mut steps = 0u64;
+        while r < tail {
+            steps += 1;
+            if r % RECORD_ALIGN != 0 || steps > self.capacity / HEADER_SIZE {
+                return Err(format!("record position {r} is not a record boundary"));
+            }
+            let h = self.header(r);
+            let st = h.state.load(Ordering::Acquire);
+            let len = h.len.load(Ordering::Relaxed);
+            let size = record_size(len as u64);
+            if (r & self.mask) + size > self.capacity || r + size > tail {
+                return Err(format!(
+                    "record at {r} of {len} bytes runs past the ring (tail {tail})"
+                ));
+            }
+            if st & (state::MESSAGE | state::PADDING) == 0 {
+                // The dead producer's half-finished commit: its length is set
+                // and `tail` is right after it. The slot after it was zeroed
+                // before `tail` moved.
+                if r + size != tail {
+                    return Err(format!(
+                        "unpublished record at {r} is not the last one before tail {tail}"
+                    ));
+                }
+                self.publish_padding(r, size, false);
+                self.wake_if_sleeping(Direction::Data);
+                dropped = 1;
+                break;
+            }
+            r += size;
+        }
+        let _ = p
+            .lock
+            .compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed);
+        self.wake_if_sleeping(Direction::Space);
+        Ok(dropped)
+    }
+
+    /// The single consumer `owner` is dead. Whatever it had taken (`[head,
+    /// read)`: the view it held, or a padding record it was freeing) is freed,
+    /// then the lock. Returns the number of messages dropped.
+    pub(crate) fn recover_single_consumer(&self, owner: u32) -> std::result::Result<u64, String> {
+        let c = &self.ctrl().consumer.0;
+        if self.multi_consumer || c.lock.load(Ordering::Acquire) != owner {
+            return Ok(0);
+        }
+        let head = self.ctrl().head.0.load(Ordering::Acquire);
+        let read = c.read.load(Ordering::Acquire);
+        if head > read || read - head > self.capacity || (read - head) % RECORD_ALIGN != 0 {
+            return Err(format!(
+                "consumer positions are inconsistent (head {head}, read {read})"
+            ));
+        }
+        let mut dropped = 0;
+        if head < read {
+            if self.header(head).state.load(Ordering::Acquire) == state::MESSAGE {
+                dropped = 1;
+            }
+            if self.multi_producer {
+                self.zero_span(head, read);
+            }
+            self.ctrl().head.0.store(read, Ordering::Release);
+            self.wake_if_sleeping(Direction::Space);
+        }
+        let _ = c
+            .lock
+            .compare_exchange(owner, 0, Ordering::Release, Ordering::Relaxed);
+        Ok(dropped)
+    }
+
+    /// Zeroes `[a, b)`, which may cross the end of the data area once.
+    fn zero_span(&self, a: u64, b: u64) {
+        let first = (b - a).min(self.capacity - (a & self.mask));
+        if first > 0 {
+            self.zero(a, a + first);
+        }
+        if a + first < b {
+            self.zero(a + first, b);
+        }
+    }
+
+    /// A dead process's claim entry `(pos, size, flags)`. `others(pos)` says
+    /// whether a live process's entry names `pos`; it must read the entries
+    /// with Acquire (it is called after `tail` is loaded and before the header).
+    pub(crate) fn recover_claim(
+        &self,
+        pos: u64,
+        size: u64,
+        flags: u64,
+        others: &dyn Fn(u64) -> Naming,
+    ) -> std::result::Result<Outcome, String> {
+        let tail = self.ctrl().producer.0.tail.load(Ordering::Acquire);
+        let head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
+        if pos < head || pos >= tail {
+            // Already consumed and freed, or the CAS never happened.
+            return Ok(Outcome::Resolved { dropped: false });
+        }
+        match others(pos) {
+            // Our entry was a stale intent: a live producer owns `pos`.
+            Naming::Held => return Ok(Outcome::Resolved { dropped: false }),
+            Naming::Intent => return Ok(Outcome::Pending),
+            Naming::Nobody => {}
+        }
+        let h = self.header(pos);
+        if h.state.load(Ordering::Acquire) != state::EMPTY {
+            // Published: by the dead process before it died, or by whoever
+            // really claimed `pos`.
+            return Ok(Outcome::Resolved { dropped: false });
+        }
+        if size < HEADER_SIZE
+            || size % RECORD_ALIGN != 0
+            || (pos & self.mask) + size > self.capacity
+            || pos + size > tail
+            || pos % RECORD_ALIGN != 0
+        {
+            return Err(format!(
+                "claim entry ({pos}, {size}) does not describe a record before tail {tail}"
+            ));
+        }
+        // Nobody alive can publish `pos`: we are the only writer now.
+        self.publish_padding(pos, size, false);
+        self.wake_if_sleeping(Direction::Data);
+        Ok(Outcome::Resolved {
+            dropped: flags & HELD != 0,
+        })
+    }
+
+    /// A dead process's view entry at `pos` (see [`Ring::recover_claim`]).
+    pub(crate) fn recover_view(
+        &self,
+        pos: u64,
+        others: &dyn Fn(u64) -> Naming,
+    ) -> std::result::Result<Outcome, String> {
+        let read = self.ctrl().consumer.0.read.load(Ordering::Acquire);
+        let head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
+        if pos < head || pos >= read {
+            return Ok(Outcome::Resolved { dropped: false });
+        }
+        match others(pos) {
+            Naming::Held => return Ok(Outcome::Resolved { dropped: false }),
+            Naming::Intent => return Ok(Outcome::Pending),
+            Naming::Nobody => {}
+        }
+        if pos % RECORD_ALIGN != 0 {
+            return Err(format!("view entry {pos} is not a record boundary"));
+        }
+        let st = self.header(pos).state.load(Ordering::Acquire);
+        if st & state::RELEASED != 0 {
+            return Ok(Outcome::Resolved { dropped: false });
+        }
+        if st & (state::MESSAGE | state::PADDING) == 0 {
+            return Err(format!(
+                "record at {pos} was taken but is not a message (state {st})"
+            ));
+        }
+        self.release_multi(pos);
+        Ok(Outcome::Resolved {
+            dropped: st == state::MESSAGE,
+        })
+    }
+
+    /// Checks the control block's positions after attaching (they are read
+    /// from a file another process wrote).
+    pub(crate) fn check_positions(&self) -> std::result::Result<(), String> {
+        let head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
+        let read = self.ctrl().consumer.0.read.load(Ordering::Acquire);
+        let tail = self.ctrl().producer.0.tail.load(Ordering::Acquire);
+        let aligned = |p: u64| p % RECORD_ALIGN == 0;
+        if !(aligned(head) && aligned(read) && aligned(tail)) {
+            return Err(format!(
+                "positions are not {RECORD_ALIGN}-byte aligned (head {head}, read {read}, tail {tail})"
+            ));
+        }
+        // `read` may pass `tail` by one padding record when a single producer
+        // died between publishing wrap padding and moving `tail`.
+        if head > read || read.max(tail) - head > self.capacity {
+            return Err(format!(
+                "positions are inconsistent (head {head}, read {read}, tail {tail}, ring {} bytes)",
+                self.capacity
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,863 @@
+//! `ipc://NAME`: a ring in a shared-memory segment, between processes.
+//!
+//! The segment is the file `/dev/shm/psyne-NAME` (mode 0600), mapped shared by
+//! every process that opens the name. It holds a fixed header, a table of
+//! attached processes, and then the very same ring `memory://` uses (its
+//! control block and data area hold positions only, no pointers). See
+//! `docs/IPC.md` for the byte layout, the recovery rules and their bounds.
+//!
+//! Cross-process coordination uses open-file-description locks (`F_OFD_SETLK`)
+//! on bytes of the segment file, because the kernel drops them when a process
+//! dies, whatever it was doing:
+//!
+//! * byte [`INIT_LOCK`]: held while a process creates, validates, attaches to,
+//!   detaches from or repairs the segment — all of those are serialised;
+//! * byte [`SLOT_LOCK_BASE`]` + i`: held by the process attached in slot `i`
+//!   for as long as it stays attached. A slot marked live whose byte nobody
+//!   holds belongs to a dead process.
+//!
+//! Per-process state lives in the slot: the process id (the token the ring's
+//! single-side locks hold) and the crash-recovery entries of
+//! `ring/track.rs`.
+
+use crate::channel::Shared;
+use crate::config::{ChannelType, Mode, MAX_NAME_LEN};
+use crate::error::{Error, Result};
+use crate::ring::layout::{align_up, capacity_for, MAX_CAPACITY, MIN_CAPACITY};
+use crate::ring::track::{Naming, Outcome, TrackEntry, Tracker, ENTRIES, HELD};
+use crate::ring::{region_size, Ring};
+use crate::sync::{AtomicU32, AtomicU64, Ordering, Scope};
+use memmap2::{MmapOptions, MmapRaw};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::PathBuf;
+use std::ptr::NonNull;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// `PSYNEIPC` as a little-endian u64.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PSYNEIPC");
+/// Bumped whenever the segment layout (header, slots, ring) changes.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// Processes that can be attached to one segment at once.
+pub(crate) const MAX_PROCS: usize = 64;
+/// Offset of the slot table.
+const SLOTS_OFFSET: usize = 4096;
+/// Offset of the ring (control block, then data area): page aligned.
+pub(crate) const RING_OFFSET: usize = align_up(
+    (SLOTS_OFFSET + MAX_PROCS * std::mem::size_of::<ProcSlot>()) as u64,
+    4096,
+) as usize;
+/// Lock byte serialising create/attach/detach/recovery.
+const INIT_LOCK: i64 = 0;
+/// Lock byte of slot 0; slot i uses `SLOT_LOCK_BASE + i`.
+const SLOT_LOCK_BASE: i64 = 64;
+/// How long an open waits for another process's create/attach/detach.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Header `state` values.
+const SEG_INITIALISING: u32 = 0;
+const SEG_READY: u32 = 1;
+
+/// Slot `state` values.
+const SLOT_FREE: u32 = 0;
+const SLOT_LIVE: u32 = 1;
+/// Its process died; some of its entries could not be resolved yet.
+const SLOT_DEAD: u32 = 2;
+
+/// The fixed header at offset 0. Every field is read with an atomic load
+/// because other processes may write the segment at any time.
+#[repr(C)]
+pub(crate) struct SegmentHeader {
+    pub magic: AtomicU64,
+    pub version: AtomicU32,
+    /// `SEG_INITIALISING` until the creator has written everything.
+    pub state: AtomicU32,
+    /// Offset of the ring (== RING_OFFSET).
+    pub ring_offset: AtomicU64,
+    /// Length of the whole file.
+    pub total_size: AtomicU64,
+    /// Data-area bytes (power of two).
+    pub capacity: AtomicU64,
+    pub mode: AtomicU32,
+    pub channel_type: AtomicU32,
+    pub creator_pid: AtomicU32,
+    pub max_procs: AtomicU32,
+    pub entries_per_slot: AtomicU32,
+    pub _pad: AtomicU32,
+    /// Messages dropped by crash recovery (a dead producer's unfinished
+    /// reservation, a dead consumer's unreleased view).
+    pub dropped: AtomicU64,
+    /// Dead processes reaped.
+    pub reaped: AtomicU64,
+}
+
+/// One attached process.
+#[repr(C, align(128))]
+pub(crate) struct ProcSlot {
+    pub state: AtomicU32,
+    pub pid: AtomicU32,
+    /// CLOCK_REALTIME nanoseconds when the process attached (diagnostics).
+    pub attached_ns: AtomicU64,
+    pub _pad: [u64; 14],
+    /// Multi-producer claim entries (ring/track.rs).
+    pub claims: [TrackEntry; ENTRIES],
+    /// Multi-consumer view entries.
+    pub views: [TrackEntry; ENTRIES],
+}
+
+const _: () = assert!(std::mem::size_of::<SegmentHeader>() <= SLOTS_OFFSET);
+const _: () = assert!(std::mem::size_of::<ProcSlot>() % 128 == 0);
+const _: () = assert!(RING_OFFSET % 4096 == 0);
+
+/// File size of a segment whose ring has `capacity` data bytes.
+pub(crate) fn segment_size(capacity: usize) -> usize {
+    RING_OFFSET + region_size(capacity)
+}
+
+/// Where segments live.
+fn shm_dir() -> PathBuf {
+    PathBuf::from("/dev/shm")
+}
+
+/// The file layer's own check of NAME (config.rs validates URIs; this keeps a
+/// name that reached us another way from escaping the directory).
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > MAX_NAME_LEN
+        || name == "."
+        || name == ".."
+        || name.contains("..")
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:@+".contains(c))
+    {
+        return Err(Error::invalid(format!(
+            "ipc:// name {name:?} is not a valid segment name (1..={MAX_NAME_LEN} of letters, digits, - _ . : @ +, no '..')"
+        )));
+    }
+    Ok(())
+}
+
+/// The segment file for `name`.
+pub(crate) fn segment_path(name: &str) -> PathBuf {
+    shm_dir().join(format!("psyne-{name}"))
+}
+
+// ----------------------------------------------------------------------
+// OFD locks
+// ----------------------------------------------------------------------
+
+fn flock_for(byte: i64, typ: i32) -> libc::flock {
+    // SAFETY: flock is a plain C struct; all-zero is a valid value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = typ as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = byte as libc::off_t;
+    fl.l_len = 1;
+    fl
+}
+
+/// Tries to take the write lock on `byte` (never waits).
+fn try_lock_byte(file: &File, byte: i64) -> std::io::Result<bool> {
+    let mut fl = flock_for(byte, libc::F_WRLCK);
+    // SAFETY: fd is open for the life of `file`; fl is a valid flock.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+fn unlock_byte(file: &File, byte: i64) {
+    let mut fl = flock_for(byte, libc::F_UNLCK);
+    // SAFETY: as in try_lock_byte.
+    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+}
+
+/// Whether another open file description holds a lock on `byte`.
+fn byte_is_locked(file: &File, byte: i64) -> bool {
+    let mut fl = flock_for(byte, libc::F_WRLCK);
+    // SAFETY: as in try_lock_byte; GETLK only writes into `fl`.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+    // On error, say "locked": never declare a process dead by mistake.
+    r != 0 || fl.l_type != libc::F_UNLCK as libc::c_short
+}
+
+/// Takes the lock on `byte`, waiting until `deadline`.
+fn lock_byte_until(file: &File, byte: i64, deadline: Instant) -> std::io::Result<bool> {
+    let mut pause = Duration::from_micros(200);
+    loop {
+        if try_lock_byte(file, byte)? {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+// ----------------------------------------------------------------------
+// The mapped segment
+// ----------------------------------------------------------------------
+
+/// One process's attachment: the open file, the mapping and its slot.
+/// Dropping it detaches (and removes the file if it was the last user).
+pub(crate) struct Segment {
+    name: String,
+    path: PathBuf,
+    file: File,
+    map: MmapRaw,
+    slot: usize,
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics and the
+// ring's ownership protocol; File and MmapRaw have no thread affinity.
+unsafe impl Send for Segment {}
+// SAFETY: as above.
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    fn header(&self) -> &SegmentHeader {
+        header_of(&self.map)
+    }
+
+    fn slot(&self, i: usize) -> &ProcSlot {
+        slot_of(&self.map, i)
+    }
+
+    fn uri(&self) -> String {
+        format!("ipc://{}", self.name)
+    }
+
+    /// Whether the process attached in slot `i` is alive (holds its byte).
+    fn slot_alive(&self, i: usize) -> bool {
+        i == self.slot || byte_is_locked(&self.file, SLOT_LOCK_BASE + i as i64)
+    }
+
+    /// Cheap test run by idle waiters: does anything look dead?
+    fn needs_recovery(&self, ring: &Ring) -> bool {
+        let mut live_pids = Vec::new();
+        for i in 0..MAX_PROCS {
+            let s = self.slot(i);
+            match s.state.load(Ordering::Acquire) {
+                SLOT_FREE => {}
+                SLOT_LIVE => {
+                    if !self.slot_alive(i) {
+                        return true;
+                    }
+                    live_pids.push(s.pid.load(Ordering::Acquire));
+                }
+                _ => return true,
+            }
+        }
+        [ring.producer_lock_owner(), ring.consumer_lock_owner()]
+            .iter()
+            .any(|&o| o != 0 && !live_pids.contains(&o))
+    }
+
+    /// Liveness check from an idle waiter: repairs what dead processes left,
+    /// unless another process is busy with the segment (then it will be
+    /// checked again within LIVENESS_INTERVAL).
+    fn idle_check(&self, ring: &Ring) {
+        if !self.needs_recovery(ring) {
+            return;
+        }
+        if !matches!(try_lock_byte(&self.file, INIT_LOCK), Ok(true)) {
+            return;
+        }
+        let r = self.recover(ring, false);
+        unlock_byte(&self.file, INIT_LOCK);
+        if let Err(e) = r {
+            // Nothing to return it to: stop the channel so that every process
+            // sees CHANNEL_STOPPED rather than waiting on a corrupt ring.
+            eprintln!("psyne: {e}; stopping the channel");
+            ring.stop();
+        }
+    }
+
+    /// Finds dead processes and finishes what they left half done. The caller
+    /// holds [`INIT_LOCK`], so the slot table does not change under us (only
+    /// deaths can happen). `at_attach`: this process holds no side lock yet,
+    /// so a side lock holding our own pid is a dead namesake's.
+    fn recover(&self, ring: &Ring, at_attach: bool) -> Result<()> {
+        let me = std::process::id().max(1);
+        let mut live = Vec::new();
+        let mut dead = Vec::new();
+        for i in 0..MAX_PROCS {
+            let s = self.slot(i);
+            match s.state.load(Ordering::Acquire) {
+                SLOT_FREE => {}
+                SLOT_LIVE if self.slot_alive(i) => live.push(i),
+                _ => {
+                    s.state.store(SLOT_DEAD, Ordering::Release);
+                    dead.push(i);
+                }
+            }
+        }
+        let live_pids: Vec<u32> = live
+            .iter()
+            .map(|&i| self.slot(i).pid.load(Ordering::Acquire))
+            .collect();
+        let owner_dead = |o: u32| {
+            o != 0
+                && (!live_pids.contains(&o)
+                    || (at_attach
+                        && o == me
+                        && live_pids.iter().filter(|&&p| p == me).count() == 1))
+        };
+        let corrupt = |e: String| Error::Io(format!("{}: the segment is corrupt: {e}", self.uri()));
+        let mut dropped = 0;
+        let o = ring.producer_lock_owner();
+        if owner_dead(o) {
+            dropped += ring.recover_single_producer(o).map_err(corrupt)?;
+        }
+        let o = ring.consumer_lock_owner();
+        if owner_dead(o) {
+            dropped += ring.recover_single_consumer(o).map_err(corrupt)?;
+        }
+
+        // Names a position in some live process's entries (claims or views).
+        let naming = |views: bool, pos: u64| -> Naming {
+            let mut n = Naming::Nobody;
+            for &i in &live {
+                let s = self.slot(i);
+                let table = if views { &s.views } else { &s.claims };
+                for e in table.iter() {
+                    if let Some((p, _, flags)) = Ring::read_entry(e) {
+                        if p == pos {
+                            if flags & HELD != 0 {
+                                return Naming::Held;
+                            }
+                            n = Naming::Intent;
+                        }
+                    }
+                }
+            }
+            n
+        };
+
+        for &d in &dead {
+            let s = self.slot(d);
+            let mut pending = false;
+            for views in [false, true] {
+                let table = if views { &s.views } else { &s.claims };
+                for (k, e) in table.iter().enumerate() {
+                    let Some((pos, size, flags)) = Ring::read_entry(e) else {
+                        continue;
+                    };
+                    // Another dead entry may name the same position: only one
+                    // CAS won it. One marked held is the owner; two intents
+                    // of different sizes cannot be told apart.
+                    let mut rival_held = false;
+                    for &d2 in &dead {
+                        let s2 = self.slot(d2);
+                        let t2 = if views { &s2.views } else { &s2.claims };
+                        for (k2, e2) in t2.iter().enumerate() {
+                            if d2 == d && k2 == k {
+                                continue;
+                            }
+                            if let Some((p2, size2, f2)) = Ring::read_entry(e2) {
+                                if p2 == pos {
+                                    if f2 & HELD != 0 {
+                                        rival_held = true;
+                                    } else if !views && flags & HELD == 0 && size2 != size {
+                                        return Err(corrupt(format!(
+                                            "two dead producers both may have claimed position {pos} with different sizes"
+                                        )));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let outcome = if rival_held && flags & HELD == 0 {
+                        Outcome::Resolved { dropped: false }
+                    } else if views {
+                        ring.recover_view(pos, &|p| naming(true, p))
+                            .map_err(corrupt)?
+                    } else {
+                        ring.recover_claim(pos, size, flags, &|p| naming(false, p))
+                            .map_err(corrupt)?
+                    };
+                    match outcome {
+                        Outcome::Resolved { dropped: dr } => {
+                            dropped += dr as u64;
+                            e.word.store(0, Ordering::Release);
+                        }
+                        Outcome::Pending => pending = true,
+                    }
+                }
+            }
+            if !pending {
+                s.pid.store(0, Ordering::Relaxed);
+                s.state.store(SLOT_FREE, Ordering::Release);
+                self.header().reaped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if dropped > 0 {
+            self.header().dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Detaches: frees our slot and removes the file if nobody live is left.
+    fn detach(&mut self) {
+        let locked =
+            lock_byte_until(&self.file, INIT_LOCK, Instant::now() + LOCK_WAIT).unwrap_or(false);
+        let me = self.slot(self.slot);
+        for e in me.claims.iter().chain(me.views.iter()) {
+            e.word.store(0, Ordering::Relaxed);
+        }
+        me.pid.store(0, Ordering::Relaxed);
+        me.state.store(SLOT_FREE, Ordering::Release);
+        unlock_byte(&self.file, SLOT_LOCK_BASE + self.slot as i64);
+        if locked {
+            let anyone = (0..MAX_PROCS).any(|i| {
+                i != self.slot
+                    && self.slot(i).state.load(Ordering::Acquire) == SLOT_LIVE
+                    && self.slot_alive(i)
+            });
+            if !anyone && same_file(&self.file, &self.path) {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            unlock_byte(&self.file, INIT_LOCK);
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+fn header_of(map: &MmapRaw) -> &SegmentHeader {
+    // SAFETY: every mapping we build is at least RING_OFFSET bytes long (checked
+    // before mapping), page aligned, and the header is made of atomics, valid
+    // for any bit pattern.
+    unsafe { &*(map.as_ptr() as *const SegmentHeader) }
+}
+
+fn slot_of(map: &MmapRaw, i: usize) -> &ProcSlot {
+    assert!(i < MAX_PROCS);
+    // SAFETY: the slot table lies inside the first RING_OFFSET bytes of the
+    // mapping (const-asserted layout), 128-aligned; slots are atomics only.
+    unsafe {
+        &*(map
+            .as_ptr()
+            .add(SLOTS_OFFSET + i * std::mem::size_of::<ProcSlot>()) as *const ProcSlot)
+    }
+}
+
+/// Whether `path` still names the file open as `file` (it may have been
+/// removed by a detaching process, or replaced since).
+fn same_file(file: &File, path: &std::path::Path) -> bool {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino() && a.nlink() > 0,
+        _ => false,
+    }
+}
+
+// ----------------------------------------------------------------------
+// Opening
+// ----------------------------------------------------------------------
+
+fn registry() -> &'static Mutex<HashMap<String, Weak<Shared>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<String, Weak<Shared>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+fn mismatch(
+    name: &str,
+    buffer_size: usize,
+    mode: Mode,
+    channel_type: ChannelType,
+    have: (usize, Mode, ChannelType),
+) -> Result<()> {
+    if buffer_size == 0 {
+        return Ok(());
+    }
+    let want = capacity_for(buffer_size).unwrap_or(usize::MAX);
+    let m = if want != have.0 {
+        format!(
+            "ring size {want} (requested {buffer_size}) but it has {}",
+            have.0
+        )
+    } else if mode != have.1 {
+        format!("mode {mode:?} but it is {:?}", have.1)
+    } else if channel_type != have.2 {
+        format!("type {channel_type:?} but it is {:?}", have.2)
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(format!(
+        "ipc://{name} already exists with a different configuration: asked for {m} (pass buffer size 0 to attach with its configuration)"
+    )))
+}
+
+/// Opens (creates or attaches to) the segment `ipc://name`.
+///
+/// * `buffer_size == 0`: attach to an existing segment and adopt its size,
+///   mode and type; an error names the channel if there is none.
+/// * otherwise: create it, or attach if one exists with the same (rounded)
+///   size, mode and type; any difference is refused, naming it.
+///
+/// Within one process every open of a name shares one attachment.
+pub(crate) fn open(
+    name: &str,
+    buffer_size: usize,
+    mode: Mode,
+    channel_type: ChannelType,
+) -> Result<Arc<Shared>> {
+    check_name(name)?;
+    if buffer_size != 0 && capacity_for(buffer_size).is_none() {
+        return Err(Error::invalid(format!(
+            "buffer size {buffer_size} is larger than the maximum of {MAX_CAPACITY} bytes"
+        )));
+    }
+    let mut reg = registry().lock();
+    reg.retain(|_, w| w.strong_count() > 0);
+    if let Some(existing) = reg.get(name).and_then(Weak::upgrade) {
+        mismatch(
+            name,
+            buffer_size,
+            mode,
+            channel_type,
+            (
+                existing.ring.capacity(),
+                existing.mode,
+                existing.channel_type,
+            ),
+        )?;
+        return Ok(existing);
+    }
+    let shared = Arc::new(attach(name, buffer_size, mode, channel_type)?);
+    reg.insert(name.to_string(), Arc::downgrade(&shared));
+    Ok(shared)
+}
+
+/// What an inspection of the file under the init lock found.
+enum Found {
+    /// Empty file, or one whose creator died before finishing (no live user).
+    Fresh,
+    /// A complete segment with this configuration.
+    Ready(usize, Mode, ChannelType),
+}
+
+fn attach(name: &str, buffer_size: usize, mode: Mode, channel_type: ChannelType) -> Result<Shared> {
+    let path = segment_path(name);
+    let uri = format!("ipc://{name}");
+    let io =
+        |what: &str, e: std::io::Error| Error::io(&format!("{uri}: {what} {}", path.display()), e);
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| io("cannot open", e))?;
+        let meta = file.metadata().map_err(|e| io("cannot stat", e))?;
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        if !meta.file_type().is_file() || meta.uid() != euid {
+            return Err(Error::Io(format!(
+                "{uri}: {} is not a regular file owned by this user (uid {euid}); refusing to use it",
+                path.display()
+            )));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(Error::Io(format!(
+                "{uri}: {} has mode {:o}; psyne segments are 0600 — refusing to use it",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            )));
+        }
+        if !lock_byte_until(&file, INIT_LOCK, deadline).map_err(|e| io("cannot lock", e))? {
+            return Err(Error::Io(format!(
+                "{uri}: another process kept {} locked for {} s (creating or repairing it); giving up",
+                path.display(),
+                LOCK_WAIT.as_secs()
+            )));
+        }
+        // A detaching process may have removed the file between our open and
+        // our lock: then start again with a fresh one.
+        if !same_file(&file, &path) {
+            drop(file);
+            continue;
+        }
+        // From here on we hold INIT_LOCK (dropped with `file` on error).
+        let r = attach_locked(name, &uri, &path, file, buffer_size, mode, channel_type);
+        return r;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attach_locked(
+    name: &str,
+    uri: &str,
+    path: &std::path::Path,
+    file: File,
+    buffer_size: usize,
+    mode: Mode,
+    channel_type: ChannelType,
+) -> Result<Shared> {
+    let io =
+        |what: &str, e: std::io::Error| Error::io(&format!("{uri}: {what} {}", path.display()), e);
+    let len = file.metadata().map_err(|e| io("cannot stat", e))?.len();
+    let found = inspect(uri, path, &file, len)?;
+    let (capacity, mode, channel_type, create) = match found {
+        Found::Ready(cap, m, t) => {
+            // A complete segment: does anybody still use it?
+            let map = map_file(&file, len as usize).map_err(|e| io("cannot map", e))?;
+            let anyone = (0..MAX_PROCS).any(|i| {
+                slot_of(&map, i).state.load(Ordering::Acquire) == SLOT_LIVE
+                    && byte_is_locked(&file, SLOT_LOCK_BASE + i as i64)
+            });
+            if anyone {
+                mismatch(name, buffer_size, mode, channel_type, (cap, m, t))?;
+                (cap, m, t, false)
+            } else if buffer_size == 0 {
+                // Every user died: reinitialise with its own configuration.
+                (cap, m, t, true)
+            } else {
+                (
+                    capacity_for(buffer_size).expect("checked in open"),
+                    mode,
+                    channel_type,
+                    true,
+                )
+            }
+        }
+        Found::Fresh => {
+            if buffer_size == 0 {
+                // Nothing usable here: leave no file behind.
+                let _ = std::fs::remove_file(path);
+                return Err(Error::invalid(format!(
+                    "{uri} does not exist; a buffer size of 0 only attaches to an existing channel"
+                )));
+            }
+            (
+                capacity_for(buffer_size).expect("checked in open"),
+                mode,
+                channel_type,
+                true,
+            )
+        }
+    };
+    if create {
+        if let Err(e) = initialise(&file, capacity, mode, channel_type) {
+            let _ = std::fs::remove_file(path);
+            return Err(io("cannot create", e));
+        }
+    }
+    let total = segment_size(capacity);
+    let map = map_file(&file, total).map_err(|e| io("cannot map", e))?;
+
+    // Take a free slot: its lock byte first, so that nobody sees a live slot
+    // without a holder.
+    let mut slot = None;
+    for i in 0..MAX_PROCS {
+        let s = slot_of(&map, i);
+        if s.state.load(Ordering::Acquire) != SLOT_FREE {
+            continue;
+        }
+        if try_lock_byte(&file, SLOT_LOCK_BASE + i as i64).map_err(|e| io("cannot lock", e))? {
+            for e in s.claims.iter().chain(s.views.iter()) {
+                e.word.store(0, Ordering::Relaxed);
+            }
+            s.pid.store(std::process::id().max(1), Ordering::Relaxed);
+            s.attached_ns.store(now_ns(), Ordering::Relaxed);
+            s.state.store(SLOT_LIVE, Ordering::Release);
+            slot = Some(i);
+            break;
+        }
+    }
+    let Some(slot) = slot else {
+        return Err(Error::Io(format!(
+            "{uri}: {MAX_PROCS} processes are attached already (the limit)"
+        )));
+    };
+    let seg = Arc::new(Segment {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        file,
+        map,
+        slot,
+    });
+    // From here on, dropping `seg` detaches (and unlocks INIT_LOCK, as the
+    // detach takes and releases it — OFD locks are not recursive, so we
+    // release ours first on every path below).
+    let base = NonNull::new(
+        // SAFETY: the mapping is `total` = RING_OFFSET + region_size(capacity)
+        // bytes long, so the ring region starts inside it.
+        unsafe { seg.map.as_mut_ptr().add(RING_OFFSET) },
+    )
+    .expect("a mapping is never at address 0");
+    // SAFETY: `base` is page aligned (RING_OFFSET is a multiple of 4096) and
+    // region_size(capacity) bytes long inside a mapping that `seg` keeps
+    // alive; it holds zeros (fresh) or a ring of this capacity and mode
+    // (validated header of a segment only psyne writes).
+    let mut ring =
+        unsafe { Ring::from_raw(base, capacity, mode, Scope::Shared, Box::new(seg.clone())) };
+    if let Err(e) = ring.check_positions() {
+        unlock_byte(&seg.file, INIT_LOCK);
+        return Err(Error::Io(format!("{uri}: the segment is corrupt: {e}")));
+    }
+    if create {
+        ring.set_metrics_enabled(true);
+    }
+    let me = seg.slot(slot);
+    let checker = seg.clone();
+    // SAFETY: the entries live in our slot of the mapping, which `checker`
+    // (held by the tracker inside the ring) keeps mapped; only this process
+    // uses them while the slot is ours.
+    let tracker = unsafe {
+        Tracker::new(
+            NonNull::from(&me.claims[0]),
+            NonNull::from(&me.views[0]),
+            Box::new(move |ring: &Ring| checker.idle_check(ring)),
+        )
+    };
+    ring.set_tracker(tracker);
+    let r = seg.recover(&ring, true);
+    unlock_byte(&seg.file, INIT_LOCK);
+    r?;
+    Ok(Shared::new(ring, mode, channel_type))
+}
+
+fn map_file(file: &File, len: usize) -> std::io::Result<MmapRaw> {
+    MmapOptions::new().len(len).map_raw(file)
+}
+
+/// Reads and checks the header. Everything read is validated before use.
+fn inspect(uri: &str, path: &std::path::Path, file: &File, len: u64) -> Result<Found> {
+    if len == 0 {
+        return Ok(Found::Fresh);
+    }
+    let bad = |what: String| {
+        Err(Error::Io(format!(
+            "{uri}: {} is not a usable psyne segment: {what}; remove it if no program uses it",
+            path.display()
+        )))
+    };
+    if len < segment_size(MIN_CAPACITY) as u64 {
+        return bad(format!(
+            "it is {len} bytes, smaller than the smallest segment ({} bytes) — truncated or foreign",
+            segment_size(MIN_CAPACITY)
+        ));
+    }
+    let map =
+        map_file(file, RING_OFFSET).map_err(|e| Error::io(&format!("{uri}: cannot map"), e))?;
+    let h = header_of(&map);
+    let magic = h.magic.load(Ordering::Acquire);
+    let state = h.state.load(Ordering::Acquire);
+    if magic == 0 || (magic == MAGIC && state == SEG_INITIALISING) {
+        // The creator died while initialising (it held INIT_LOCK, which we
+        // now hold). Nobody can be attached: slots are taken only after READY.
+        if magic == 0 && !all_zero(&map) {
+            return bad("no psyne magic number (foreign file)".into());
+        }
+        return Ok(Found::Fresh);
+    }
+    if magic != MAGIC {
+        return bad(format!("bad magic number {magic:#018x} (foreign file)"));
+    }
+    let version = h.version.load(Ordering::Relaxed);
+    if version != LAYOUT_VERSION {
+        return bad(format!(
+            "layout version {version}, this library reads version {LAYOUT_VERSION}"
+        ));
+    }
+    if state != SEG_READY {
+        return bad(format!("unknown state {state}"));
+    }
+    let ring_offset = h.ring_offset.load(Ordering::Relaxed);
+    if ring_offset != RING_OFFSET as u64 {
+        return bad(format!("ring offset {ring_offset}, expected {RING_OFFSET}"));
+    }
+    let max_procs = h.max_procs.load(Ordering::Relaxed);
+    let entries = h.entries_per_slot.load(Ordering::Relaxed);
+    if max_procs as usize != MAX_PROCS || entries as usize != ENTRIES {
+        return bad(format!(
+            "slot table of {max_procs}×{entries}, expected {MAX_PROCS}×{ENTRIES}"
+        ));
+    }
+    let cap = h.capacity.load(Ordering::Relaxed);
+    if !cap.is_power_of_two() || cap < MIN_CAPACITY as u64 || cap > MAX_CAPACITY as u64 {
+        return bad(format!(
+            "ring size {cap} is not a power of two in {MIN_CAPACITY}..={MAX_CAPACITY}"
+        ));
+    }
+    let expect = segment_size(cap as usize) as u64;
+    let total = h.total_size.load(Ordering::Relaxed);
+    if total != expect || len != expect {
+        return bad(format!(
+            "file is {len} bytes and says {total}, but a ring of {cap} bytes needs {expect} (truncated?)"
+        ));
+    }
+    let m = match Mode::from_raw(h.mode.load(Ordering::Relaxed) as i64) {
+        Ok(m) => m,
+        Err(e) => return bad(format!("{e}")),
+    };
+    let t = match ChannelType::from_raw(h.channel_type.load(Ordering::Relaxed) as i64) {
+        Ok(t) => t,
+        Err(e) => return bad(format!("{e}")),
+    };
+    Ok(Found::Ready(cap as usize, m, t))
+}
+
+fn all_zero(map: &MmapRaw) -> bool {
+    // SAFETY: the mapping is RING_OFFSET bytes long; we only read it. Other
+    // processes cannot write it: we hold INIT_LOCK and nobody is attached.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(map.as_ptr(), std::mem::size_of::<SegmentHeader>()) };
+    bytes.iter().all(|&b| b == 0)
+}
+
+/// Creates the segment content from scratch (the caller holds INIT_LOCK and
+/// nobody is attached): resize to zero (dropping any old content), to full
+/// size (zeros), write the header, then mark it ready.
+fn initialise(
+    file: &File,
+    capacity: usize,
+    mode: Mode,
+    channel_type: ChannelType,
+) -> std::io::Result<()> {
+    let total = segment_size(capacity);
+    file.set_len(0)?;
+    file.set_len(total as u64)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let map = map_file(file, RING_OFFSET)?;
+    let h = header_of(&map);
+    h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+    h.ring_offset.store(RING_OFFSET as u64, Ordering::Relaxed);
+    h.total_size.store(total as u64, Ordering::Relaxed);
+    h.capacity.store(capacity as u64, Ordering::Relaxed);
+    h.mode.store(mode as u32, Ordering::Relaxed);
+    h.channel_type.store(channel_type as u32, Ordering::Relaxed);
+    h.creator_pid.store(std::process::id(), Ordering::Relaxed);
+    h.max_procs.store(MAX_PROCS as u32, Ordering::Relaxed);
+    h.entries_per_slot.store(ENTRIES as u32, Ordering::Relaxed);
+    h.magic.store(MAGIC, Ordering::Release);
+    h.state.store(SEG_READY, Ordering::Release);
+    Ok(())
+}
