@@ -396,6 +396,88 @@ static void test_receive_callback(void)
     CHECK_OK(psyne_channel_destroy(ch));
 }
 
+/* A callback may destroy its own handle (a one-shot receiver). */
+struct one_shot {
+    psyne_channel_t *ch;
+    atomic_int calls;
+    atomic_int destroy_rc;
+};
+
+static void destroy_self(psyne_message_t *msg, uint32_t type, void *user)
+{
+    struct one_shot *o = user;
+    (void)msg;
+    (void)type;
+    if (atomic_fetch_add(&o->calls, 1) == 0)
+        atomic_store(&o->destroy_rc, psyne_channel_destroy(o->ch));
+}
+
+static void test_callback_destroys_its_handle(void)
+{
+    static struct one_shot o;
+    memset(&o, 0, sizeof o);
+    atomic_store(&o.destroy_rc, 12345);
+    psyne_channel_t *keep = fresh_channel("oneshot", 4096, PSYNE_MODE_MPMC, PSYNE_TYPE_MULTI);
+    char uri[128];
+    REQUIRE_OK(psyne_channel_get_uri(keep, uri, sizeof uri));
+    REQUIRE_OK(psyne_channel_create(uri, 0, PSYNE_MODE_MPMC, PSYNE_TYPE_MULTI, &o.ch));
+    CHECK_OK(psyne_channel_set_receive_callback(o.ch, destroy_self, &o));
+    CHECK_OK(psyne_send_data(keep, "one", 3, 1));
+    for (int i = 0; i < 10000 && atomic_load(&o.destroy_rc) == 12345; i++)
+        sleep_ms(1);
+    CHECK(atomic_load(&o.destroy_rc) == PSYNE_OK);
+    sleep_ms(50);
+    /* The dispatcher is gone; the channel lives on through the other handle. */
+    CHECK_OK(psyne_send_data(keep, "two", 3, 2));
+    sleep_ms(100);
+    CHECK(atomic_load(&o.calls) == 1);
+    char buf[8];
+    size_t n = 0;
+    uint32_t type = 0;
+    CHECK_OK(psyne_receive_data(keep, buf, sizeof buf, &n, &type, 1000));
+    CHECK(n == 3 && type == 2);
+    CHECK_OK(psyne_channel_destroy(keep));
+}
+
+/* Messages may change threads between their calls (the Go binding does). */
+static void *send_reservation(void *arg)
+{
+    return (void *)(intptr_t)psyne_message_send((psyne_message_t *)arg, 31);
+}
+
+static void *release_message(void *arg)
+{
+    return (void *)(intptr_t)psyne_message_release((psyne_message_t *)arg);
+}
+
+static void test_messages_cross_threads(void)
+{
+    psyne_channel_t *ch = fresh_channel("xthread", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
+    psyne_message_t *msg = NULL;
+    void *data = NULL, *ret = NULL;
+    size_t size = 0;
+    uint32_t type = 0;
+    pthread_t t;
+
+    REQUIRE_OK(psyne_message_reserve(ch, 5, &msg));
+    CHECK_OK(psyne_message_get_data(msg, &data, &size));
+    memcpy(data, "cross", 5);
+    REQUIRE(pthread_create(&t, NULL, send_reservation, msg) == 0);
+    pthread_join(t, &ret);
+    CHECK((intptr_t)ret == PSYNE_OK);
+
+    REQUIRE_OK(psyne_message_receive(ch, &msg, &type));
+    CHECK(type == 31);
+    CHECK_OK(psyne_message_get_data(msg, &data, &size));
+    CHECK(size == 5 && memcmp(data, "cross", 5) == 0);
+    REQUIRE(pthread_create(&t, NULL, release_message, msg) == 0);
+    pthread_join(t, &ret);
+    CHECK((intptr_t)ret == PSYNE_OK);
+    /* The single receiving side was given back by the other thread. */
+    CHECK_RC(psyne_message_receive(ch, &msg, &type), PSYNE_ERROR_NO_MESSAGE);
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
 /* ---- MPMC stress ----------------------------------------------------------- */
 
 #define PRODUCERS 4
@@ -501,6 +583,8 @@ int main(void)
     test_stop_wakes_blocked();
     test_cancel();
     test_receive_callback();
+    test_callback_destroys_its_handle();
+    test_messages_cross_threads();
     test_mpmc_stress();
     return check_summary();
 }
