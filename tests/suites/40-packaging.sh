@@ -24,7 +24,8 @@ cpp_examples=(copy zero_copy errors threads)
 strict_c=(-std=c11 -Wall -Wextra -pedantic -Werror)
 strict_cpp=(-std=c++17 -Wall -Wextra -pedantic -Werror)
 
-step() { echo "--- $*"; }
+start=$SECONDS
+step() { echo "--- [$((SECONDS - start))s] $*"; }
 fail() { echo "40-packaging: FAIL: $*" >&2; exit 1; }
 # run NAME CMD...: run an example quietly, show its output when it fails
 run() {
@@ -162,4 +163,4 @@ dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/lib/pkgconfig/psyne.pc | grep 
   || fail "psyne.pc in the deb does not say prefix=/usr"
 echo "$(basename "$deb"): $(wc -l <"$work/deb.list") entries"
 
-echo "packaging ok"
+echo "packaging ok ($((SECONDS - start))s)"
