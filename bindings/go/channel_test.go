@@ -580,3 +580,15 @@ func TestNilChannel(t *testing.T) {
 		t.Error("zero Channel has a URI")
 	}
 }
+
+// A 1 TiB ring (libpsyne's maximum) cannot be allocated here unless the
+// kernel overcommits without limit.
+func TestOutOfMemory(t *testing.T) {
+	ch, err := NewChannel(uniq(t, "memory"), 1<<40, ModeSPSC, TypeMulti)
+	if err == nil {
+		ch.Close()
+		t.Skip("the kernel let a 1 TiB ring be allocated (overcommit); ErrOutOfMemory not provoked")
+	}
+	mustIs(t, err, ErrOutOfMemory)
+	t.Log(err)
+}
