@@ -830,3 +830,6 @@ struct LoomRegion(Box<Control>, std::sync::Mutex<Box<[u8]>>);
 
 #[cfg(all(test, not(loom)))]
 mod tests;
+
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Rust: formatting, lints, unit + integration + stress + doc tests (release),
+# and the loom model checks of the ring (bounded preemptions).
+set -euo pipefail
+cd "$PSYNE_ROOT"
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --release -- -D warnings
+# Release mode: the stress tests move 10^6 messages per mode.
+cargo test --release
+
+# Loom explores every interleaving up to LOOM_MAX_PREEMPTIONS preemptions per
+# execution; 2 keeps the run to about a minute on 2 cores. Separate target dir:
+# --cfg loom changes every crate's build.
+RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
+  CARGO_TARGET_DIR="$PSYNE_ROOT/target/loom" cargo test --release --lib loom
