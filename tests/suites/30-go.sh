@@ -121,7 +121,49 @@ stage="$WORK/stage"
 mkdir -p "$vdir" "$stage/$MOD@$ver"
 # The module's files: everything under bindings/go but build products.
 tar -C "$GODIR" --exclude='*.test' --exclude='*.out' -cf - . | tar -C "$stage/$MOD@$ver" -xf -
-(cd "$stage" && zip -qrXD "$vdir/$ver.zip" "$MOD@$ver")
+# The module zip: every file under the "MODULE@VERSION/" prefix, without
+# directory entries, written with Go's archive/zip (nothing beyond Go needed).
+mkdir -p "$WORK/mkzip"
+cat >"$WORK/mkzip/main.go" <<'EOF'
+package main
+
+import (
+	"archive/zip"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// mkzip STAGE OUT: zips the files under STAGE, named relative to STAGE.
+func main() {
+	stage, out := os.Args[1], os.Args[2]
+	f, err := os.Create(out)
+	check(err)
+	w := zip.NewWriter(f)
+	check(filepath.WalkDir(stage, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(stage, path)
+		check(err)
+		data, err := os.ReadFile(path)
+		check(err)
+		zf, err := w.Create(filepath.ToSlash(rel))
+		check(err)
+		_, err = zf.Write(data)
+		return err
+	}))
+	check(w.Close())
+	check(f.Close())
+}
+
+func check(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+EOF
+(cd "$WORK/mkzip" && GOFLAGS= go run main.go "$stage" "$vdir/$ver.zip")
 cp "$GODIR/go.mod" "$vdir/$ver.mod"
 printf '{"Version":"%s","Time":"%s"}\n' "$ver" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$vdir/$ver.info"
 printf '%s\n' "$ver" >"$vdir/list"
