@@ -253,31 +253,39 @@ macro_rules! cstr {
     };
 }
 
+/// Runs the body of a function that returns a static string, inside
+/// `catch_unwind` like every other body (a panic yields "").
+fn static_str(body: impl FnOnce() -> *const c_char) -> *const c_char {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(cstr!(""))
+}
+
 // ---- library -------------------------------------------------------------------
 
 /// Initialises the library. Optional: every function works without it. Cheap
 /// and idempotent; always returns `PSYNE_OK`.
 #[no_mangle]
 pub extern "C" fn psyne_init() -> psyne_error_t {
-    psyne_error_t::PSYNE_OK
+    run("psyne_init", || Ok(()))
 }
 
 /// Counterpart of `psyne_init`. Optional, cheap and idempotent; it does not
 /// destroy channels (use `psyne_channel_destroy` for each).
 #[no_mangle]
-pub extern "C" fn psyne_cleanup() {}
+pub extern "C" fn psyne_cleanup() {
+    let _ = run("psyne_cleanup", || Ok(()));
+}
 
 /// The library version as a static NUL-terminated string (e.g. `"0.1.0"`).
 #[no_mangle]
 pub extern "C" fn psyne_version() -> *const c_char {
-    cstr!(env!("CARGO_PKG_VERSION"))
+    static_str(|| cstr!(env!("CARGO_PKG_VERSION")))
 }
 
 /// A static NUL-terminated name for a result code (e.g. "channel full");
 /// "unknown error code" for a value that is not a `psyne_error_t`.
 #[no_mangle]
 pub extern "C" fn psyne_error_string(err: i32) -> *const c_char {
-    match err {
+    static_str(|| match err {
         0 => cstr!("ok"),
         -1 => cstr!("invalid argument"),
         -2 => cstr!("out of memory"),
@@ -290,7 +298,7 @@ pub extern "C" fn psyne_error_string(err: i32) -> *const c_char {
         -9 => cstr!("cancelled"),
         -99 => cstr!("unknown error"),
         _ => cstr!("unknown error code"),
-    }
+    })
 }
 
 /// The detail text of the last failing call on this thread ("" when none).
