@@ -204,13 +204,25 @@ static void test_transports(void)
     psyne_error_t rc = psyne_channel_create(uri, 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI, &ch);
     CHECK(rc == PSYNE_ERROR_UNSUPPORTED || rc == PSYNE_OK);
     if (rc == PSYNE_OK) {
+        /* Attach with buffer size 0 adopts the configuration. */
+        psyne_channel_t *att = NULL;
+        CHECK_OK(psyne_channel_create(uri, 0, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI, &att));
+        size_t size = 0;
+        CHECK_OK(psyne_channel_get_buffer_size(att, &size));
+        CHECK(size == 4096);
         CHECK_OK(psyne_send_data(ch, "ipc", 3, 1));
         char buf[8];
         size_t n = 0;
         uint32_t t = 0;
-        CHECK_OK(psyne_receive_data(ch, buf, sizeof buf, &n, &t, 1000));
-        CHECK(n == 3 && t == 1);
+        CHECK_OK(psyne_receive_data(att, buf, sizeof buf, &n, &t, 1000));
+        CHECK(n == 3 && t == 1 && memcmp(buf, "ipc", 3) == 0);
+        CHECK_OK(psyne_channel_destroy(att));
         CHECK_OK(psyne_channel_destroy(ch));
+        char none[64];
+        snprintf(none, sizeof none, "ipc://psyne-c-abi-none-%d", (int)getpid());
+        CHECK_RC(psyne_channel_create(none, 0, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI, &ch),
+                 PSYNE_ERROR_INVALID_ARGUMENT);
+        CHECK_DETAIL(none);
     } else {
         CHECK(ch == NULL);
         CHECK(strlen(psyne_last_error_message()) > 0);
