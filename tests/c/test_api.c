@@ -274,6 +274,26 @@ static void test_sizes_and_uri(void)
     CHECK_OK(psyne_channel_destroy(ch));
 }
 
+/* The largest ring (1 TiB) normally cannot be allocated: OUT_OF_MEMORY, and
+ * nothing is left behind. (If the kernel overcommits, it may succeed.) */
+static void test_out_of_memory(void)
+{
+    psyne_channel_t *ch = (psyne_channel_t *)&ch;
+    psyne_error_t rc = psyne_channel_create("memory://c-abi-oom", (size_t)1 << 40,
+                                            PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI, &ch);
+    CHECK(rc == PSYNE_ERROR_OUT_OF_MEMORY || rc == PSYNE_OK);
+    if (rc == PSYNE_OK) {
+        CHECK_OK(psyne_channel_destroy(ch));
+        return;
+    }
+    CHECK(ch == NULL);
+    CHECK_DETAIL("ring");
+    /* The name was not registered: attaching finds nothing. */
+    CHECK_RC(psyne_channel_create("memory://c-abi-oom", 0, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI, &ch),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_DETAIL("does not exist");
+}
+
 static void test_attach(void)
 {
     psyne_channel_t *a = NULL, *b = (psyne_channel_t *)&a;
@@ -514,6 +534,7 @@ int main(void)
     test_transports();
     test_sizes_and_uri();
     test_attach();
+    test_out_of_memory();
     test_metrics();
     test_null_pointers();
     test_stale_handles();
