@@ -3,7 +3,7 @@
 #  1. cargo build --release (incremental) -> target/release/libpsyne.so
 #  2. include/psyne.h is up to date with src/ffi (cargo test --test header)
 #  3. every function listed in docs/C_API.md is declared in the header and
-#     exported by libpsyne.so
+#     exported by libpsyne.so, and called by at least one tests/c program
 #  4. the header compiles warning-free as C11 and C++17 (-Wall -Wextra -pedantic -Werror)
 #  5. the C test programs in tests/c, built plainly and with
 #     -fsanitize=address,undefined, all pass against target/release/libpsyne.so
@@ -29,6 +29,9 @@ for f in $fns; do
   grep -qx "$f" <<<"$exported" || fail "$f is in docs/C_API.md but not exported by libpsyne.so"
 done
 echo "all $(wc -w <<<"$fns") documented functions are declared and exported"
+for f in $fns; do
+  grep -q "\b$f(" tests/c/test_*.c || fail "$f is not exercised by any tests/c/test_*.c program"
+done
 
 # --- build
 out="$PSYNE_ROOT/target/c-abi-tests"
