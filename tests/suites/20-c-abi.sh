@@ -29,6 +29,9 @@ for f in $fns; do
   grep -qx "$f" <<<"$exported" || fail "$f is in docs/C_API.md but not exported by libpsyne.so"
 done
 echo "all $(wc -w <<<"$fns") documented functions are declared and exported"
+for s in $exported; do
+  grep -qx "$s" <<<"$fns" || fail "libpsyne.so exports $s, which docs/C_API.md does not list"
+done
 for f in $fns; do
   grep -q "\b$f(" tests/c/test_*.c || fail "$f is not exercised by any tests/c/test_*.c program"
 done
