@@ -7,11 +7,16 @@
 #    (`cmake --build build --target memcheck`)
 #  - find_package version rules, relocation (--prefix), DESTDIR, the
 #    uninstalled tree (psyne-uninstalled.pc), and the .deb from CPack
-# Needs suite 10 first (it installs into $PSYNE_PREFIX and leaves the build dir).
+# Builds on suite 10 (the install in $PSYNE_PREFIX and its build dir); runs it
+# first when $PSYNE_PREFIX is empty, e.g. for `tests/run-all.sh packaging`.
 set -euo pipefail
 PSYNE_ROOT="${PSYNE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 PSYNE_PREFIX="${PSYNE_PREFIX:?run through tests/run-all.sh or set PSYNE_PREFIX}"
+export PSYNE_ROOT PSYNE_PREFIX
 build="${PSYNE_BUILD_DIR:-$PSYNE_ROOT/build}"
+if [ ! -f "$PSYNE_PREFIX/lib/pkgconfig/psyne.pc" ] || [ ! -f "$build/CMakeCache.txt" ]; then
+  bash "$PSYNE_ROOT/tests/suites/10-install.sh"
+fi
 ex="$PSYNE_ROOT/examples"
 work="$(mktemp -d /tmp/psyne-40.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
