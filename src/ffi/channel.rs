@@ -52,9 +52,13 @@ pub(super) unsafe fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str
         .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")))
 }
 
-/// Writes a result pointer, checking it first.
-fn write_out<T>(out: *mut T, value: T) {
-    // SAFETY: callers checked `out` for NULL; the C caller provides writable storage.
+/// Writes a result through an out-pointer argument.
+///
+/// # Safety
+/// `out` is non-NULL (checked by the caller) and writable (the C caller's
+/// contract).
+unsafe fn write_out<T>(out: *mut T, value: T) {
+    // SAFETY: the function's contract.
     unsafe { out.write(value) };
 }
 
@@ -98,7 +102,8 @@ unsafe fn create(
     out: *mut *mut psyne_channel_t,
 ) -> Result<()> {
     not_null(out, "out")?;
-    write_out(out, std::ptr::null_mut());
+    // SAFETY: checked non-NULL; the caller provides writable storage.
+    unsafe { write_out(out, std::ptr::null_mut()) };
     // SAFETY: the caller passes NULL or a NUL-terminated string.
     let uri = unsafe { str_arg(uri, "uri") }?;
     let mode = Mode::from_raw(i64::from(mode))?;
@@ -116,7 +121,8 @@ unsafe fn create(
         magic: CHANNEL_MAGIC,
         channel,
     });
-    write_out(out, Box::into_raw(handle));
+    // SAFETY: as above.
+    unsafe { write_out(out, Box::into_raw(handle)) };
     Ok(())
 }
 
@@ -232,7 +238,8 @@ pub unsafe extern "C" fn psyne_channel_is_stopped(
         // SAFETY: caller contract.
         let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
         not_null(stopped, "stopped")?;
-        write_out(stopped, h.channel.is_stopped());
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe { write_out(stopped, h.channel.is_stopped()) };
         Ok(())
     })
 }
@@ -286,17 +293,16 @@ pub unsafe extern "C" fn psyne_channel_get_metrics(
         let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
         not_null(out, "out")?;
         let m = h.channel.metrics();
-        write_out(
-            out,
-            psyne_metrics_t {
-                messages_sent: m.messages_sent,
-                bytes_sent: m.bytes_sent,
-                messages_received: m.messages_received,
-                bytes_received: m.bytes_received,
-                send_blocks: m.send_blocks,
-                receive_blocks: m.receive_blocks,
-            },
-        );
+        let c = psyne_metrics_t {
+            messages_sent: m.messages_sent,
+            bytes_sent: m.bytes_sent,
+            messages_received: m.messages_received,
+            bytes_received: m.bytes_received,
+            send_blocks: m.send_blocks,
+            receive_blocks: m.receive_blocks,
+        };
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe { write_out(out, c) };
         Ok(())
     })
 }
@@ -345,7 +351,8 @@ pub unsafe extern "C" fn psyne_channel_get_buffer_size(
         // SAFETY: caller contract.
         let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
         not_null(size, "size")?;
-        write_out(size, h.channel.buffer_size());
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe { write_out(size, h.channel.buffer_size()) };
         Ok(())
     })
 }
@@ -365,7 +372,8 @@ pub unsafe extern "C" fn psyne_channel_get_max_message_size(
         // SAFETY: caller contract.
         let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
         not_null(size, "size")?;
-        write_out(size, h.channel.max_message_size());
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe { write_out(size, h.channel.max_message_size()) };
         Ok(())
     })
 }

@@ -194,12 +194,17 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
 /// Runs the body of an extern function: catches panics, turns errors into
 /// codes and records the detail message.
 fn run(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_error_t {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => psyne_error_t::PSYNE_OK,
-        Ok(Err(e)) => {
+    // Recording the detail happens inside catch_unwind too (formatting runs
+    // Display code).
+    let guarded = catch_unwind(AssertUnwindSafe(|| match body() {
+        Ok(()) => psyne_error_t::PSYNE_OK,
+        Err(e) => {
             set_last_error(format!("{func}: {e}"));
             code_of(&e)
         }
+    }));
+    match guarded {
+        Ok(code) => code,
         Err(payload) => {
             set_last_error(format!(
                 "{func}: internal error: caught a panic: {}",
