@@ -84,6 +84,20 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 			}
 		})
+		b.Run(fmt.Sprintf("%dB/psyne-into-MPMC", size), func(b *testing.B) {
+			ch := openMem(b, 1<<20, ModeMPMC, TypeMulti)
+			buf := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ch.SendData(payload, 1); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ch.ReceiveInto(buf, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("%dB/chan", size), func(b *testing.B) {
 			c := make(chan []byte, 1024)
 			b.SetBytes(int64(size))
