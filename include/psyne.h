@@ -570,7 +570,7 @@ psyne_error_t psyne_receive_data_cancellable(struct psyne_channel_t *ch,
  * `psyne_message_cancel` (each frees `*msg`). On SPSC/SPMC channels the
  * reservation holds the sending side: another send or reserve on the channel
  * is `PSYNE_ERROR_INVALID_ARGUMENT` until it is sent or cancelled.
- * On failure `*msg` is set to NULL.
+ * On failure `*msg` is set to NULL (unless `msg` itself is NULL).
  *
  * # Safety
  * `ch` must be NULL or a live channel handle; `msg` NULL or writable.
@@ -653,7 +653,7 @@ psyne_error_t psyne_message_cancel(struct psyne_message_t *msg);
  * `psyne_message_get_data`, then free the message with
  * `psyne_message_release`. On SPSC/MPSC channels a held message holds the
  * receiving side: another receive is `PSYNE_ERROR_INVALID_ARGUMENT` until it
- * is released. On failure `*msg` is set to NULL.
+ * is released. On failure `*msg` is set to NULL (unless `msg` itself is NULL).
  *
  * # Safety
  * `ch` must be NULL or a live channel handle; `msg` and `msg_type` NULL or

@@ -106,13 +106,13 @@ unsafe fn reserve(
     cancel: *mut psyne_cancel_t,
     msg: *mut *mut psyne_message_t,
 ) -> Result<()> {
-    // SAFETY: caller contract.
-    let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
     not_null(msg, "msg")?;
-    // SAFETY: caller contract.
-    let token = unsafe { psyne_cancel_t::token(cancel) }?;
     // SAFETY: checked non-NULL; the caller provides writable storage.
     unsafe { msg.write(std::ptr::null_mut()) };
+    // SAFETY: caller contract.
+    let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+    // SAFETY: caller contract.
+    let token = unsafe { psyne_cancel_t::token(cancel) }?;
     let guard = h
         .channel
         .reserve_owned(size, wait_limit(timeout_ms, token.as_ref()))?;
@@ -129,7 +129,7 @@ unsafe fn reserve(
 /// `psyne_message_cancel` (each frees `*msg`). On SPSC/SPMC channels the
 /// reservation holds the sending side: another send or reserve on the channel
 /// is `PSYNE_ERROR_INVALID_ARGUMENT` until it is sent or cancelled.
-/// On failure `*msg` is set to NULL.
+/// On failure `*msg` is set to NULL (unless `msg` itself is NULL).
 ///
 /// # Safety
 /// `ch` must be NULL or a live channel handle; `msg` NULL or writable.
@@ -295,14 +295,14 @@ unsafe fn receive(
     msg: *mut *mut psyne_message_t,
     msg_type: *mut u32,
 ) -> Result<()> {
+    not_null(msg, "msg")?;
+    // SAFETY: checked non-NULL; the caller provides writable storage.
+    unsafe { msg.write(std::ptr::null_mut()) };
     // SAFETY: caller contract.
     let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
-    not_null(msg, "msg")?;
     not_null(msg_type, "type")?;
     // SAFETY: caller contract.
     let token = unsafe { psyne_cancel_t::token(cancel) }?;
-    // SAFETY: checked non-NULL; the caller provides writable storage.
-    unsafe { msg.write(std::ptr::null_mut()) };
     let guard = h
         .channel
         .recv_owned(wait_limit(timeout_ms, token.as_ref()))?;
@@ -322,7 +322,7 @@ unsafe fn receive(
 /// `psyne_message_get_data`, then free the message with
 /// `psyne_message_release`. On SPSC/MPSC channels a held message holds the
 /// receiving side: another receive is `PSYNE_ERROR_INVALID_ARGUMENT` until it
-/// is released. On failure `*msg` is set to NULL.
+/// is released. On failure `*msg` is set to NULL (unless `msg` itself is NULL).
 ///
 /// # Safety
 /// `ch` must be NULL or a live channel handle; `msg` and `msg_type` NULL or

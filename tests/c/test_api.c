@@ -431,7 +431,15 @@ static void test_null_pointers(void)
     CHECK_RC(psyne_channel_get_max_message_size(ch, NULL), INV);
     CHECK_RC(psyne_channel_set_receive_callback(NULL, NULL, NULL), INV);
 
+    msg = (psyne_message_t *)&msg;
     CHECK_RC(psyne_message_reserve(NULL, 4, &msg), INV);
+    CHECK(msg == NULL); /* *msg is cleared on every failure */
+    msg = (psyne_message_t *)&msg;
+    CHECK_RC(psyne_message_receive(NULL, &msg, &t), INV);
+    CHECK(msg == NULL);
+    out = (psyne_channel_t *)&out;
+    CHECK_RC(psyne_channel_create(NULL, 1024, 0, 1, &out), INV);
+    CHECK(out == NULL);
     CHECK_RC(psyne_message_reserve(ch, 4, NULL), INV);
     CHECK_DETAIL("msg is NULL");
     CHECK_RC(psyne_message_reserve_timeout(NULL, 4, 10, &msg), INV);
