@@ -141,6 +141,9 @@ step "uninstalled tree: PKG_CONFIG_PATH=$build/pkgconfig"
   || fail "psyne-uninstalled.pc is not picked up"
 cc "${strict_c[@]}" "$ex/c/copy.c" -o "$work/uninstalled-copy" $(PKG_CONFIG_PATH="$build/pkgconfig" pkg-config --cflags --libs psyne)
 run "uninstalled copy (rpath, no LD_LIBRARY_PATH)" env -u LD_LIBRARY_PATH "$work/uninstalled-copy"
+cc "${strict_c[@]}" "$ex/c/copy.c" -o "$work/uninstalled-copy-static" $(PKG_CONFIG_PATH="$build/pkgconfig" pkg-config --cflags --libs psyne-static)
+! needs_libpsyne_so "$work/uninstalled-copy-static" || fail "psyne-static-uninstalled.pc links libpsyne.so"
+run "uninstalled static copy" "$work/uninstalled-copy-static"
 
 step "C examples under AddressSanitizer + UBSan (ASAN_OPTIONS=detect_leaks=1)"
 mkdir -p "$work/asan"
