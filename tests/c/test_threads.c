@@ -210,7 +210,6 @@ static void test_stop_wakes_blocked(void)
     CHECK(now_ms() - t0 < 10000);
     CHECK(r1.rc == PSYNE_ERROR_CHANNEL_STOPPED);
     CHECK(r2.rc == PSYNE_ERROR_CHANNEL_STOPPED);
-    CHECK(r1.elapsed_ms >= 100); /* it really was blocked */
     CHECK_OK(psyne_channel_destroy(ch));
 
     ch = full_channel("stopwake-send", PSYNE_MODE_SPSC);
@@ -236,7 +235,6 @@ static void test_cancel(void)
     CHECK_OK(psyne_cancel_trigger(c));
     waiter_join(&w);
     CHECK(w.rc == PSYNE_ERROR_CANCELLED);
-    CHECK(w.elapsed_ms >= 100);
 
     /* A triggered token stays triggered: later waits return at once. */
     psyne_message_t *msg = NULL;
