@@ -7,7 +7,7 @@
  * Human reference: docs/C_API.md.
  *
  * Conventions: every function returning psyne_error_t checks each pointer
- * argument (NULL -> PSYNE_ERROR_INVALID_ARGUMENT, unless documented "NULL ok"),
+ * argument (NULL -> PSYNE_ERROR_INVALID_ARGUMENT, unless documented otherwise),
  * never lets a Rust panic escape (PSYNE_ERROR_UNKNOWN), and records a detail
  * message for psyne_last_error_message(). Enum-like arguments are int32_t values
  * that are range-checked. Every function may be called from any thread; one
