@@ -472,7 +472,7 @@ func (c *Channel) ReceiveContext(ctx context.Context, maxSize int) ([]byte, uint
 }
 
 const (
-	minRecvGuess = 256
+	minRecvGuess = 64
 	maxRecvGuess = 1 << 16
 )
 
@@ -487,7 +487,8 @@ func (s *chanState) receiveData(op string, maxSize int, p waitParams) ([]byte, u
 	defer g.exit()
 	// Allocate what the recent messages needed rather than maxSize; a
 	// longer message stays queued and is fetched again with its size.
-	n := int(s.recvHint.Load())
+	hint := s.recvHint.Load()
+	n := int(hint)
 	if n > maxSize {
 		n = maxSize
 	}
@@ -497,8 +498,8 @@ func (s *chanState) receiveData(op string, maxSize int, p waitParams) ([]byte, u
 		r := C.gopsyne_receive_data(s.ch, bytePtr(buf), C.size_t(n), ms, tok)
 		if r.rc == 0 {
 			got := int(r.received)
-			if got > minRecvGuess || n > minRecvGuess {
-				s.recvHint.Store(int64(guessFor(got)))
+			if h := int64(guessFor(got)); h != hint {
+				s.recvHint.Store(h)
 			}
 			return buf[:got:got], uint32(r._type), nil
 		}
