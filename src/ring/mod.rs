@@ -620,7 +620,7 @@ impl Ring {
                 continue;
             }
             if st == state::PADDING {
-                self.release_multi(r);
+                self.release_multi(r, slot);
                 continue;
             }
             self.track_view_held(slot);
@@ -637,7 +637,7 @@ impl Ring {
     /// Frees a record taken by [`Ring::try_read`].
     pub(crate) fn release(&self, rec: Record) {
         if self.multi_consumer {
-            self.release_multi(rec.pos);
+            self.release_multi(rec.pos, rec.track);
             self.track_view_done(rec.track); // ipc: after RELEASED (track.rs)
         } else {
             self.free_single(rec.pos, rec.pos + record_size(rec.len as u64));
@@ -660,10 +660,19 @@ impl Ring {
     /// `HEAD_LOCK`. The SeqCst pairs (state store → head load here; head store →
     /// state load in the loop) form a Dekker handshake: a releaser that finds the
     /// lock taken can leave, because the lock holder will see its RELEASED.
-    fn release_multi(&self, pos: u64) {
+    /// `slot`: the caller's ipc crash-recovery entry, reused to record the
+    /// `HEAD_LOCK` it takes (track.rs); `NO_TRACK` otherwise.
+    fn release_multi(&self, pos: u64, slot: u32) {
         let h = self.header(pos);
         let st = h.state.load(Ordering::Relaxed);
         h.state.store(st | state::RELEASED, Ordering::SeqCst);
+        self.free_released(slot);
+    }
+
+    /// Frees every released record at the front of the ring (the loop of
+    /// [`Ring::release_multi`]; ipc recovery also runs it after taking over a
+    /// dead process's `HEAD_LOCK`).
+    fn free_released(&self, slot: u32) {
         let head = &self.ctrl().head.0;
         let read = &self.ctrl().consumer.0.read;
         let mut freed = false;
@@ -677,6 +686,7 @@ impl Ring {
                 break;
             }
             let end = front + record_size(fh.len.load(Ordering::Relaxed) as u64);
+            self.track_head_intent(slot, front, end); // ipc (track.rs)
             // Positions never repeat, so this CAS cannot succeed on a recycled
             // slot: if `front` was freed meanwhile, head is no longer `front`.
             if head
@@ -690,6 +700,7 @@ impl Ring {
             {
                 continue;
             }
+            self.track_head_locked(slot, front, end); // ipc (track.rs)
             if self.multi_producer {
                 self.zero(front, end);
             }

@@ -59,6 +59,10 @@ pub(crate) const ENTRIES: usize = 64;
 pub(crate) const INTENT: u64 = 1;
 /// Entry flag: the CAS succeeded; the position is this process's.
 pub(crate) const HELD: u64 = 2;
+/// Entry flag (view entries): the entry is about `HEAD_LOCK` at `pos` (the
+/// multi-consumer free loop), not about a view.
+pub(crate) const LOCK: u64 = 4;
+const FLAG_BITS: u32 = 3;
 /// How long a waiter sleeps on a tracked ring before it checks whether the
 /// processes it waits for are still alive. This bounds recovery: a dead
 /// holder's space is reclaimed within about this long after a survivor starts
@@ -70,7 +74,8 @@ pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
 pub(crate) struct TrackEntry {
     /// Record position (claim: `tail` at the CAS; view: `read` at the CAS).
     pub pos: AtomicU64,
-    /// 0 = free; otherwise `size << 2 | INTENT | HELD?` (size 0 for views).
+    /// 0 = free; otherwise `size << 3 | LOCK? | HELD? | INTENT` (size 0 for
+    /// views; the record being freed for LOCK entries).
     pub word: AtomicU64,
 }
 
@@ -229,7 +234,7 @@ impl Ring {
         if let Some(t) = &self.track {
             let e = t.claims.entry(slot);
             e.pos.store(pos, Ordering::Release);
-            e.word.store(size << 2 | INTENT, Ordering::Release);
+            e.word.store(size << FLAG_BITS | INTENT, Ordering::Release);
             // The intent must be visible to anyone who sees the CAS's result
             // (the CAS itself is Relaxed).
             fence(Ordering::Release);
@@ -246,7 +251,7 @@ impl Ring {
             t.claims
                 .entry(slot)
                 .word
-                .store(size << 2 | INTENT | HELD, Ordering::Release);
+                .store(size << FLAG_BITS | INTENT | HELD, Ordering::Release);
         }
     }
 
@@ -294,6 +299,38 @@ impl Ring {
                 .entry(slot)
                 .word
                 .store(INTENT | HELD, Ordering::Release);
+        }
+    }
+
+    /// Multi-consumer free loop: records the intent to take `HEAD_LOCK` at
+    /// `front` to free `[front, end)`. The CAS on `head` that follows is
+    /// SeqCst, which orders these stores first.
+    #[inline]
+    pub(super) fn track_head_intent(&self, slot: u32, front: u64, end: u64) {
+        if slot == NO_TRACK {
+            return;
+        }
+        if let Some(t) = &self.track {
+            let e = t.views.entry(slot);
+            e.pos.store(front, Ordering::Release);
+            e.word.store(
+                (end - front) << FLAG_BITS | LOCK | INTENT,
+                Ordering::Release,
+            );
+        }
+    }
+
+    /// The CAS taking `HEAD_LOCK` at `front` succeeded.
+    #[inline]
+    pub(super) fn track_head_locked(&self, slot: u32, front: u64, end: u64) {
+        if slot == NO_TRACK {
+            return;
+        }
+        if let Some(t) = &self.track {
+            t.views.entry(slot).word.store(
+                (end - front) << FLAG_BITS | LOCK | INTENT | HELD,
+                Ordering::Release,
+            );
         }
     }
 
@@ -355,7 +392,7 @@ impl Ring {
             return None;
         }
         let pos = e.pos.load(Ordering::Acquire);
-        Some((pos, w >> 2, w & (INTENT | HELD)))
+        Some((pos, w >> FLAG_BITS, w & (INTENT | HELD | LOCK)))
     }
 
     /// The single-producer lock's owner (0: free). Multi-producer rings: 0.
@@ -545,10 +582,58 @@ impl Ring {
                 "record at {pos} was taken but is not a message (state {st})"
             ));
         }
-        self.release_multi(pos);
+        self.with_view_slot(|slot| self.release_multi(pos, slot));
         Ok(Outcome::Resolved {
             dropped: st == state::MESSAGE,
         })
+    }
+
+    /// Runs `f` with one of our view entries (so that our own death in `f`
+    /// is recoverable too), or untracked if none is free.
+    fn with_view_slot(&self, f: impl FnOnce(u32)) {
+        let slot = self.track_view_begin().unwrap_or(NO_TRACK);
+        f(slot);
+        self.track_view_done(slot);
+    }
+
+    /// A dead process's LOCK entry: it may have died holding `HEAD_LOCK` at
+    /// `front` while freeing `[front, front + size)`. `others(front)` looks
+    /// at live processes' LOCK entries. The caller has checked rival dead
+    /// entries (one marked held wins; otherwise their sizes agree).
+    pub(crate) fn recover_head_lock(
+        &self,
+        front: u64,
+        size: u64,
+        others: &dyn Fn(u64) -> Naming,
+    ) -> std::result::Result<Outcome, String> {
+        let head = &self.ctrl().head.0;
+        if head.load(Ordering::SeqCst) != front | HEAD_LOCK {
+            // Not locked at `front`: the free finished (or never started).
+            return Ok(Outcome::Resolved { dropped: false });
+        }
+        match others(front) {
+            Naming::Held => return Ok(Outcome::Resolved { dropped: false }),
+            Naming::Intent => return Ok(Outcome::Pending),
+            Naming::Nobody => {}
+        }
+        if size < HEADER_SIZE
+            || size % RECORD_ALIGN != 0
+            || front % RECORD_ALIGN != 0
+            || (front & self.mask) + size > self.capacity
+        {
+            return Err(format!(
+                "head-lock entry ({front}, {size}) does not describe a record"
+            ));
+        }
+        // The holder is dead and nobody else can take the lock: finish its
+        // free (zeroing again is harmless), unlock, and go on freeing.
+        if self.multi_producer {
+            self.zero(front, front + size);
+        }
+        head.store(front + size, Ordering::SeqCst);
+        self.with_view_slot(|slot| self.free_released(slot));
+        self.wake_if_sleeping(Direction::Space);
+        Ok(Outcome::Resolved { dropped: false })
     }
 
     /// Checks the control block's positions after attaching (they are read
@@ -572,5 +657,273 @@ impl Ring {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! Deterministic tests of the recovery steps: each builds the exact state
+    //! a process leaves when it dies at one point of the protocol, then checks
+    //! that recovery lets the survivors go on. (The kill -9 tests in
+    //! tests/ipc.rs hit these states only by chance.)
+    use super::*;
+
+    struct Entries(Box<[TrackEntry]>);
+
+    fn entries() -> Entries {
+        Entries(
+            (0..ENTRIES)
+                .map(|_| TrackEntry {
+                    pos: AtomicU64::new(0),
+                    word: AtomicU64::new(0),
+                })
+                .collect(),
+        )
+    }
+
+    /// A heap ring with a tracker over heap entries (`dead` plays the dead
+    /// process's table, the tracker's own are the survivor's).
+    fn ring(mode: Mode) -> (Ring, &'static Entries, &'static Entries) {
+        let mut r = Ring::new_heap(1024, mode).unwrap();
+        let claims: &'static Entries = Box::leak(Box::new(entries()));
+        let views: &'static Entries = Box::leak(Box::new(entries()));
+        // SAFETY: the entries are leaked, so they outlive the ring.
+        let t = unsafe {
+            Tracker::new(
+                NonNull::from(&claims.0[0]),
+                NonNull::from(&views.0[0]),
+                Box::new(|_: &Ring| {}),
+            )
+        };
+        r.set_tracker(t);
+        (r, claims, views)
+    }
+
+    fn send(r: &Ring, data: &[u8]) {
+        let c = r.try_claim(data.len()).unwrap();
+        // SAFETY: the claim owns data.len() bytes.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), r.payload_ptr(c.pos), data.len()) };
+        r.commit(c, 1);
+    }
+
+    fn recv(r: &Ring) -> Option<Vec<u8>> {
+        let rec = r.try_read(u32::MAX).unwrap()?;
+        // SAFETY: the record is ours until released.
+        let v = unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len as usize) }
+            .to_vec();
+        r.release(rec);
+        Some(v)
+    }
+
+    fn nobody(_: u64) -> Naming {
+        Naming::Nobody
+    }
+
+    #[test]
+    fn dead_multi_producer_claim_becomes_padding() {
+        for mode in [Mode::Mpsc, Mode::Mpmc] {
+            let (r, claims, _) = ring(mode);
+            send(&r, b"before");
+            // The dead producer: claimed (entry held) and never published.
+            let dead = r.try_claim(5).unwrap();
+            let (pos, size, flags) = Ring::read_entry(&claims.0[dead.track as usize]).unwrap();
+            assert_eq!(
+                (pos, size, flags),
+                (dead.pos, record_size(5), INTENT | HELD)
+            );
+            let _ = dead; // never committed / released: the process "dies" here
+            send(&r, b"after");
+            assert_eq!(recv(&r).unwrap(), b"before");
+            assert_eq!(recv(&r), None, "{mode:?}: blocked behind the dead claim");
+            assert_eq!(
+                r.recover_claim(pos, size, flags, &nobody),
+                Ok(Outcome::Resolved { dropped: true })
+            );
+            assert_eq!(recv(&r).unwrap(), b"after", "{mode:?}");
+            // A second pass finds nothing to do.
+            assert_eq!(
+                r.recover_claim(pos, size, flags, &nobody),
+                Ok(Outcome::Resolved { dropped: false })
+            );
+            // Space is reused correctly for many laps afterwards.
+            for i in 0..500u32 {
+                send(&r, &i.to_le_bytes());
+                assert_eq!(recv(&r).unwrap(), i.to_le_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn live_claims_are_never_padded() {
+        let (r, claims, _) = ring(Mode::Mpsc);
+        let live = r.try_claim(5).unwrap();
+        let (pos, size, flags) = Ring::read_entry(&claims.0[live.track as usize]).unwrap();
+        let held = |p: u64| {
+            if p == pos {
+                Naming::Held
+            } else {
+                Naming::Nobody
+            }
+        };
+        let intent = |p: u64| {
+            if p == pos {
+                Naming::Intent
+            } else {
+                Naming::Nobody
+            }
+        };
+        // A dead process's stale intent at the same position.
+        assert_eq!(
+            r.recover_claim(pos, size, INTENT, &held),
+            Ok(Outcome::Resolved { dropped: false })
+        );
+        assert_eq!(
+            r.recover_claim(pos, size, INTENT, &intent),
+            Ok(Outcome::Pending)
+        );
+        let _ = flags;
+        r.commit(live, 1);
+        assert_eq!(recv(&r).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn dead_multi_consumer_view_is_released() {
+        for mode in [Mode::Spmc, Mode::Mpmc] {
+            let (r, _, views) = ring(mode);
+            for i in 0..3u8 {
+                send(&r, &[i; 100]);
+            }
+            // The dead consumer holds the first record.
+            let held = r.try_read(u32::MAX).unwrap().unwrap();
+            let (pos, _, flags) = Ring::read_entry(&views.0[held.track as usize]).unwrap();
+            assert_eq!((pos, flags), (held.pos, INTENT | HELD));
+            let _ = held; // never committed / released: the process "dies" here
+            assert_eq!(recv(&r).unwrap(), [1; 100]);
+            assert_eq!(recv(&r).unwrap(), [2; 100]);
+            // Nothing is freed behind the held record: the ring fills up.
+            let mut n = 0;
+            while r.try_claim(100).is_some_and(|c| {
+                r.commit(c, 1);
+                true
+            }) {
+                n += 1;
+            }
+            assert!(n < 10, "{mode:?}");
+            assert_eq!(
+                r.recover_view(pos, &nobody),
+                Ok(Outcome::Resolved { dropped: true })
+            );
+            while recv(&r).is_some() {}
+            assert_eq!(
+                r.ctrl().head.0.load(Ordering::SeqCst),
+                r.ctrl().producer.0.tail.load(Ordering::SeqCst)
+            );
+        }
+    }
+
+    #[test]
+    fn dead_holder_of_the_head_lock_is_taken_over() {
+        let (r, _, views) = ring(Mode::Mpmc);
+        send(&r, &[1; 40]);
+        send(&r, &[2; 40]);
+        let a = r.try_read(u32::MAX).unwrap().unwrap();
+        let b = r.try_read(u32::MAX).unwrap().unwrap();
+        r.release(b); // marked, not freed: `a` is in front
+                      // The dead consumer released `a` and died inside the free loop,
+                      // holding HEAD_LOCK at `a` (entry LOCK|HELD), half-way through zeroing.
+        let size = record_size(a.len as u64);
+        r.track_head_intent(a.track, a.pos, a.pos + size);
+        r.header(a.pos)
+            .state
+            .fetch_or(state::RELEASED, Ordering::SeqCst);
+        r.ctrl().head.0.store(a.pos | HEAD_LOCK, Ordering::SeqCst);
+        r.track_head_locked(a.track, a.pos, a.pos + size);
+        r.zero(a.pos, a.pos + HEADER_SIZE);
+        let (pos, sz, flags) = Ring::read_entry(&views.0[a.track as usize]).unwrap();
+        assert_eq!((pos, sz, flags), (a.pos, size, LOCK | INTENT | HELD));
+        let _ = a; // never committed / released: the process "dies" here
+        assert_eq!(
+            r.ctrl().head.0.load(Ordering::SeqCst),
+            pos | HEAD_LOCK,
+            "wedged"
+        );
+        assert_eq!(
+            r.recover_head_lock(pos, sz, &nobody),
+            Ok(Outcome::Resolved { dropped: false })
+        );
+        // Both records are freed: the lock holder's and the released one behind it.
+        assert_eq!(
+            r.ctrl().head.0.load(Ordering::SeqCst),
+            r.ctrl().producer.0.tail.load(Ordering::SeqCst)
+        );
+        send(&r, &[3; 400]);
+        assert_eq!(recv(&r).unwrap(), [3; 400]);
+    }
+
+    #[test]
+    fn dead_single_consumer_view_is_freed_and_lock_released() {
+        for mode in [Mode::Spsc, Mode::Mpsc] {
+            let (r, _, _) = ring(mode);
+            assert!(r.try_lock_consumer(4242));
+            send(&r, &[1; 300]);
+            send(&r, &[2; 300]);
+            let held = r.try_read(u32::MAX).unwrap().unwrap();
+            let _ = held; // never committed / released: the process "dies" here
+            assert!(!r.try_lock_consumer(7));
+            assert_eq!(r.consumer_lock_owner(), 4242);
+            assert_eq!(r.recover_single_consumer(4242), Ok(1));
+            assert_eq!(r.consumer_lock_owner(), 0);
+            assert_eq!(recv(&r).unwrap(), [2; 300], "{mode:?}");
+            for i in 0..300u32 {
+                send(&r, &i.to_le_bytes());
+                assert_eq!(recv(&r).unwrap(), i.to_le_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn dead_single_producer_half_commit_becomes_padding() {
+        for mode in [Mode::Spsc, Mode::Spmc] {
+            let (r, _, _) = ring(mode);
+            assert!(r.try_lock_producer(4242));
+            send(&r, b"one");
+            // Died in commit after moving `tail`, before publishing the state.
+            let c = r.try_claim(10).unwrap();
+            let rec = record_size(10);
+            let h = r.header(c.pos);
+            h.len.store(10, Ordering::Relaxed);
+            r.header(c.pos + rec)
+                .state
+                .store(state::EMPTY, Ordering::Relaxed);
+            r.ctrl()
+                .producer
+                .0
+                .tail
+                .store(c.pos + rec, Ordering::Relaxed);
+            assert_eq!(recv(&r).unwrap(), b"one");
+            assert_eq!(recv(&r), None);
+            assert_eq!(r.recover_single_producer(4242), Ok(1));
+            assert_eq!(r.producer_lock_owner(), 0);
+            assert!(r.try_lock_producer(7));
+            send(&r, b"two");
+            assert_eq!(recv(&r).unwrap(), b"two", "{mode:?}");
+            // A producer that died holding an uncommitted claim: nothing to drop.
+            let _ = r.try_claim(10).unwrap();
+            assert_eq!(r.recover_single_producer(7), Ok(0));
+            assert!(r.try_lock_producer(8));
+            send(&r, b"three");
+            assert_eq!(recv(&r).unwrap(), b"three");
+        }
+    }
+
+    #[test]
+    fn corrupt_lengths_stop_the_ring_instead_of_reading_out_of_bounds() {
+        for mode in [Mode::Spsc, Mode::Mpmc] {
+            let (r, _, _) = ring(mode);
+            send(&r, b"x");
+            r.header(0).len.store(u32::MAX, Ordering::Relaxed);
+            assert!(matches!(r.try_read(u32::MAX), Ok(None)));
+            assert!(r.is_stopped(), "{mode:?}");
+        }
     }
 }

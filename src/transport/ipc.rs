@@ -24,7 +24,7 @@ use crate::channel::Shared;
 use crate::config::{ChannelType, Mode, MAX_NAME_LEN};
 use crate::error::{Error, Result};
 use crate::ring::layout::{align_up, capacity_for, MAX_CAPACITY, MIN_CAPACITY};
-use crate::ring::track::{Naming, Outcome, TrackEntry, Tracker, ENTRIES, HELD};
+use crate::ring::track::{Naming, Outcome, TrackEntry, Tracker, ENTRIES, HELD, LOCK};
 use crate::ring::{region_size, Ring};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, Scope};
 use memmap2::{MmapOptions, MmapRaw};
@@ -333,15 +333,33 @@ impl Segment {
             dropped += ring.recover_single_consumer(o).map_err(corrupt)?;
         }
 
-        // Names a position in some live process's entries (claims or views).
-        let naming = |views: bool, pos: u64| -> Naming {
+        // Which operation an entry is about: claims live in the claim table,
+        // views and head locks in the view table (LOCK flag).
+        #[derive(Clone, Copy, PartialEq)]
+        enum Kind {
+            Claim,
+            View,
+            HeadLock,
+        }
+        let kind_of = |views: bool, flags: u64| match (views, flags & LOCK != 0) {
+            (false, _) => Kind::Claim,
+            (true, false) => Kind::View,
+            (true, true) => Kind::HeadLock,
+        };
+        let entries = |i: usize| {
+            let s = self.slot(i);
+            s.claims
+                .iter()
+                .map(|e| (false, e))
+                .chain(s.views.iter().map(|e| (true, e)))
+        };
+        // What live processes' entries of `kind` say about `pos`.
+        let naming = |kind: Kind, pos: u64| -> Naming {
             let mut n = Naming::Nobody;
             for &i in &live {
-                let s = self.slot(i);
-                let table = if views { &s.views } else { &s.claims };
-                for e in table.iter() {
+                for (views, e) in entries(i) {
                     if let Some((p, _, flags)) = Ring::read_entry(e) {
-                        if p == pos {
+                        if p == pos && kind_of(views, flags) == kind {
                             if flags & HELD != 0 {
                                 return Naming::Held;
                             }
@@ -356,52 +374,53 @@ impl Segment {
         for &d in &dead {
             let s = self.slot(d);
             let mut pending = false;
-            for views in [false, true] {
-                let table = if views { &s.views } else { &s.claims };
-                for (k, e) in table.iter().enumerate() {
-                    let Some((pos, size, flags)) = Ring::read_entry(e) else {
-                        continue;
-                    };
-                    // Another dead entry may name the same position: only one
-                    // CAS won it. One marked held is the owner; two intents
-                    // of different sizes cannot be told apart.
-                    let mut rival_held = false;
-                    for &d2 in &dead {
-                        let s2 = self.slot(d2);
-                        let t2 = if views { &s2.views } else { &s2.claims };
-                        for (k2, e2) in t2.iter().enumerate() {
-                            if d2 == d && k2 == k {
-                                continue;
-                            }
-                            if let Some((p2, size2, f2)) = Ring::read_entry(e2) {
-                                if p2 == pos {
-                                    if f2 & HELD != 0 {
-                                        rival_held = true;
-                                    } else if !views && flags & HELD == 0 && size2 != size {
-                                        return Err(corrupt(format!(
-                                            "two dead producers both may have claimed position {pos} with different sizes"
-                                        )));
-                                    }
-                                }
-                            }
+            for (k, (views, e)) in entries(d).enumerate() {
+                let Some((pos, size, flags)) = Ring::read_entry(e) else {
+                    continue;
+                };
+                let kind = kind_of(views, flags);
+                // Another dead entry may name the same position: only one CAS
+                // won it. One marked held is the winner; intents that differ
+                // in size cannot be told apart (two processes died within
+                // the same few instructions): refuse rather than guess.
+                let mut rival_held = false;
+                for &d2 in &dead {
+                    for (k2, (views2, e2)) in entries(d2).enumerate() {
+                        if d2 == d && k2 == k {
+                            continue;
+                        }
+                        let Some((p2, size2, f2)) = Ring::read_entry(e2) else {
+                            continue;
+                        };
+                        if p2 != pos || kind_of(views2, f2) != kind {
+                            continue;
+                        }
+                        if f2 & HELD != 0 {
+                            rival_held = true;
+                        } else if kind != Kind::View && flags & HELD == 0 && size2 != size {
+                            return Err(corrupt(format!(
+                                "two dead processes may both have won position {pos}, with different sizes"
+                            )));
                         }
                     }
-                    let outcome = if rival_held && flags & HELD == 0 {
-                        Outcome::Resolved { dropped: false }
-                    } else if views {
-                        ring.recover_view(pos, &|p| naming(true, p))
-                            .map_err(corrupt)?
-                    } else {
-                        ring.recover_claim(pos, size, flags, &|p| naming(false, p))
-                            .map_err(corrupt)?
-                    };
-                    match outcome {
-                        Outcome::Resolved { dropped: dr } => {
-                            dropped += dr as u64;
-                            e.word.store(0, Ordering::Release);
-                        }
-                        Outcome::Pending => pending = true,
+                }
+                let others = |p: u64| naming(kind, p);
+                let outcome = if rival_held && flags & HELD == 0 {
+                    Outcome::Resolved { dropped: false }
+                } else {
+                    match kind {
+                        Kind::Claim => ring.recover_claim(pos, size, flags, &others),
+                        Kind::View => ring.recover_view(pos, &others),
+                        Kind::HeadLock => ring.recover_head_lock(pos, size, &others),
                     }
+                    .map_err(corrupt)?
+                };
+                match outcome {
+                    Outcome::Resolved { dropped: dr } => {
+                        dropped += dr as u64;
+                        e.word.store(0, Ordering::Release);
+                    }
+                    Outcome::Pending => pending = true,
                 }
             }
             if !pending {
