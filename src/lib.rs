@@ -28,7 +28,7 @@
 //! | scheme | status |
 //! |---|---|
 //! | `memory://NAME` | in-process ring shared by name |
-//! | `ipc://NAME` | returns [`Error::Unsupported`] (not built yet) |
+//! | `ipc://NAME` | shared-memory ring between processes (`docs/IPC.md`) |
 //! | `tcp://`, `unix://`, `ws://` | return [`Error::Unsupported`] (not built yet) |
 
 #![warn(missing_docs)]

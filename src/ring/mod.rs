@@ -307,7 +307,7 @@ impl Ring {
 
     /// Records that a send found the ring full (once per call).
     pub(crate) fn note_send_block(&self) {
-        self.track_idle(); // ipc: liveness check, rate-limited (track.rs)
+        self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
             self.ctrl()
                 .producer
@@ -320,7 +320,7 @@ impl Ring {
 
     /// Records that a receive found the ring empty (once per call).
     pub(crate) fn note_receive_block(&self) {
-        self.track_idle(); // ipc: liveness check, rate-limited (track.rs)
+        self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
             self.ctrl()
                 .consumer

@@ -150,6 +150,8 @@ pub(crate) struct Tracker {
     epoch: Instant,
     /// Milliseconds since `epoch` of the last liveness check.
     last_check: AtomicU64,
+    /// Idle polls since the clock was last read (see [`Tracker::poll`]).
+    polls: AtomicU32,
     check: Box<dyn Fn(&Ring) + Send + Sync>,
 }
 
@@ -180,9 +182,25 @@ impl Tracker {
             },
             epoch: Instant::now(),
             last_check: AtomicU64::new(0),
+            polls: AtomicU32::new(0),
             check,
         }
     }
+
+    /// A non-blocking call found nothing to do. Reads the clock only every
+    /// [`Tracker::POLLS_PER_CHECK`] such calls, so that a busy-polling
+    /// receiver stays fast; then as [`Tracker::idle`].
+    #[inline]
+    fn poll(&self, ring: &Ring) {
+        // Racy increment on purpose: an approximate count is enough.
+        let n = self.polls.load(Ordering::Relaxed).wrapping_add(1);
+        self.polls.store(n, Ordering::Relaxed);
+        if n % Self::POLLS_PER_CHECK == 0 {
+            self.idle(ring);
+        }
+    }
+
+    const POLLS_PER_CHECK: u32 = 64;
 
     /// Runs the liveness check if none ran for [`LIVENESS_INTERVAL`].
     pub(crate) fn idle(&self, ring: &Ring) {
@@ -361,13 +379,21 @@ impl Ring {
         self.stop();
     }
 
-    /// Called where a waiter found nothing to do (ring full / empty, side
-    /// taken) and after each bounded sleep: runs the liveness check at most
-    /// every [`LIVENESS_INTERVAL`].
+    /// Called after each bounded sleep and where a side lock is taken: runs
+    /// the liveness check at most every [`LIVENESS_INTERVAL`].
     #[inline]
     pub(crate) fn track_idle(&self) {
         if let Some(t) = &self.track {
             t.idle(self);
+        }
+    }
+
+    /// Called where a send or receive found the ring full or empty: as
+    /// [`Ring::track_idle`], looking at the clock only every few calls.
+    #[inline]
+    pub(crate) fn track_poll(&self) {
+        if let Some(t) = &self.track {
+            t.poll(self);
         }
     }
 
