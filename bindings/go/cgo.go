@@ -88,10 +88,13 @@ func msUntil(deadline time.Time) C.uint32_t {
 }
 
 // bytePtr returns a pointer to the first byte of b (nil for an empty slice;
-// the C wrappers substitute a static byte for nil).
-func bytePtr(b []byte) unsafe.Pointer {
+// the C wrappers substitute a static byte for nil). The wrappers take
+// unsigned char pointers rather than void pointers: cgo knows statically that
+// a byte buffer cannot hold Go pointers and skips the run-time pointer check
+// it does for every unsafe.Pointer argument (about 14 ns a call).
+func bytePtr(b []byte) *C.uchar {
 	if len(b) == 0 && cap(b) == 0 {
 		return nil
 	}
-	return unsafe.Pointer(unsafe.SliceData(b))
+	return (*C.uchar)(unsafe.SliceData(b))
 }

@@ -80,14 +80,14 @@ gopsyne_size_result gopsyne_max_message_size(psyne_channel_t *ch) {
 }
 
 // Copying send. timeout_ms == 0 and no cancel token: the plain non-blocking call.
-gopsyne_result gopsyne_send_data(psyne_channel_t *ch, const void *data, size_t size, uint32_t type) {
+gopsyne_result gopsyne_send_data(psyne_channel_t *ch, const unsigned char *data, size_t size, uint32_t type) {
 	gopsyne_result r;
 	if (data == NULL) data = &gopsyne_empty_byte;
 	GOPSYNE_RESULT(r, psyne_send_data(ch, data, size, type));
 	return r;
 }
 
-gopsyne_result gopsyne_send_data_wait(psyne_channel_t *ch, const void *data, size_t size, uint32_t type,
+gopsyne_result gopsyne_send_data_wait(psyne_channel_t *ch, const unsigned char *data, size_t size, uint32_t type,
 		uint32_t timeout_ms, psyne_cancel_t *cancel) {
 	gopsyne_result r;
 	if (data == NULL) data = &gopsyne_empty_byte;
@@ -95,7 +95,7 @@ gopsyne_result gopsyne_send_data_wait(psyne_channel_t *ch, const void *data, siz
 	return r;
 }
 
-gopsyne_recv_result gopsyne_receive_data(psyne_channel_t *ch, void *buf, size_t cap, uint32_t timeout_ms,
+gopsyne_recv_result gopsyne_receive_data(psyne_channel_t *ch, unsigned char *buf, size_t cap, uint32_t timeout_ms,
 		psyne_cancel_t *cancel) {
 	gopsyne_recv_result r; size_t received = 0; uint32_t type = 0;
 	if (buf == NULL) buf = &gopsyne_empty_byte;
