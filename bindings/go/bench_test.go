@@ -98,6 +98,26 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 			}
 		})
+		b.Run(fmt.Sprintf("%dB/psyne-copy-ipc", size), func(b *testing.B) {
+			ch, err := NewChannel(uniq(b, "ipc"), 1<<20, ModeSPSC, TypeMulti)
+			if errors.Is(err, ErrUnsupported) {
+				b.Skipf("ipc:// not supported by this libpsyne: %v", err)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ch.Close()
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ch.SendData(payload, 1); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ch.ReceiveData(size, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("%dB/chan", size), func(b *testing.B) {
 			c := make(chan []byte, 1024)
 			b.SetBytes(int64(size))
