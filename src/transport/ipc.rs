@@ -624,8 +624,7 @@ fn attach(name: &str, buffer_size: usize, mode: Mode, channel_type: ChannelType)
             continue;
         }
         // From here on we hold INIT_LOCK (dropped with `file` on error).
-        let r = attach_locked(name, &uri, &path, file, buffer_size, mode, channel_type);
-        return r;
+        return attach_locked(name, &uri, &path, file, buffer_size, mode, channel_type);
     }
 }
 

@@ -13,12 +13,17 @@
 //!   loan; socket: into the stream), the consumer takes each message and reads
 //!   its first and last byte (psyne and iceoryx2: a view of the shared memory;
 //!   socket: `read_exact` into a buffer, which is where the copy happens).
+//!   psyne waits with its blocking calls (`PSYNE_BENCH_SPIN=1`: busy-poll
+//!   `try_reserve`/`try_recv` instead); iceoryx2's subscriber busy-polls and
+//!   its publisher retries until delivered (its own adaptive wait); the socket
+//!   is a buffered stream (64 KiB batches per system call).
 //! * ping-pong: 64-byte messages to an echo peer and back; both sides
 //!   busy-poll (psyne: `try_recv`; iceoryx2: `receive`); the socket blocks in
 //!   `read`. One-way latency = round trip / 2.
 //! * 10 MiB transfer: the producer writes 10 MiB into a reservation and sends
 //!   it; the consumer reads every byte (sums it) and answers with 8 bytes; the
-//!   time is from the start of the reservation to the answer.
+//!   time is from the start of the reservation to the answer. Both sides wait
+//!   with blocking calls (they sleep rather than spin).
 
 use psyne::{Channel, ChannelType, Mode};
 use std::hint::black_box;
@@ -127,7 +132,7 @@ fn child(args: &[String], ready: &mut dyn FnMut(&str)) {
             let (size, count) = (n(2), n(3));
             let src = vec![0xabu8; size];
             ready("READY");
-            let spin = std::env::var("PSYNE_BENCH_BLOCKING").is_err();
+            let spin = std::env::var("PSYNE_BENCH_SPIN").is_ok();
             for _ in 0..count {
                 let mut m = if spin {
                     loop {
@@ -170,17 +175,12 @@ fn child(args: &[String], ready: &mut dyn FnMut(&str)) {
             let (mut rx, mut tx) = (data.consumer().unwrap(), ack.producer().unwrap());
             ready("READY");
             for _ in 0..n(3) {
-                let m = loop {
-                    if let Ok(m) = rx.try_recv() {
-                        break m;
-                    }
-                    std::hint::spin_loop();
-                };
-                let sum = m
-                    .chunks_exact(8)
-                    .fold(0u64, |a, c| a.wrapping_add(u64::from_le_bytes(c.try_into().unwrap())));
+                let m = rx.recv_until(None, None).unwrap();
+                let sum = m.chunks_exact(8).fold(0u64, |a, c| {
+                    a.wrapping_add(u64::from_le_bytes(c.try_into().unwrap()))
+                });
                 drop(m);
-                while tx.try_send(&sum.to_le_bytes(), 0).is_err() {}
+                tx.send(&sum.to_le_bytes(), 0).unwrap();
             }
         }
         "uds-tp" => {
@@ -231,10 +231,10 @@ fn psyne_tp(scheme: &str, size: usize) -> Tp {
     let uri = format!("{scheme}://bench-tp-{}-{size}", std::process::id());
     let ch = open(&uri, ring_for(size));
     let mut rx = ch.consumer().unwrap();
-    let count = count_for(size) as u64;
+    let count = count_for(size);
     let peer = psyne_peer(scheme, vec![s("psyne-tp"), uri.clone(), s(size), s(count)]);
     let mut t0 = None;
-    let spin = std::env::var("PSYNE_BENCH_BLOCKING").is_err();
+    let spin = std::env::var("PSYNE_BENCH_SPIN").is_ok();
     for _ in 0..count {
         let m = if spin {
             loop {
@@ -262,7 +262,7 @@ fn uds_tp(size: usize) -> Tp {
     let path = uds_path("tp");
     let _ = std::fs::remove_file(&path);
     let l = UnixListener::bind(&path).unwrap();
-    let count = count_for(size) as u64;
+    let count = count_for(size);
     let peer = Peer::child(&[s("uds-tp"), path.clone(), s(size), s(count)]);
     let mut r = BufReader::with_capacity(1 << 16, l.accept().unwrap().0);
     let mut buf = vec![0u8; size];
@@ -361,13 +361,7 @@ fn psyne_xfer(scheme: &str) -> Duration {
         let mut m = tx.reserve_until(XFER, None, None).unwrap();
         m.copy_from_slice(&src);
         m.send(1).unwrap();
-        loop {
-            if let Ok(m) = rx.try_recv() {
-                black_box(&m[..]);
-                break;
-            }
-            std::hint::spin_loop();
-        }
+        black_box(&rx.recv_until(None, None).unwrap()[..]);
         // The first laps fault the segment's pages in.
         if i >= 2 {
             times.push(t0.elapsed());
@@ -408,12 +402,9 @@ mod ice {
             .unwrap()
     }
 
+    /// As many samples as psyne's ring for the same size holds (capped).
     fn buffer_for(size: usize) -> usize {
-        if size >= 1 << 20 {
-            16
-        } else {
-            256
-        }
+        (ring_for(size) / (size + 16)).clamp(16, 8192)
     }
 
     pub(super) fn producer(name: &str, size: usize, count: usize, ready: &mut dyn FnMut(&str)) {
@@ -437,7 +428,10 @@ mod ice {
 
     pub(super) fn echo(ping: &str, pong: &str, count: usize, ready: &mut dyn FnMut(&str)) {
         let node = node();
-        let sub = service(&node, ping, 256).subscriber_builder().create().unwrap();
+        let sub = service(&node, ping, 256)
+            .subscriber_builder()
+            .create()
+            .unwrap();
         let publisher = service(&node, pong, 256)
             .publisher_builder()
             .initial_max_slice_len(64)
@@ -466,7 +460,11 @@ mod ice {
         let name = format!("psyne-bench/tp-{}-{size}", std::process::id());
         let node = node();
         let svc = service(&node, &name, buffer_for(size));
-        let sub = svc.subscriber_builder().buffer_size(buffer_for(size)).create().unwrap();
+        let sub = svc
+            .subscriber_builder()
+            .buffer_size(buffer_for(size))
+            .create()
+            .unwrap();
         let count = count_for(size);
         let peer = Peer::child(&[s("ice-tp"), name, s(size), s(count)]);
         let mut t0 = None;
@@ -487,7 +485,10 @@ mod ice {
 
     pub(super) fn ping() -> Lat {
         let pid = std::process::id();
-        let (a, b) = (format!("psyne-bench/ping-{pid}"), format!("psyne-bench/pong-{pid}"));
+        let (a, b) = (
+            format!("psyne-bench/ping-{pid}"),
+            format!("psyne-bench/pong-{pid}"),
+        );
         let node = node();
         let publisher = service(&node, &a, 256)
             .publisher_builder()
@@ -495,7 +496,10 @@ mod ice {
             .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
             .create()
             .unwrap();
-        let sub = service(&node, &b, 256).subscriber_builder().create().unwrap();
+        let sub = service(&node, &b, 256)
+            .subscriber_builder()
+            .create()
+            .unwrap();
         let total = PING_ROUNDS + PING_WARMUP;
         let peer = Peer::child(&[s("ice-echo"), a, b, s(total)]);
         publisher.update_connections().unwrap();
@@ -545,9 +549,15 @@ fn main() {
     let want = |k: &str| only.is_empty() || only == k;
 
     if want("tp") {
-        println!("SPSC throughput (producer copies the payload in, consumer reads first/last byte)");
+        println!(
+            "SPSC throughput (producer copies the payload in, consumer reads first/last byte)"
+        );
         println!("{:<8} {:<28} {:>34}", "size", "transport", "rate");
-        for size in [64usize, 4096, 1 << 20] {
+        let sizes: Vec<usize> = match args.get(1) {
+            Some(x) => vec![x.parse().expect("size in bytes")],
+            None => vec![64, 4096, 1 << 20],
+        };
+        for size in sizes {
             let mut rows: Vec<(&str, Tp)> = vec![
                 ("ipc:// (2 processes)", psyne_tp("ipc", size)),
                 ("memory:// (2 threads)", psyne_tp("memory", size)),
@@ -591,7 +601,10 @@ fn main() {
     }
     if want("xfer") {
         println!("10 MiB transfer: write into the reservation → consumer reads every byte → 8-byte answer (median of {XFER_REPS})");
-        for (name, scheme) in [("ipc:// (2 processes)", "ipc"), ("memory:// (2 threads)", "memory")] {
+        for (name, scheme) in [
+            ("ipc:// (2 processes)", "ipc"),
+            ("memory:// (2 threads)", "memory"),
+        ] {
             let d = psyne_xfer(scheme);
             println!("{:<28} {:>8.2} ms", name, d.as_secs_f64() * 1e3);
         }
