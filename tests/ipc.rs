@@ -985,3 +985,45 @@ fn random_kills_under_traffic() {
         assert!(!std::path::Path::new(&seg_file(&name)).exists(), "{mode:?}");
     }
 }
+
+/// A segment whose creator died while initialising it (all zeros, or the
+/// magic number with state "initialising") is initialised again on open.
+#[test]
+fn half_initialised_segment_is_initialised_again() {
+    for (tag, magic) in [("zero", false), ("magic", true)] {
+        let name = uniq(&format!("half-{tag}"));
+        let mut b = vec![0u8; 200_000];
+        if magic {
+            b[..8].copy_from_slice(b"PSYNEIPC");
+            b[8] = 1; // version, state still 0
+        }
+        std::fs::write(seg_file(&name), &b).unwrap();
+        std::fs::set_permissions(
+            seg_file(&name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        // Size 0 has nothing to adopt: the channel does not exist.
+        let e =
+            Channel::open(&format!("ipc://{name}"), 0, Mode::Spsc, ChannelType::Multi).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{tag}: {e}");
+        // (the failed attach removed the stale file: write it again)
+        std::fs::write(seg_file(&name), &b).unwrap();
+        std::fs::set_permissions(
+            seg_file(&name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let ch = Channel::open(
+            &format!("ipc://{name}"),
+            4096,
+            Mode::Spsc,
+            ChannelType::Multi,
+        )
+        .unwrap();
+        ch.try_send(b"fresh", 2).unwrap();
+        assert_eq!(&ch.try_recv().unwrap()[..], b"fresh");
+        drop(ch);
+        assert!(!std::path::Path::new(&seg_file(&name)).exists());
+    }
+}

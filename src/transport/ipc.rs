@@ -866,6 +866,10 @@ fn initialise(
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     let map = map_file(file, RING_OFFSET)?;
     let h = header_of(&map);
+    // Magic first: if we die before READY, the next opener finds our magic
+    // with state INITIALISING (or an all-zero header) and starts over, rather
+    // than taking a half-written header for a foreign file.
+    h.magic.store(MAGIC, Ordering::Relaxed);
     h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
     h.ring_offset.store(RING_OFFSET as u64, Ordering::Relaxed);
     h.total_size.store(total as u64, Ordering::Relaxed);
@@ -875,7 +879,6 @@ fn initialise(
     h.creator_pid.store(std::process::id(), Ordering::Relaxed);
     h.max_procs.store(MAX_PROCS as u32, Ordering::Relaxed);
     h.entries_per_slot.store(ENTRIES as u32, Ordering::Relaxed);
-    h.magic.store(MAGIC, Ordering::Release);
     h.state.store(SEG_READY, Ordering::Release);
     Ok(())
 }
