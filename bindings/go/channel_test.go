@@ -2,6 +2,7 @@ package psyne
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -394,20 +395,36 @@ func TestStop(t *testing.T) {
 
 func TestStopWakesBlocked(t *testing.T) {
 	ch := openMem(t, 4096, ModeSPSC, TypeMulti)
-	errc := make(chan error, 1)
-	go func() {
-		_, _, err := ch.ReceiveData(64, -1) // wait without limit
-		errc <- err
-	}()
+	full := openMem(t, 256, ModeMPMC, TypeMulti)
+	for full.SendData(make([]byte, 40), 1) == nil {
+	}
+	calls := []func() error{
+		func() error { _, _, err := ch.ReceiveData(64, -1); return err }, // wait without limit
+		func() error { _, err := ch.ReceiveViewContext(context.Background()); return err },
+		func() error { return full.SendContext(context.Background(), make([]byte, 40), 1) },
+		func() error { _, err := full.ReserveContext(context.Background(), 40); return err },
+	}
+	errc := make(chan error, len(calls))
+	for _, f := range calls {
+		go func(f func() error) { errc <- f() }(f)
+	}
 	time.Sleep(20 * time.Millisecond)
 	if err := ch.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-errc:
-		mustIs(t, err, ErrChannelStopped)
-	case <-time.After(long):
-		t.Fatal("Stop did not wake a blocked receiver")
+	if err := full.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for range calls {
+		select {
+		case err := <-errc:
+			mustIs(t, err, ErrChannelStopped)
+			if errors.Is(err, ErrClosed) {
+				t.Errorf("stopped, not closed: %v", err)
+			}
+		case <-time.After(long):
+			t.Fatal("Stop did not wake a blocked call")
+		}
 	}
 }
 
