@@ -473,8 +473,15 @@ impl ChannelBuilder {
             Endpoint::Memory { name } => {
                 transport::memory::open(name, self.buffer_size, self.mode, self.channel_type)?
             }
+            #[cfg(not(loom))]
             Endpoint::Ipc { name } => {
                 transport::ipc::open(name, self.buffer_size, self.mode, self.channel_type)?
+            }
+            #[cfg(loom)]
+            Endpoint::Ipc { .. } => {
+                return Err(Error::Unsupported(
+                    "ipc:// is not available in loom builds".into(),
+                ))
             }
             Endpoint::Tcp { .. } | Endpoint::Unix { .. } | Endpoint::Ws { .. } => {
                 return Err(Error::Unsupported(format!(

@@ -45,6 +45,9 @@
 //!   recoverer wait for a later pass (`Pending`); it is rewritten or cleared
 //!   within a few instructions.
 
+// Under loom there is no ipc:// transport to use these hooks.
+#![cfg_attr(loom, allow(dead_code))]
+
 use super::*;
 use crate::sync::fence;
 use std::time::{Duration, Instant};
