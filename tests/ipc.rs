@@ -338,6 +338,18 @@ fn child_entry() {
             }
             report("END");
         }
+        "idle-recv" => {
+            let ch = open_child();
+            report("READY");
+            match ch.recv_timeout(Duration::from_millis(num("MS"))) {
+                Err(Error::Timeout) => report("TIMEOUT"),
+                other => report(&format!("BAD {:?}", other.map(|m| m.len()))),
+            }
+            // CPU time used while blocked (utime + stime, clock ticks).
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+            let f: Vec<&str> = stat.rsplit(')').next().unwrap().split(' ').collect();
+            report(&format!("CPU {} {}", f[12], f[13]));
+        }
         "hold-reservation" => {
             let ch = open_child();
             let id = num("ID") as u32;
@@ -500,6 +512,11 @@ fn producer_killed_mid_reservation() {
         for seq in 0..PRE {
             let m = ch.recv_timeout(LONG).unwrap();
             assert_eq!(check(&m, m.msg_type()).unwrap(), (1, seq), "{mode:?}");
+        }
+        if !mode.multi_producer() {
+            // The holder's process owns the single producer side.
+            let e = ch.try_send(b"second sender", 1).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{mode:?}: {e}");
         }
         holder.kill9();
         if second.is_none() {
@@ -1026,4 +1043,34 @@ fn half_initialised_segment_is_initialised_again() {
         drop(ch);
         assert!(!std::path::Path::new(&seg_file(&name)).exists());
     }
+}
+
+/// A receiver blocked on an empty ipc:// channel sleeps: it wakes only every
+/// 100 ms for the liveness check, so 1.5 s of waiting costs a few
+/// milliseconds of CPU, not 1.5 s.
+#[test]
+fn blocked_receiver_uses_no_cpu() {
+    let name = uniq("idle");
+    let ch = Channel::open(
+        &format!("ipc://{name}"),
+        4096,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    let mut k = Kid::spawn("idle-recv", &env(&name, Mode::Spsc, &[("MS", 1500)]));
+    k.expect("READY");
+    k.expect("TIMEOUT");
+    let cpu: Vec<u64> = k
+        .expect("CPU")
+        .split(' ')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    k.wait_ok();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let ms = (cpu[0] + cpu[1]) * 1000 / hz;
+    // Start-up included; generous bound far below a spinning waiter's 1500 ms.
+    assert!(ms < 500, "blocked receiver used {ms} ms of CPU in 1.5 s");
+    drop(ch);
 }
