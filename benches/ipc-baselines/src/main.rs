@@ -403,7 +403,14 @@ mod ice {
     }
 
     /// As many samples as psyne's ring for the same size holds (capped).
+    /// `PSYNE_BENCH_ICE_BUFFER` overrides it.
     fn buffer_for(size: usize) -> usize {
+        if let Some(n) = std::env::var("PSYNE_BENCH_ICE_BUFFER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            return n;
+        }
         (ring_for(size) / (size + 16)).clamp(16, 8192)
     }
 
