@@ -225,6 +225,10 @@ pub(crate) struct Segment {
     file: File,
     map: MmapRaw,
     slot: usize,
+    /// OFD locks belong to the open file description, not the thread: two
+    /// threads of this process would both "get" INIT_LOCK. This keeps idle
+    /// checks of one process from running at the same time.
+    recovering: Mutex<()>,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics and the
@@ -279,6 +283,9 @@ impl Segment {
         if !self.needs_recovery(ring) {
             return;
         }
+        let Some(_one_at_a_time) = self.recovering.try_lock() else {
+            return;
+        };
         if !matches!(try_lock_byte(&self.file, INIT_LOCK), Ok(true)) {
             return;
         }
@@ -720,6 +727,7 @@ fn attach_locked(
         file,
         map,
         slot,
+        recovering: Mutex::new(()),
     });
     // From here on, dropping `seg` detaches (and unlocks INIT_LOCK, as the
     // detach takes and releases it — OFD locks are not recursive, so we
