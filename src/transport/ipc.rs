@@ -702,7 +702,20 @@ fn attach_locked(
     let mut slot = None;
     for i in 0..MAX_PROCS {
         let s = slot_of(&map, i);
-        if s.state.load(Ordering::Acquire) != SLOT_FREE {
+        // A dead process's slot with no operation left to finish may be
+        // taken at once (the recovery pass below still frees its side locks);
+        // one with entries waits for that pass.
+        let reusable = match s.state.load(Ordering::Acquire) {
+            SLOT_FREE => true,
+            _ => {
+                !byte_is_locked(&file, SLOT_LOCK_BASE + i as i64)
+                    && s.claims
+                        .iter()
+                        .chain(s.views.iter())
+                        .all(|e| e.word.load(Ordering::Acquire) == 0)
+            }
+        };
+        if !reusable {
             continue;
         }
         if try_lock_byte(&file, SLOT_LOCK_BASE + i as i64).map_err(|e| io("cannot lock", e))? {
