@@ -14,30 +14,44 @@ use super::*;
 use loom::sync::Arc;
 use loom::thread;
 
-fn send(r: &Ring, data: &[u8], t: u32) {
-    loop {
-        if let Some(c) = r.try_claim(data.len()) {
+/// One attempt to send; false when the ring is full.
+fn try_send(r: &Ring, data: &[u8], t: u32) -> bool {
+    match r.try_claim(data.len()) {
+        Some(c) => {
             // SAFETY: the claim owns data.len() bytes at its payload pointer.
             unsafe {
                 std::ptr::copy_nonoverlapping(data.as_ptr(), r.payload_ptr(c.pos), data.len())
             };
             r.commit(c, t);
-            return;
+            true
         }
+        None => false,
+    }
+}
+
+/// One attempt to receive.
+fn try_recv(r: &Ring) -> Option<(Vec<u8>, u32)> {
+    let rec = r.try_read(u32::MAX).unwrap()?;
+    // SAFETY: the record is ours until released.
+    let v =
+        unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len as usize) }.to_vec();
+    let t = rec.msg_type;
+    r.release(rec);
+    Some((v, t))
+}
+
+/// Sends, retrying (with yields) until there is room.
+fn send(r: &Ring, data: &[u8], t: u32) {
+    while !try_send(r, data, t) {
         thread::yield_now();
     }
 }
 
-/// Receives one message, spinning (with yields) until there is one.
+/// Receives one message, retrying (with yields) until there is one.
 fn recv(r: &Ring) -> (Vec<u8>, u32) {
     loop {
-        if let Some(rec) = r.try_read(u32::MAX).unwrap() {
-            // SAFETY: the record is ours until released.
-            let v = unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len as usize) }
-                .to_vec();
-            let t = rec.msg_type;
-            r.release(rec);
-            return (v, t);
+        if let Some(m) = try_recv(r) {
+            return m;
         }
         thread::yield_now();
     }
@@ -57,99 +71,95 @@ fn payload(p: u32, i: u32) -> Vec<u8> {
     vec![(p * 16 + i) as u8; ((p + i * 5) % 13) as usize]
 }
 
-/// One producer sends `n` messages, `consumers` threads take them; checks
-/// exactly-once, content, and per-producer order per consumer.
-fn model(mode: Mode, producers: u32, consumers: u32, n: u32) {
+/// `producers` threads each try to send `n` messages, `consumers` threads
+/// each make `n` receive attempts; every thread's work is bounded (no spinning),
+/// which keeps the state space small enough to explore with preemptions.
+/// Afterwards the main thread drains the rest. Checks: every message that was
+/// sent is received exactly once with its bytes, nothing else is received, and
+/// each consumer saw each producer's messages in order.
+fn model(mode: Mode, producers: u32, consumers: u32, n: u32, capacity: usize) {
     check(move || {
-        let ring = Arc::new(Ring::new_heap(64, mode).unwrap());
-        let total = producers * n;
-        let taken = Arc::new(loom::sync::atomic::AtomicU32::new(0));
-        let mut handles = Vec::new();
+        let ring = Arc::new(Ring::new_heap(capacity, mode).unwrap());
+        let mut senders = Vec::new();
         for p in 0..producers {
             let ring = ring.clone();
-            handles.push(thread::spawn(move || {
-                for i in 0..n {
-                    send(&ring, &payload(p, i), p * 100 + i);
-                }
-                Vec::new()
+            senders.push(thread::spawn(move || {
+                // A producer stops at its first full ring, so what it sent is a prefix.
+                (0..n)
+                    .take_while(|&i| try_send(&ring, &payload(p, i), p * 100 + i))
+                    .map(|i| p * 100 + i)
+                    .collect::<Vec<_>>()
             }));
         }
+        let mut receivers = Vec::new();
         for _ in 0..consumers {
             let ring = ring.clone();
-            let taken = taken.clone();
-            handles.push(thread::spawn(move || {
-                let mut got = Vec::new();
-                // Each consumer claims a ticket before receiving, so exactly
-                // `total` receives happen in all.
-                while taken.fetch_add(1, loom::sync::atomic::Ordering::Relaxed) < total {
-                    got.push(recv(&ring));
-                }
-                got
+            receivers.push(thread::spawn(move || {
+                (0..n).filter_map(|_| try_recv(&ring)).collect::<Vec<_>>()
             }));
         }
-        let mut all = Vec::new();
-        for h in handles {
-            let got = h.join().unwrap();
+        let mut sent: Vec<u32> = senders
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let mut batches: Vec<Vec<(Vec<u8>, u32)>> =
+            receivers.into_iter().map(|h| h.join().unwrap()).collect();
+        batches.push(std::iter::from_fn(|| try_recv(&ring)).collect());
+        let mut got = Vec::new();
+        for batch in &batches {
             let mut last = vec![None; producers as usize];
-            for (data, t) in &got {
+            for (data, t) in batch {
                 let (p, i) = (t / 100, t % 100);
                 assert_eq!(data, &payload(p, i), "content of {p}/{i}");
                 if let Some(prev) = last[p as usize] {
                     assert!(i > prev, "order: {p}/{i} after {p}/{prev}");
                 }
                 last[p as usize] = Some(i);
+                got.push(*t);
             }
-            all.extend(got.into_iter().map(|(_, t)| t));
         }
-        all.sort_unstable();
-        let want: Vec<u32> = (0..producers)
-            .flat_map(|p| (0..n).map(move |i| p * 100 + i))
-            .collect();
-        assert_eq!(all, want, "every message exactly once");
+        sent.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, sent, "every sent message exactly once");
     });
 }
 
 #[test]
 fn loom_spsc() {
-    model(Mode::Spsc, 1, 1, 4);
+    model(Mode::Spsc, 1, 1, 4, 64);
 }
 
 #[test]
 fn loom_spmc() {
-    model(Mode::Spmc, 1, 2, 3);
+    model(Mode::Spmc, 1, 2, 3, 64);
 }
 
 #[test]
 fn loom_mpsc() {
-    model(Mode::Mpsc, 2, 1, 2);
+    model(Mode::Mpsc, 2, 1, 2, 64);
 }
 
 #[test]
 fn loom_mpmc() {
-    model(Mode::Mpmc, 2, 2, 1);
+    model(Mode::Mpmc, 2, 2, 1, 64);
 }
 
-/// Out-of-order commit and cancel with two producers and one consumer.
+/// Out-of-order commit and cancel: producer A holds a claim while producer B
+/// claims after it and commits first; A then cancels. The consumer must get
+/// B's message exactly once and never see A's cancelled space.
 #[test]
 fn loom_mp_cancel_and_out_of_order_commit() {
     check(|| {
-        let ring = Arc::new(Ring::new_heap(64, Mode::Mpmc).unwrap());
+        let ring = Arc::new(Ring::new_heap(128, Mode::Mpsc).unwrap());
+        let held = ring.try_claim(4).unwrap();
         let r2 = ring.clone();
-        let a = thread::spawn(move || {
-            // Holds a claim while the other producer commits, then cancels it.
-            if let Some(c) = r2.try_claim(4) {
-                thread::yield_now();
-                r2.cancel(c);
-            }
-            send(&r2, b"a", 1);
-        });
+        let b = thread::spawn(move || send(&r2, b"bb", 2));
         let r3 = ring.clone();
-        let b = thread::spawn(move || send(&r3, b"bb", 2));
-        let mut got = vec![recv(&ring), recv(&ring)];
-        a.join().unwrap();
+        let consumer = thread::spawn(move || recv(&r3));
+        thread::yield_now();
+        ring.cancel(held);
+        assert_eq!(consumer.join().unwrap(), (b"bb".to_vec(), 2));
         b.join().unwrap();
-        got.sort();
-        assert_eq!(got, vec![(b"a".to_vec(), 1), (b"bb".to_vec(), 2)]);
         assert!(
             ring.try_read(u32::MAX).unwrap().is_none(),
             "the cancelled claim never surfaces"

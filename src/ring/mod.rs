@@ -379,14 +379,19 @@ impl Ring {
     fn has_room(&self, t: u64, need: u64) -> bool {
         let p = &self.ctrl().producer.0;
         let fits = |head: u64| t + need + SLACK - head <= self.capacity;
-        if fits(p.head_cache.load(Ordering::Relaxed)) {
+        // Acquire/Release on the cache too: with several producers, the one
+        // that refreshed it is not the one that uses it, and the user must
+        // still synchronise with the consumer that freed (and zeroed) the
+        // space — else the consumer's zeroing may land after our writes.
+        // (Found by the loom model `loom_mpsc`; free on x86.)
+        if fits(p.head_cache.load(Ordering::Acquire)) {
             return true;
         }
         // Acquire: pairs with the consumer's Release store of `head`, so that
         // its reads of (and, multi-producer, its zeroing of) the freed bytes
         // happen before we write them.
         let head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
-        p.head_cache.store(head, Ordering::Relaxed);
+        p.head_cache.store(head, Ordering::Release);
         fits(head)
     }
 
@@ -687,8 +692,8 @@ impl Ring {
             }
             let end = front + record_size(fh.len.load(Ordering::Relaxed) as u64);
             self.track_head_intent(slot, front, end); // ipc (track.rs)
-            // Positions never repeat, so this CAS cannot succeed on a recycled
-            // slot: if `front` was freed meanwhile, head is no longer `front`.
+                                                      // Positions never repeat, so this CAS cannot succeed on a recycled
+                                                      // slot: if `front` was freed meanwhile, head is no longer `front`.
             if head
                 .compare_exchange(
                     front,
