@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 use crate::ring::wait::CancelToken;
 use std::thread::{JoinHandle, ThreadId};
 
+/// A receive callback: called with each message's payload and type.
+pub type ReceiveCallback = Box<dyn FnMut(&[u8], u32) + Send>;
+
 /// A running dispatcher. Dropping it without [`shut_down`](Dispatcher::shut_down)
 /// leaves the thread running until the channel stops.
 pub(crate) struct Dispatcher {
@@ -17,7 +20,7 @@ pub(crate) struct Dispatcher {
 impl Dispatcher {
     pub(crate) fn start(
         mut consumer: Consumer,
-        mut callback: Box<dyn FnMut(&[u8], u32) + Send>,
+        mut callback: ReceiveCallback,
     ) -> Result<Dispatcher> {
         let cancel = CancelToken::new();
         let token = cancel.clone();

@@ -790,6 +790,11 @@ impl Channel {
             receive_blocks,
         }
     }
+    /// Bytes currently queued (messages not yet released, with their headers
+    /// and padding): the ring's depth.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared().ring.used_bytes() as usize
+    }
     /// Sets every counter to zero.
     pub fn reset_metrics(&self) {
         self.shared().ring.reset_counters();
@@ -806,7 +811,7 @@ impl Channel {
     /// the consumer side, and this call fails if another receive is in progress.
     pub fn set_receive_callback(
         &self,
-        callback: Option<Box<dyn FnMut(&[u8], u32) + Send>>,
+        callback: Option<crate::callback::ReceiveCallback>,
     ) -> Result<()> {
         let mut slot = self.inner.dispatcher.lock();
         if let Some(d) = slot.take() {

@@ -43,6 +43,7 @@ pub(crate) mod ring;
 pub(crate) mod sync;
 mod transport;
 
+pub use callback::ReceiveCallback;
 pub use channel::{Channel, ChannelBuilder, Consumer, Metrics, Producer, ReadGuard, WriteGuard};
 pub use config::{ChannelType, CompressionConfig, CompressionType, Mode};
 pub use error::{Error, Result};
