@@ -50,5 +50,10 @@ pub use error::{Error, Result};
 pub use ring::layout::{MAX_CAPACITY, MIN_CAPACITY};
 pub use ring::wait::CancelToken;
 
+/// README.md's Rust snippets compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The library version (`CARGO_PKG_VERSION`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
