@@ -19,6 +19,18 @@ func BenchmarkRoundTrip(b *testing.B) {
 		for i := range payload {
 			payload[i] = byte(i)
 		}
+		b.Run(fmt.Sprintf("%dB/cgo-floor", size), func(b *testing.B) {
+			// Two bare cgo calls into libpsyne: what any binding pays.
+			ch := openMem(b, 1<<20, ModeSPSC, TypeMulti)
+			out := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if !rawRoundTrip(ch.s.ch, payload, out) {
+					b.Fatal("raw round trip failed")
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("%dB/psyne-copy", size), func(b *testing.B) {
 			ch := openMem(b, 1<<20, ModeSPSC, TypeMulti)
 			b.SetBytes(int64(size))
