@@ -54,7 +54,11 @@ fn ring_for(size: usize) -> usize {
 // ---------------------------------------------------------------------------
 
 enum Peer {
-    Proc(Child, BufReader<std::process::ChildStdout>),
+    Proc(
+        Child,
+        BufReader<std::process::ChildStdout>,
+        Option<std::process::ChildStdin>,
+    ),
     Thread(std::thread::JoinHandle<()>),
 }
 
@@ -63,11 +67,13 @@ impl Peer {
         let mut c = Command::new(std::env::current_exe().unwrap())
             .arg("child")
             .args(args)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn child");
         let out = BufReader::new(c.stdout.take().unwrap());
-        let mut p = Peer::Proc(c, out);
+        let stdin = c.stdin.take();
+        let mut p = Peer::Proc(c, out, stdin);
         p.wait_line("READY");
         p
     }
@@ -77,7 +83,7 @@ impl Peer {
     }
 
     fn wait_line(&mut self, want: &str) {
-        if let Peer::Proc(_, out) = self {
+        if let Peer::Proc(_, out, _) = self {
             let mut l = String::new();
             loop {
                 l.clear();
@@ -93,7 +99,8 @@ impl Peer {
 
     fn join(self) {
         match self {
-            Peer::Proc(mut c, _) => {
+            Peer::Proc(mut c, _, stdin) => {
+                drop(stdin); // EOF: a child waiting for it may exit
                 let st = c.wait().unwrap();
                 assert!(st.success(), "child failed: {st}");
             }
@@ -402,8 +409,7 @@ mod ice {
             .unwrap()
     }
 
-    /// As many samples as psyne's ring for the same size holds (capped).
-    /// `PSYNE_BENCH_ICE_BUFFER` overrides it.
+    /// Subscriber buffer (samples); `PSYNE_BENCH_ICE_BUFFER` overrides it.
     fn buffer_for(size: usize) -> usize {
         if let Some(n) = std::env::var("PSYNE_BENCH_ICE_BUFFER")
             .ok()
@@ -411,7 +417,13 @@ mod ice {
         {
             return n;
         }
-        (ring_for(size) / (size + 16)).clamp(16, 8192)
+        // The sizes that gave iceoryx2 its best rates on the project's VM
+        // (larger buffers help it: its publisher sleeps when one is full).
+        match size {
+            0..=64 => 8192,
+            65..=4096 => 4096,
+            _ => 16,
+        }
     }
 
     pub(super) fn producer(name: &str, size: usize, count: usize, ready: &mut dyn FnMut(&str)) {
@@ -431,6 +443,9 @@ mod ice {
             let m = publisher.loan_slice_uninit(size).unwrap();
             m.write_from_slice(&src).send().unwrap();
         }
+        // Samples live in the publisher's data segment: stay until the
+        // subscriber has taken them all (the parent closes our stdin).
+        let _ = std::io::stdin().read_line(&mut String::new());
     }
 
     pub(super) fn echo(ping: &str, pong: &str, count: usize, ready: &mut dyn FnMut(&str)) {
@@ -461,6 +476,8 @@ mod ice {
             let out = publisher.loan_slice_uninit(m.payload().len()).unwrap();
             out.write_from_slice(m.payload()).send().unwrap();
         }
+        // Keep the last answer's sample alive until the parent has it.
+        let _ = std::io::stdin().read_line(&mut String::new());
     }
 
     pub(super) fn tp(size: usize) -> Tp {
@@ -475,11 +492,13 @@ mod ice {
         let count = count_for(size);
         let peer = Peer::child(&[s("ice-tp"), name, s(size), s(count)]);
         let mut t0 = None;
+        let deadline = Instant::now() + Duration::from_secs(120);
         for _ in 0..count {
             let m = loop {
                 if let Some(m) = sub.receive().unwrap() {
                     break m;
                 }
+                assert!(Instant::now() < deadline, "iceoryx2: messages lost");
                 std::hint::spin_loop();
             };
             black_box((m.payload().first(), m.payload().last()));
@@ -534,6 +553,14 @@ mod ice {
 
 // ---------------------------------------------------------------------------
 
+/// Runs one case, noting on stderr how long it took.
+fn progress<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    let t0 = Instant::now();
+    let v = f();
+    eprintln!("  ({name}: {:.1} s)", t0.elapsed().as_secs_f64());
+    v
+}
+
 fn fmt_rate(t: &Tp) -> String {
     format!(
         "{:>8.2} M msg/s {:>8.2} GB/s",
@@ -566,12 +593,24 @@ fn main() {
         };
         for size in sizes {
             let mut rows: Vec<(&str, Tp)> = vec![
-                ("ipc:// (2 processes)", psyne_tp("ipc", size)),
-                ("memory:// (2 threads)", psyne_tp("memory", size)),
-                ("unix socket (2 processes)", uds_tp(size)),
+                (
+                    "ipc:// (2 processes)",
+                    progress("ipc", || psyne_tp("ipc", size)),
+                ),
+                (
+                    "memory:// (2 threads)",
+                    progress("memory", || psyne_tp("memory", size)),
+                ),
+                (
+                    "unix socket (2 processes)",
+                    progress("unix", || uds_tp(size)),
+                ),
             ];
             #[cfg(feature = "iceoryx2")]
-            rows.push(("iceoryx2 pub-sub (2 proc.)", ice::tp(size)));
+            rows.push((
+                "iceoryx2 pub-sub (2 proc.)",
+                progress("iceoryx2", || ice::tp(size)),
+            ));
             let ipc = rows[0].1.msgs_per_s;
             for (name, t) in &rows {
                 println!(
