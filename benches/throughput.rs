@@ -188,6 +188,63 @@ fn spsc(c: &mut Criterion) {
     g.finish();
 }
 
+/// Send then receive on one thread: the per-message path cost of each queue,
+/// without cross-core cache traffic or scheduling. Robust on noisy machines,
+/// and the lower bound of what the two-thread benches can reach.
+fn same_thread(c: &mut Criterion) {
+    let mut g = c.benchmark_group("same_thread_64B");
+    g.throughput(Throughput::Elements(1));
+    let ch = channel(Mode::Spsc);
+    let (mut tx, mut rx) = (ch.producer().unwrap(), ch.consumer().unwrap());
+    let msg = [7u8; 64];
+    let mut buf = [0u8; 64];
+    g.bench_function("psyne_copy", |b| {
+        b.iter(|| {
+            tx.try_send(black_box(&msg), 1).unwrap();
+            black_box(rx.try_recv_into(&mut buf).unwrap());
+        })
+    });
+    g.bench_function("psyne_reserve", |b| {
+        b.iter(|| {
+            let mut slot = tx.try_reserve(64).unwrap();
+            slot.copy_from_slice(black_box(&msg));
+            slot.send(1).unwrap();
+            let m = rx.try_recv().unwrap();
+            buf.copy_from_slice(&m);
+            black_box(&buf);
+        })
+    });
+    let shared = channel(Mode::Spsc);
+    g.bench_function("psyne_channel_per_call_lock", |b| {
+        b.iter(|| {
+            shared.try_send(black_box(&msg), 1).unwrap();
+            black_box(shared.try_recv_into(&mut buf).unwrap());
+        })
+    });
+    let (mut rt_tx, mut rt_rx) = rtrb::RingBuffer::<[u8; 64]>::new(RING / 64);
+    g.bench_function("rtrb_push_pop", |b| {
+        b.iter(|| {
+            rt_tx.push(black_box(msg)).unwrap();
+            black_box(rt_rx.pop().unwrap());
+        })
+    });
+    let (cb_tx, cb_rx) = crossbeam_channel::bounded::<[u8; 64]>(RING / 64);
+    g.bench_function("crossbeam_channel_bounded", |b| {
+        b.iter(|| {
+            cb_tx.try_send(black_box(msg)).unwrap();
+            black_box(cb_rx.try_recv().unwrap());
+        })
+    });
+    let q = crossbeam_queue::ArrayQueue::<[u8; 64]>::new(RING / 64);
+    g.bench_function("crossbeam_array_queue", |b| {
+        b.iter(|| {
+            q.push(black_box(msg)).unwrap();
+            black_box(q.pop().unwrap());
+        })
+    });
+    g.finish();
+}
+
 /// 2 producers × 2 consumers, 64-byte messages.
 fn mpmc(c: &mut Criterion) {
     const P: u64 = 2;
@@ -268,6 +325,6 @@ fn mpmc(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    targets = spsc, mpmc
+    targets = same_thread, spsc, mpmc
 }
 criterion_main!(benches);

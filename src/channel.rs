@@ -53,66 +53,92 @@ impl Shared {
         }
     }
 
+    #[inline]
     fn check_type(&self, msg_type: u32) -> Result<()> {
         if self.channel_type == ChannelType::Single && msg_type != 0 {
-            return Err(Error::invalid(format!(
-                "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (use 0, or open the channel as MULTI)"
-            )));
+            return Err(single_type_error(msg_type));
         }
         Ok(())
     }
 
-    fn check_size(&self, len: usize) -> Result<()> {
+    #[cold]
+    #[inline(never)]
+    fn too_big(&self, len: usize) -> Error {
         let max = self.ring.max_message();
-        if len > max {
-            return Err(Error::invalid(format!(
-                "message of {len} bytes is larger than the channel's maximum of {max} bytes (ring of {} bytes)",
-                self.ring.capacity()
-            )));
-        }
-        Ok(())
+        Error::invalid(format!(
+            "message of {len} bytes is larger than the channel's maximum of {max} bytes (ring of {} bytes)",
+            self.ring.capacity()
+        ))
     }
 
+    #[inline]
     fn lock_producer(&self) -> Result<()> {
         if self.ring.try_lock_producer(self.token) {
             Ok(())
         } else {
-            Err(Error::invalid(format!(
-                "the {:?} channel allows one sender at a time and another send or reservation is in progress; use MPSC/MPMC for concurrent senders",
-                self.mode
-            )))
+            Err(self.producer_busy())
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn producer_busy(&self) -> Error {
+        Error::invalid(format!(
+                "the {:?} channel allows one sender at a time and another send or reservation is in progress; use MPSC/MPMC for concurrent senders",
+                self.mode
+            ))
+    }
+
+    #[inline]
     fn lock_consumer(&self) -> Result<()> {
         if self.ring.try_lock_consumer(self.token) {
             Ok(())
         } else {
-            Err(Error::invalid(format!(
+            Err(self.consumer_busy())
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn consumer_busy(&self) -> Error {
+        Error::invalid(format!(
                 "the {:?} channel allows one receiver at a time and another receive is in progress or a received message is still held; use SPMC/MPMC for concurrent receivers",
                 self.mode
-            )))
-        }
+            ))
     }
 
     /// Claims space. `limit == None`: do not wait. `side_held`: the caller
     /// already owns the producer side (an exclusive [`Producer`]).
+    ///
+    /// The fast path (room available) is small and always inlined; full,
+    /// stopped and waiting are handled out of line in [`Shared::claim_slow`].
+    #[inline(always)]
     fn claim(&self, len: usize, limit: Option<WaitLimit<'_>>, side_held: bool) -> Result<Claim> {
-        self.check_size(len)?;
-        if self.ring.is_stopped() {
-            return Err(Error::ChannelStopped);
+        if len > self.ring.max_message() {
+            return Err(self.too_big(len));
         }
-        if !side_held {
-            self.lock_producer()?;
+        if !side_held && !self.ring.try_lock_producer(self.token) {
+            return Err(self.producer_busy());
         }
-        let r = self.claim_locked(len, limit);
+        if !self.ring.is_stopped() {
+            if let Some(c) = self.ring.try_claim(len) {
+                return Ok(c);
+            }
+        }
+        let r = self.claim_slow(len, limit);
         if r.is_err() && !side_held {
             self.ring.unlock_producer();
         }
         r
     }
 
-    fn claim_locked(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<Claim> {
+    /// The ring was full (or stopped): count it, then fail or wait.
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<Claim> {
+        if self.ring.is_stopped() {
+            return Err(Error::ChannelStopped);
+        }
         if let Some(c) = self.ring.try_claim(len) {
             return Ok(c);
         }
@@ -128,6 +154,7 @@ impl Shared {
         })
     }
 
+    #[inline(always)]
     fn send(
         &self,
         data: &[u8],
@@ -135,7 +162,9 @@ impl Shared {
         limit: Option<WaitLimit<'_>>,
         side_held: bool,
     ) -> Result<()> {
-        self.check_type(msg_type)?;
+        if self.channel_type == ChannelType::Single && msg_type != 0 {
+            return Err(single_type_error(msg_type));
+        }
         let claim = self.claim(data.len(), limit, side_held)?;
         // SAFETY: the claim owns `len` writable bytes at its payload pointer
         // until it is committed; `data` cannot overlap the ring's free space.
@@ -154,17 +183,24 @@ impl Shared {
     }
 
     /// Takes the next message of at most `max` bytes. `Ok(Err(n))`: the next
-    /// message needs `n` bytes and stays queued.
+    /// message needs `n` bytes and stays queued. On single-consumer channels
+    /// the consumer side stays taken while the returned record is held.
+    #[inline(always)]
     pub(crate) fn read(
         &self,
         max: usize,
         limit: Option<WaitLimit<'_>>,
         side_held: bool,
     ) -> Result<std::result::Result<Record, usize>> {
-        if !side_held {
-            self.lock_consumer()?;
+        if !side_held && !self.ring.try_lock_consumer(self.token) {
+            return Err(self.consumer_busy());
         }
-        let r = self.read_locked(max, limit);
+        let max = max.min(u32::MAX as usize) as u32;
+        let r = match self.ring.try_read(max) {
+            Ok(Some(rec)) => return Ok(Ok(rec)),
+            Err(needed) => Ok(Err(needed as usize)),
+            Ok(None) => self.read_slow(max, limit),
+        };
         // Keep the side only while a message is held.
         if !matches!(r, Ok(Ok(_))) && !side_held {
             self.ring.unlock_consumer();
@@ -172,12 +208,14 @@ impl Shared {
         r
     }
 
-    fn read_locked(
+    /// The ring was empty: count it, then fail, drain after a stop, or wait.
+    #[cold]
+    #[inline(never)]
+    fn read_slow(
         &self,
-        max: usize,
+        max: u32,
         limit: Option<WaitLimit<'_>>,
     ) -> Result<std::result::Result<Record, usize>> {
-        let max = max.min(u32::MAX as usize) as u32;
         let attempt = || match self.ring.try_read(max) {
             Ok(Some(r)) => Ok(Some(Ok(r))),
             Err(needed) => Ok(Some(Err(needed as usize))),
@@ -201,6 +239,7 @@ impl Shared {
 
     /// Copying receive. `Ok(Err(n))`: `buf` is too small, the next message
     /// needs `n` bytes and stays queued.
+    #[inline(always)]
     fn recv_into(
         &self,
         buf: &mut [u8],
@@ -225,6 +264,16 @@ impl Shared {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn single_type_error(msg_type: u32) -> Error {
+    Error::invalid(format!(
+        "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (use 0, or open the channel as MULTI)"
+    ))
+}
+
+#[cold]
+#[inline(never)]
 pub(crate) fn too_small(cap: usize, needed: usize) -> Error {
     Error::invalid(format!(
         "receive buffer of {cap} bytes is too small: the next message needs {needed} bytes (it stays queued)"

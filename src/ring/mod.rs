@@ -249,11 +249,13 @@ impl Ring {
     }
 
     /// Data-area bytes.
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.capacity as usize
     }
 
     /// Largest payload accepted.
+    #[inline]
     pub(crate) fn max_message(&self) -> usize {
         max_message_for(self.capacity as usize)
     }
@@ -397,6 +399,7 @@ impl Ring {
 
     /// Claims space for a `len`-byte payload. `Ok(None)` when the ring is full.
     /// Single-producer rings: the caller holds the producer side.
+    #[inline(always)]
     pub(crate) fn try_claim(&self, len: usize) -> Option<Claim> {
         debug_assert!(len <= self.max_message());
         let rec = record_size(len as u64);
@@ -407,6 +410,7 @@ impl Ring {
         }
     }
 
+    #[inline(always)]
     fn try_claim_single(&self, len: u32, rec: u64) -> Option<Claim> {
         let p = &self.ctrl().producer.0;
         // Only this producer writes `tail`.
@@ -469,6 +473,7 @@ impl Ring {
     }
 
     /// Writes and publishes a padding record of `size` bytes at `pos`.
+    #[inline]
     fn publish_padding(&self, pos: u64, size: u64, zero_next: bool) {
         let h = self.header(pos);
         h.len.store((size - HEADER_SIZE) as u32, Ordering::Relaxed);
@@ -483,6 +488,7 @@ impl Ring {
     }
 
     /// Publishes a claimed record. Wakes sleeping consumers.
+    #[inline(always)]
     pub(crate) fn commit(&self, claim: Claim, msg_type: u32) {
         let h = self.header(claim.pos);
         let rec = record_size(claim.len as u64);
@@ -528,6 +534,7 @@ impl Ring {
     /// `Err(len)` when the next message is longer than `max` (it stays queued).
     /// Single-consumer rings: the caller holds the consumer side and has
     /// released every earlier record.
+    #[inline(always)]
     pub(crate) fn try_read(&self, max: u32) -> Result<Option<Record>, u32> {
         if self.multi_consumer {
             self.try_read_multi(max)
@@ -536,6 +543,7 @@ impl Ring {
         }
     }
 
+    #[inline(always)]
     fn try_read_single(&self, max: u32) -> Result<Option<Record>, u32> {
         let c = &self.ctrl().consumer.0;
         let mut r = c.read.load(Ordering::Relaxed);
@@ -640,6 +648,7 @@ impl Ring {
     }
 
     /// Frees a record taken by [`Ring::try_read`].
+    #[inline(always)]
     pub(crate) fn release(&self, rec: Record) {
         if self.multi_consumer {
             self.release_multi(rec.pos, rec.track);
@@ -650,6 +659,7 @@ impl Ring {
     }
 
     /// Single consumer: records are freed in order, so `pos == head`.
+    #[inline(always)]
     fn free_single(&self, pos: u64, end: u64) {
         if self.multi_producer {
             self.zero(pos, end);
@@ -785,6 +795,7 @@ impl Ring {
         }
     }
 
+    #[inline]
     pub(crate) fn is_stopped(&self) -> bool {
         self.ctrl().flags.0.stopped.load(Ordering::Acquire) != 0
     }
