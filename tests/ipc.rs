@@ -736,6 +736,16 @@ fn corrupt_truncated_and_foreign_files_are_refused() {
             0o600,
             "channel mode 9",
         ),
+        (
+            "control",
+            {
+                let mut b = good.clone();
+                b[60..64].copy_from_slice(&100u32.to_le_bytes());
+                b
+            },
+            0o600,
+            "ring control block of 100 bytes",
+        ),
         ("perms", good.clone(), 0o644, "mode 644"),
     ];
     for (tag, bytes, perm, want) in cases {
@@ -757,7 +767,8 @@ fn corrupt_truncated_and_foreign_files_are_refused() {
     // Corrupt positions in the ring's control block.
     let name = uniq("bad-pos");
     let mut b = good.clone();
-    let ring = b.len() - 4096 - 768;
+    // The ring's control block starts at 143360 (docs/IPC.md); `tail` first.
+    let ring = 143360;
     b[ring..ring + 8].copy_from_slice(&7u64.to_le_bytes()); // tail = 7
     write(&name, &b, 0o600);
     // A live-looking process is needed for the segment to be attached to rather

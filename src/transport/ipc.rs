@@ -23,7 +23,7 @@
 use crate::channel::Shared;
 use crate::config::{ChannelType, Mode, MAX_NAME_LEN};
 use crate::error::{Error, Result};
-use crate::ring::layout::{align_up, capacity_for, MAX_CAPACITY, MIN_CAPACITY};
+use crate::ring::layout::{align_up, capacity_for, Control, MAX_CAPACITY, MIN_CAPACITY};
 use crate::ring::track::{Naming, Outcome, TrackEntry, Tracker, ENTRIES, HELD, LOCK};
 use crate::ring::{region_size, Ring};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, Scope};
@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 /// `PSYNEIPC` as a little-endian u64.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PSYNEIPC");
 /// Bumped whenever the segment layout (header, slots, ring) changes.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2; // 2: block counters on their own line
 /// Processes that can be attached to one segment at once.
 pub(crate) const MAX_PROCS: usize = 64;
 /// Offset of the slot table.
@@ -87,7 +87,9 @@ pub(crate) struct SegmentHeader {
     pub creator_pid: AtomicU32,
     pub max_procs: AtomicU32,
     pub entries_per_slot: AtomicU32,
-    pub _pad: AtomicU32,
+    /// Bytes of the ring's control block (`size_of::<Control>()`), so that
+    /// libraries whose ring layout differs refuse each other's segments.
+    pub control_size: AtomicU32,
     /// Messages dropped by crash recovery (a dead producer's unfinished
     /// reservation, a dead consumer's unreleased view).
     pub dropped: AtomicU64,
@@ -840,6 +842,13 @@ fn inspect(uri: &str, path: &std::path::Path, file: &File, len: u64) -> Result<F
             "slot table of {max_procs}×{entries}, expected {MAX_PROCS}×{ENTRIES}"
         ));
     }
+    let control = h.control_size.load(Ordering::Relaxed) as usize;
+    if control != std::mem::size_of::<Control>() {
+        return bad(format!(
+            "ring control block of {control} bytes, this library uses {} (a different psyne version made it)",
+            std::mem::size_of::<Control>()
+        ));
+    }
     let cap = h.capacity.load(Ordering::Relaxed);
     if !cap.is_power_of_two() || cap < MIN_CAPACITY as u64 || cap > MAX_CAPACITY as u64 {
         return bad(format!(
@@ -900,6 +909,8 @@ fn initialise(
     h.creator_pid.store(std::process::id(), Ordering::Relaxed);
     h.max_procs.store(MAX_PROCS as u32, Ordering::Relaxed);
     h.entries_per_slot.store(ENTRIES as u32, Ordering::Relaxed);
+    h.control_size
+        .store(std::mem::size_of::<Control>() as u32, Ordering::Relaxed);
     h.state.store(SEG_READY, Ordering::Release);
     Ok(())
 }
