@@ -4,7 +4,7 @@
 //! segment mapped at different addresses by different processes (`ipc://`).
 //!
 //! ```text
-//! Control (5 × 128 B)           data area (capacity bytes, power of two)
+//! Control (7 × 128 B)           data area (capacity bytes, power of two)
 //! ┌────────┬────────┬──────┬────┐ ┌──────────┬─────────┬──────────┬───┐
 //! │producer│consumer│ head │wake│ │hdr│payload│hdr│pad..│hdr│payload│...│
 //! └────────┴────────┴──────┴────┘ └──────────┴─────────┴──────────┴───┘
@@ -69,8 +69,15 @@ pub(crate) struct Padded<T>(pub T);
 pub(crate) struct SideCounters {
     pub messages: AtomicU64,
     pub bytes: AtomicU64,
-    /// Times an operation found the ring full (producer) or empty (consumer).
-    pub blocks: AtomicU64,
+}
+
+/// Times an operation found the ring full or empty. On a line of their own:
+/// callers that poll with `try_*` bump these on every miss, and that must not
+/// hammer the lines holding `tail` and `read`, which other threads CAS.
+#[repr(C)]
+pub(crate) struct BlockCounters {
+    pub send: AtomicU64,
+    pub receive: AtomicU64,
 }
 
 /// What producers write.
@@ -120,6 +127,8 @@ pub(crate) struct Control {
     pub space: Padded<WakeLine>,
     /// Read-mostly flags.
     pub flags: Padded<FlagsLine>,
+    /// Full/empty counters (slow path only).
+    pub blocks: Padded<BlockCounters>,
 }
 
 #[repr(C)]
@@ -170,7 +179,7 @@ mod tests {
     fn layout_is_fixed() {
         assert_eq!(std::mem::size_of::<RecordHeader>(), HEADER_SIZE as usize);
         assert_eq!(std::mem::align_of::<Control>(), 128);
-        assert_eq!(std::mem::size_of::<Control>(), 6 * 128);
+        assert_eq!(std::mem::size_of::<Control>(), 7 * 128);
         assert_eq!(record_size(0), 16);
         assert_eq!(record_size(1), 32);
         assert_eq!(record_size(16), 32);

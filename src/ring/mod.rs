@@ -193,7 +193,6 @@ impl Ring {
         let counters = || SideCounters {
             messages: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            blocks: AtomicU64::new(0),
         };
         let ctrl = Box::new(Control {
             producer: Padded(ProducerLine {
@@ -215,6 +214,10 @@ impl Ring {
             flags: Padded(FlagsLine {
                 stopped: AtomicU32::new(0),
                 metrics_enabled: AtomicU32::new(1),
+            }),
+            blocks: Padded(BlockCounters {
+                send: AtomicU64::new(0),
+                receive: AtomicU64::new(0),
             }),
         });
         let data = vec![0u8; capacity].into_boxed_slice();
@@ -311,12 +314,7 @@ impl Ring {
     pub(crate) fn note_send_block(&self) {
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
-            self.ctrl()
-                .producer
-                .0
-                .counters
-                .blocks
-                .fetch_add(1, Ordering::Relaxed);
+            self.ctrl().blocks.0.send.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -324,12 +322,7 @@ impl Ring {
     pub(crate) fn note_receive_block(&self) {
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
-            self.ctrl()
-                .consumer
-                .0
-                .counters
-                .blocks
-                .fetch_add(1, Ordering::Relaxed);
+            self.ctrl().blocks.0.receive.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -813,8 +806,8 @@ impl Ring {
             l(&p.bytes),
             l(&c.messages),
             l(&c.bytes),
-            l(&p.blocks),
-            l(&c.blocks),
+            l(&self.ctrl().blocks.0.send),
+            l(&self.ctrl().blocks.0.receive),
         ]
     }
 
@@ -825,8 +818,9 @@ impl Ring {
         ] {
             side.messages.store(0, Ordering::Relaxed);
             side.bytes.store(0, Ordering::Relaxed);
-            side.blocks.store(0, Ordering::Relaxed);
         }
+        self.ctrl().blocks.0.send.store(0, Ordering::Relaxed);
+        self.ctrl().blocks.0.receive.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn set_metrics_enabled(&self, on: bool) {
