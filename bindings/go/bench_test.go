@@ -14,7 +14,7 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 2s
 func BenchmarkRoundTrip(b *testing.B) {
-	for _, size := range []int{64, 4096} {
+	for _, size := range []int{64, 4096, 65536} {
 		payload := make([]byte, size)
 		for i := range payload {
 			payload[i] = byte(i)
