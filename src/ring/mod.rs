@@ -120,6 +120,14 @@ unsafe impl Send for HeapRegion {}
 #[cfg(not(loom))]
 unsafe impl Sync for HeapRegion {}
 
+/// Maps a position to its offset in the data area. Positions are always
+/// multiples of 16, so clearing the low bits changes nothing for them — but a
+/// misaligned position written into shared memory by a faulty or hostile
+/// process can then never place a 16-byte header across the end of the area.
+const fn offset_mask(capacity: u64) -> u64 {
+    (capacity - 1) & !(RECORD_ALIGN - 1)
+}
+
 /// Bytes a ring of `capacity` needs: control block plus data area.
 pub(crate) const fn region_size(capacity: usize) -> usize {
     std::mem::size_of::<Control>() + capacity
@@ -174,7 +182,7 @@ impl Ring {
                 NonNull::new_unchecked(base.as_ptr().add(std::mem::size_of::<Control>()))
             },
             capacity: capacity as u64,
-            mask: capacity as u64 - 1,
+            mask: offset_mask(capacity as u64),
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
             scope,
@@ -235,7 +243,7 @@ impl Ring {
             ctrl: ctrl_ptr,
             data: data_ptr,
             capacity: capacity as u64,
-            mask: capacity as u64 - 1,
+            mask: offset_mask(capacity as u64),
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
             scope: Scope::Process,

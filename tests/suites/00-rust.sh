@@ -9,6 +9,12 @@ cargo clippy --all-targets --release -- -D warnings
 # Release mode: the stress tests move 10^6 messages per mode.
 cargo test --release
 
+# The examples, and the README's main job on a small count.
+for example in memory_threads zero_copy ipc_pair; do
+  cargo run --release --quiet --example "$example"
+done
+cargo run --release --quiet --example demo -- 20000
+
 # Loom explores every interleaving up to LOOM_MAX_PREEMPTIONS preemptions per
 # execution; 2 keeps the run to about a minute on 2 cores. Separate target dir:
 # --cfg loom changes every crate's build.
