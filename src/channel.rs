@@ -287,21 +287,44 @@ fn limit_for(timeout: Option<Duration>, cancel: Option<&CancelToken>) -> WaitLim
     }
 }
 
-/// A channel's shared state seen from a guard: borrowed from a handle, or owned
-/// (for guards that outlive the call that made them, as the C API needs).
-#[derive(Clone)]
-pub(crate) enum SharedRef<'a> {
-    Borrowed(&'a Shared),
-    Owned(Arc<Shared>),
+/// A channel's shared state seen from a guard: borrowed from a handle, or kept
+/// alive by the guard itself (for guards that outlive the call that made them,
+/// as the C API needs). A plain pointer either way, so that every access on the
+/// hot path is one load, not a match.
+pub(crate) struct SharedRef<'a> {
+    ptr: std::ptr::NonNull<Shared>,
+    _keep: Option<Arc<Shared>>,
+    _life: std::marker::PhantomData<&'a Shared>,
+}
+
+impl<'a> SharedRef<'a> {
+    #[inline]
+    fn borrowed(s: &'a Shared) -> SharedRef<'a> {
+        SharedRef {
+            ptr: s.into(),
+            _keep: None,
+            _life: std::marker::PhantomData,
+        }
+    }
+}
+
+impl SharedRef<'static> {
+    fn owned(s: Arc<Shared>) -> SharedRef<'static> {
+        SharedRef {
+            ptr: (&*s).into(),
+            _keep: Some(s),
+            _life: std::marker::PhantomData,
+        }
+    }
 }
 
 impl Deref for SharedRef<'_> {
     type Target = Shared;
+    #[inline]
     fn deref(&self) -> &Shared {
-        match self {
-            SharedRef::Borrowed(s) => s,
-            SharedRef::Owned(s) => s,
-        }
+        // SAFETY: the pointee is borrowed for 'a, or owned by `_keep`, whose
+        // Arc allocation does not move and outlives `self`.
+        unsafe { self.ptr.as_ref() }
     }
 }
 
@@ -328,6 +351,7 @@ pub struct WriteGuard<'a> {
 impl WriteGuard<'_> {
     /// Publishes the reserved bytes as one message of type `msg_type`.
     /// On a SINGLE channel a non-zero type is refused and the reservation cancelled.
+    #[inline]
     pub fn send(mut self, msg_type: u32) -> Result<()> {
         self.shared.check_type(msg_type)?;
         let claim = self
@@ -346,6 +370,7 @@ impl WriteGuard<'_> {
         self.shared.channel_type
     }
 
+    #[inline]
     fn claim(&self) -> &Claim {
         self.claim
             .as_ref()
@@ -355,6 +380,7 @@ impl WriteGuard<'_> {
 
 impl Deref for WriteGuard<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         let c = self.claim();
         // SAFETY: the claim owns `len` bytes at this pointer until committed or
@@ -364,6 +390,7 @@ impl Deref for WriteGuard<'_> {
 }
 
 impl DerefMut for WriteGuard<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         let c = self.claim();
         // SAFETY: as in deref; `&mut self` makes this the only access.
@@ -374,6 +401,7 @@ impl DerefMut for WriteGuard<'_> {
 }
 
 impl Drop for WriteGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(c) = self.claim.take() {
             self.shared.ring.cancel(c);
@@ -402,6 +430,7 @@ pub struct ReadGuard<'a> {
 
 impl ReadGuard<'_> {
     /// The message type (0 on SINGLE channels).
+    #[inline]
     pub fn msg_type(&self) -> u32 {
         self.rec().msg_type
     }
@@ -409,6 +438,7 @@ impl ReadGuard<'_> {
     /// Frees the message's space (same as dropping the guard).
     pub fn release(self) {}
 
+    #[inline]
     fn rec(&self) -> &Record {
         self.rec
             .as_ref()
@@ -418,6 +448,7 @@ impl ReadGuard<'_> {
 
 impl Deref for ReadGuard<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         let r = self.rec();
         // SAFETY: the record is ours until released (on drop); the producer
@@ -427,6 +458,7 @@ impl Deref for ReadGuard<'_> {
 }
 
 impl Drop for ReadGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(r) = self.rec.take() {
             self.shared.ring.release(r);
@@ -559,6 +591,7 @@ struct Handle {
 }
 
 impl Drop for Handle {
+    #[inline]
     fn drop(&mut self) {
         if let Some(d) = self.dispatcher.get_mut().take() {
             d.shut_down();
@@ -695,7 +728,7 @@ impl Channel {
     fn reserve_inner(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<WriteGuard<'_>> {
         let claim = self.shared().claim(len, limit, false)?;
         Ok(WriteGuard {
-            shared: SharedRef::Borrowed(self.shared()),
+            shared: SharedRef::borrowed(self.shared()),
             claim: Some(claim),
             unlock: true,
         })
@@ -709,7 +742,7 @@ impl Channel {
     ) -> Result<WriteGuard<'static>> {
         let claim = self.shared().claim(len, limit, false)?;
         Ok(WriteGuard {
-            shared: SharedRef::Owned(self.inner.shared.clone()),
+            shared: SharedRef::owned(self.inner.shared.clone()),
             claim: Some(claim),
             unlock: true,
         })
@@ -742,7 +775,7 @@ impl Channel {
     fn recv_inner(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.shared().read(usize::MAX, limit, false)? {
             Ok(rec) => Ok(ReadGuard {
-                shared: SharedRef::Borrowed(self.shared()),
+                shared: SharedRef::borrowed(self.shared()),
                 rec: Some(rec),
                 unlock: true,
             }),
@@ -754,7 +787,7 @@ impl Channel {
     pub(crate) fn recv_owned(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'static>> {
         match self.shared().read(usize::MAX, limit, false)? {
             Ok(rec) => Ok(ReadGuard {
-                shared: SharedRef::Owned(self.inner.shared.clone()),
+                shared: SharedRef::owned(self.inner.shared.clone()),
                 rec: Some(rec),
                 unlock: true,
             }),
@@ -881,6 +914,7 @@ pub struct Producer {
 
 impl Producer {
     /// As [`Channel::try_send`].
+    #[inline]
     pub fn try_send(&mut self, data: &[u8], msg_type: u32) -> Result<()> {
         self.shared.send(data, msg_type, None, true)
     }
@@ -904,10 +938,11 @@ impl Producer {
             .send(data, msg_type, Some(limit_for(timeout, cancel)), true)
     }
     /// As [`Channel::try_reserve`].
+    #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<WriteGuard<'_>> {
         let claim = self.shared.claim(len, None, true)?;
         Ok(WriteGuard {
-            shared: SharedRef::Borrowed(&self.shared),
+            shared: SharedRef::borrowed(&self.shared),
             claim: Some(claim),
             unlock: false,
         })
@@ -923,7 +958,7 @@ impl Producer {
             .shared
             .claim(len, Some(limit_for(timeout, cancel)), true)?;
         Ok(WriteGuard {
-            shared: SharedRef::Borrowed(&self.shared),
+            shared: SharedRef::borrowed(&self.shared),
             claim: Some(claim),
             unlock: false,
         })
@@ -931,6 +966,7 @@ impl Producer {
 }
 
 impl Drop for Producer {
+    #[inline]
     fn drop(&mut self) {
         self.shared.ring.unlock_producer();
     }
@@ -944,6 +980,7 @@ pub struct Consumer {
 
 impl Consumer {
     /// As [`Channel::try_recv`].
+    #[inline]
     pub fn try_recv(&mut self) -> Result<ReadGuard<'_>> {
         self.recv_inner(None)
     }
@@ -960,6 +997,7 @@ impl Consumer {
         self.recv_inner(Some(limit_for(timeout, cancel)))
     }
     /// As [`Channel::try_recv_into`].
+    #[inline]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<(usize, u32)> {
         let cap = buf.len();
         self.shared
@@ -979,10 +1017,11 @@ impl Consumer {
             .map_err(|n| too_small(cap, n))
     }
 
+    #[inline]
     fn recv_inner(&mut self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.shared.read(usize::MAX, limit, true)? {
             Ok(rec) => Ok(ReadGuard {
-                shared: SharedRef::Borrowed(&self.shared),
+                shared: SharedRef::borrowed(&self.shared),
                 rec: Some(rec),
                 unlock: false,
             }),
@@ -992,6 +1031,7 @@ impl Consumer {
 }
 
 impl Drop for Consumer {
+    #[inline]
     fn drop(&mut self) {
         self.shared.ring.unlock_consumer();
     }
