@@ -81,6 +81,8 @@ pub(crate) struct Ring {
     data: NonNull<u8>,
     capacity: u64,
     mask: u64,
+    /// `max_message_for(capacity)`, computed once: it is checked on every send.
+    max_message: usize,
     multi_producer: bool,
     multi_consumer: bool,
     scope: Scope,
@@ -183,6 +185,7 @@ impl Ring {
             },
             capacity: capacity as u64,
             mask: offset_mask(capacity as u64),
+            max_message: max_message_for(capacity),
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
             scope,
@@ -244,6 +247,7 @@ impl Ring {
             data: data_ptr,
             capacity: capacity as u64,
             mask: offset_mask(capacity as u64),
+            max_message: max_message_for(capacity),
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
             scope: Scope::Process,
@@ -268,7 +272,7 @@ impl Ring {
     /// Largest payload accepted.
     #[inline]
     pub(crate) fn max_message(&self) -> usize {
-        max_message_for(self.capacity as usize)
+        self.max_message
     }
 
     pub(crate) fn scope(&self) -> Scope {
