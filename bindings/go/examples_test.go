@@ -3,6 +3,7 @@ package psyne
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,15 +57,16 @@ func TestExamples(t *testing.T) {
 	}
 	t.Run("ipc", func(t *testing.T) {
 		exe := filepath.Join(bin, "ipc")
+		name := fmt.Sprintf("psyne-go-example-test-%d", os.Getpid()) // runs in parallel do not meet
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		var cout, pout bytes.Buffer
-		consumer := exec.CommandContext(ctx, exe, "-role", "consumer")
+		consumer := exec.CommandContext(ctx, exe, "-role", "consumer", "-name", name)
 		consumer.Stdout, consumer.Stderr = &cout, &cout
 		if err := consumer.Start(); err != nil {
 			t.Fatal(err)
 		}
-		producer := exec.CommandContext(ctx, exe, "-role", "producer")
+		producer := exec.CommandContext(ctx, exe, "-role", "producer", "-name", name)
 		producer.Stdout, producer.Stderr = &pout, &pout
 		perr := producer.Run()
 		cerr := consumer.Wait()
@@ -82,7 +84,7 @@ func TestExamples(t *testing.T) {
 			t.Fatalf("producer:\n%s\nconsumer:\n%s", pout.String(), cout.String())
 		}
 		// The one-command form starts the consumer process itself.
-		out, err := run(t, exe)
+		out, err := run(t, exe, "-name", name+"-both")
 		if err != nil || !strings.Contains(out, "received 1000 messages in order") {
 			t.Fatalf("ipc (both roles): %v\n%s", err, out)
 		}

@@ -4,8 +4,9 @@
 //	go run ./examples/ipc -role consumer &     # or run the two roles yourself
 //	go run ./examples/ipc -role producer
 //
-// If this libpsyne build does not have ipc:// yet, the program says so and
-// exits with status 3.
+// -name NAME picks the channel name (ipc://NAME, default psyne-go-example).
+// If this libpsyne build does not have ipc://, the program says so and exits
+// with status 3.
 package main
 
 import (
@@ -21,10 +22,11 @@ import (
 	psyne "github.com/psyne-dev/psyne/bindings/go"
 )
 
-const (
-	frames = "ipc://psyne-go-example"     // producer -> consumer
-	acks   = "ipc://psyne-go-example-ack" // consumer -> producer: "all received"
-	count  = 1000
+const count = 1000
+
+var (
+	frames string // producer -> consumer: ipc://NAME
+	acks   string // consumer -> producer, "all received": ipc://NAME-ack
 )
 
 func open(uri string) *psyne.Channel {
@@ -86,7 +88,9 @@ func consume() {
 
 func main() {
 	role := flag.String("role", "both", "producer, consumer, or both (starts a consumer process)")
+	name := flag.String("name", "psyne-go-example", "channel name")
 	flag.Parse()
+	frames, acks = "ipc://"+*name, "ipc://"+*name+"-ack"
 	switch *role {
 	case "producer":
 		produce()
@@ -98,7 +102,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		consumer := exec.Command(exe, "-role", "consumer")
+		consumer := exec.Command(exe, "-role", "consumer", "-name", *name)
 		consumer.Stdout, consumer.Stderr = os.Stdout, os.Stderr
 		if err := consumer.Start(); err != nil {
 			log.Fatal(err)
