@@ -26,8 +26,18 @@ static inline void ipc_unsupported(const char *who, psyne_error_t err)
     exit(EXAMPLE_EXIT_UNSUPPORTED);
 }
 
-/* Message #seq: its sequence number, then a byte pattern; sizes vary. */
-static inline size_t ipc_message_size(uint32_t seq) { return sizeof seq + (seq * 7u) % 1024u; }
+/* Message #seq: its sequence number, then a byte pattern. The first three are
+ * exactly 1 KiB, 1 MiB and 10 MiB (written and read in place in shared memory);
+ * the rest vary from 4 bytes to 1 KiB. */
+static inline size_t ipc_message_size(uint32_t seq)
+{
+    static const size_t big[] = { 1024u, 1024u * 1024u, 10u * 1024u * 1024u };
+    return seq < 3 ? big[seq] : sizeof seq + (seq * 7u) % 1024u;
+}
+
+/* Ring size: the largest message is half the ring minus 16 bytes, so 10 MiB
+ * messages need a 32 MiB ring (sizes are powers of two). */
+enum { IPC_RING_SIZE = 32 * 1024 * 1024 };
 
 static inline void ipc_fill(void *buf, size_t size, uint32_t seq)
 {

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
 
     CHECK(psyne_init());
     psyne_channel_t *data = NULL, *ack = NULL;
-    psyne_error_t err = psyne_channel_create(data_uri, 256 * 1024, PSYNE_MODE_SPSC,
+    psyne_error_t err = psyne_channel_create(data_uri, IPC_RING_SIZE, PSYNE_MODE_SPSC,
                                              PSYNE_TYPE_MULTI, &data);
     if (err == PSYNE_ERROR_UNSUPPORTED)
         ipc_unsupported("ipc_producer", err); /* exits 77 */
