@@ -14,31 +14,7 @@ use super::*;
 use loom::sync::Arc;
 use loom::thread;
 
-/// One attempt to send; false when the ring is full.
-fn try_send(r: &Ring, data: &[u8], t: u32) -> bool {
-    match r.try_claim(data.len()) {
-        Some(c) => {
-            // SAFETY: the claim owns data.len() bytes at its payload pointer.
-            unsafe {
-                std::ptr::copy_nonoverlapping(data.as_ptr(), r.payload_ptr(c.pos), data.len())
-            };
-            r.commit(c, t);
-            true
-        }
-        None => false,
-    }
-}
-
-/// One attempt to receive.
-fn try_recv(r: &Ring) -> Option<(Vec<u8>, u32)> {
-    let rec = r.try_read(u32::MAX).unwrap()?;
-    // SAFETY: the record is ours until released.
-    let v =
-        unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len as usize) }.to_vec();
-    let t = rec.msg_type;
-    r.release(rec);
-    Some((v, t))
-}
+use super::test_support::{try_recv, try_send};
 
 /// Sends, retrying (with yields) until there is room.
 fn send(r: &Ring, data: &[u8], t: u32) {

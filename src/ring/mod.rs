@@ -861,6 +861,9 @@ fn try_lock(word: &AtomicU32, token: u32) -> bool {
 #[cfg(loom)]
 struct LoomRegion(Box<Control>, std::sync::Mutex<Box<[u8]>>);
 
+#[cfg(test)]
+mod test_support;
+
 #[cfg(all(test, not(loom)))]
 mod tests;
 

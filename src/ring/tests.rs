@@ -5,29 +5,7 @@ use super::*;
 
 const MODES: [Mode; 4] = [Mode::Spsc, Mode::Spmc, Mode::Mpsc, Mode::Mpmc];
 
-fn send(r: &Ring, data: &[u8], t: u32) -> bool {
-    match r.try_claim(data.len()) {
-        Some(c) => {
-            // SAFETY: the claim owns data.len() bytes.
-            unsafe {
-                std::ptr::copy_nonoverlapping(data.as_ptr(), r.payload_ptr(c.pos), data.len())
-            };
-            r.commit(c, t);
-            true
-        }
-        None => false,
-    }
-}
-
-fn recv(r: &Ring) -> Option<(Vec<u8>, u32)> {
-    let rec = r.try_read(u32::MAX).unwrap()?;
-    // SAFETY: the record is ours until released.
-    let v =
-        unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len as usize) }.to_vec();
-    let t = rec.msg_type;
-    r.release(rec);
-    Some((v, t))
-}
+use super::test_support::{try_recv as recv, try_send as send};
 
 #[test]
 fn round_trip_in_every_mode() {

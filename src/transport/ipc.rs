@@ -511,34 +511,6 @@ fn registry() -> &'static Mutex<HashMap<String, Weak<Shared>>> {
     REGISTRY.get_or_init(Default::default)
 }
 
-fn mismatch(
-    name: &str,
-    buffer_size: usize,
-    mode: Mode,
-    channel_type: ChannelType,
-    have: (usize, Mode, ChannelType),
-) -> Result<()> {
-    if buffer_size == 0 {
-        return Ok(());
-    }
-    let want = capacity_for(buffer_size).unwrap_or(usize::MAX);
-    let m = if want != have.0 {
-        format!(
-            "ring size {want} (requested {buffer_size}) but it has {}",
-            have.0
-        )
-    } else if mode != have.1 {
-        format!("mode {mode:?} but it is {:?}", have.1)
-    } else if channel_type != have.2 {
-        format!("type {channel_type:?} but it is {:?}", have.2)
-    } else {
-        return Ok(());
-    };
-    Err(Error::invalid(format!(
-        "ipc://{name} already exists with a different configuration: asked for {m} (pass buffer size 0 to attach with its configuration)"
-    )))
-}
-
 /// Opens (creates or attaches to) the segment `ipc://name`.
 ///
 /// * `buffer_size == 0`: attach to an existing segment and adopt its size,
@@ -562,7 +534,8 @@ pub(crate) fn open(
     let mut reg = registry().lock();
     reg.retain(|_, w| w.strong_count() > 0);
     if let Some(existing) = reg.get(name).and_then(Weak::upgrade) {
-        mismatch(
+        super::check_same_config(
+            "ipc",
             name,
             buffer_size,
             mode,
@@ -660,7 +633,14 @@ fn attach_locked(
                     && byte_is_locked(&file, SLOT_LOCK_BASE + i as i64)
             });
             if anyone {
-                mismatch(name, buffer_size, mode, channel_type, (cap, m, t))?;
+                super::check_same_config(
+                    "ipc",
+                    name,
+                    buffer_size,
+                    mode,
+                    channel_type,
+                    (cap, m, t),
+                )?;
                 (cap, m, t, false)
             } else if buffer_size == 0 {
                 // Every user died: reinitialise with its own configuration.

@@ -33,31 +33,19 @@ pub(crate) fn open(
     let mut reg = registry().lock();
     reg.retain(|_, w| w.strong_count() > 0);
     if let Some(existing) = reg.get(name).and_then(Weak::upgrade) {
-        if buffer_size == 0 {
-            return Ok(existing);
-        }
-        let want = capacity_for(buffer_size).unwrap_or(usize::MAX);
-        let have = existing.ring.capacity();
-        let mismatch = if want != have {
-            Some(format!(
-                "ring size {want} (requested {buffer_size}) but it has {have}"
-            ))
-        } else if mode != existing.mode {
-            Some(format!("mode {mode:?} but it is {:?}", existing.mode))
-        } else if channel_type != existing.channel_type {
-            Some(format!(
-                "type {channel_type:?} but it is {:?}",
-                existing.channel_type
-            ))
-        } else {
-            None
-        };
-        return match mismatch {
-            None => Ok(existing),
-            Some(m) => Err(Error::invalid(format!(
-                "memory://{name} already exists with a different configuration: asked for {m} (pass buffer size 0 to attach with its configuration)"
-            ))),
-        };
+        super::check_same_config(
+            "memory",
+            name,
+            buffer_size,
+            mode,
+            channel_type,
+            (
+                existing.ring.capacity(),
+                existing.mode,
+                existing.channel_type,
+            ),
+        )?;
+        return Ok(existing);
     }
     if buffer_size == 0 {
         return Err(Error::invalid(format!(

@@ -4,3 +4,39 @@
 #[cfg(not(loom))]
 pub(crate) mod ipc;
 pub(crate) mod memory;
+
+use crate::config::{ChannelType, Mode};
+use crate::error::{Error, Result};
+use crate::ring::layout::capacity_for;
+
+/// Attaching to an existing channel: a non-zero `buffer_size` (rounded up),
+/// `mode` and `channel_type` must match what the channel has (`have`); a
+/// difference is refused, naming it. `buffer_size == 0` adopts the channel's.
+pub(crate) fn check_same_config(
+    scheme: &str,
+    name: &str,
+    buffer_size: usize,
+    mode: Mode,
+    channel_type: ChannelType,
+    have: (usize, Mode, ChannelType),
+) -> Result<()> {
+    if buffer_size == 0 {
+        return Ok(());
+    }
+    let want = capacity_for(buffer_size).unwrap_or(usize::MAX);
+    let m = if want != have.0 {
+        format!(
+            "ring size {want} (requested {buffer_size}) but it has {}",
+            have.0
+        )
+    } else if mode != have.1 {
+        format!("mode {mode:?} but it is {:?}", have.1)
+    } else if channel_type != have.2 {
+        format!("type {channel_type:?} but it is {:?}", have.2)
+    } else {
+        return Ok(());
+    };
+    Err(Error::invalid(format!(
+        "{scheme}://{name} already exists with a different configuration: asked for {m} (pass buffer size 0 to attach with its configuration)"
+    )))
+}
