@@ -680,6 +680,11 @@ impl Channel {
     // ---- sending -------------------------------------------------------
 
     /// Sends a copy of `data`; [`Error::ChannelFull`] at once when there is no room.
+    ///
+    /// On single-consumer channels the receiver returns freed space to senders
+    /// in batches (1/16 of the ring), at once when it has drained the ring, and
+    /// at once while a blocking sender waits — so right after a receive on a
+    /// full ring, `try_send` may still report full for a moment.
     pub fn try_send(&self, data: &[u8], msg_type: u32) -> Result<()> {
         self.shared().send(data, msg_type, None, false)
     }

@@ -102,6 +102,9 @@ pub(crate) struct ConsumerLine {
     pub lock: AtomicU32,
     pub _pad: u32,
     pub counters: SideCounters,
+    /// Single-consumer rings that publish `head` in batches: the last value
+    /// stored to `head` (everything up to `read` is already freed).
+    pub published: AtomicU64,
 }
 
 /// Sleep/wake words for one direction.

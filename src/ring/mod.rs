@@ -83,6 +83,9 @@ pub(crate) struct Ring {
     mask: u64,
     /// `max_message_for(capacity)`, computed once: it is checked on every send.
     max_message: usize,
+    /// Single-consumer rings without crash tracking: publish `head` once this
+    /// many bytes are freed (0 = after every record).
+    head_batch: u64,
     multi_producer: bool,
     multi_consumer: bool,
     scope: Scope,
@@ -186,6 +189,11 @@ impl Ring {
             capacity: capacity as u64,
             mask: offset_mask(capacity as u64),
             max_message: max_message_for(capacity),
+            head_batch: if mode.multi_consumer() {
+                0
+            } else {
+                (capacity as u64 / 16).max(RECORD_ALIGN)
+            },
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
             scope,
@@ -218,6 +226,7 @@ impl Ring {
                 lock: AtomicU32::new(0),
                 _pad: 0,
                 counters: counters(),
+                published: AtomicU64::new(0),
             }),
             head: Padded(AtomicU64::new(0)),
             data: Padded(line()),
@@ -248,6 +257,13 @@ impl Ring {
             capacity: capacity as u64,
             mask: offset_mask(capacity as u64),
             max_message: max_message_for(capacity),
+            head_batch: if mode.multi_consumer() {
+                0
+            } else {
+                // Half the ring: the models' few small records then exercise
+                // deferred publication and the flush on empty.
+                capacity as u64 / 2
+            },
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
             scope: Scope::Process,
@@ -557,6 +573,11 @@ impl Ring {
             // Acquire: pairs with the producer's Release store of the state.
             let st = h.state.load(Ordering::Acquire);
             if st == state::EMPTY {
+                // Caught up: every record before `r` is released (one view at
+                // a time on single-consumer rings), so publish what is pending.
+                if self.head_batch != 0 && c.published.load(Ordering::Relaxed) != r {
+                    self.publish_head(r);
+                }
                 return Ok(None);
             }
             let len = h.len.load(Ordering::Relaxed);
@@ -669,9 +690,35 @@ impl Ring {
         if self.multi_producer {
             self.zero(pos, end);
         }
-        // Release: our reads of the record (and the zeroing) happen-before a
+        if self.head_batch != 0 {
+            // Publish freed space in batches, so that a producer running
+            // against a full ring does not pull the `head` line across cores
+            // for every message. The rest is published when the consumer
+            // finds the ring empty (try_read_single), so a producer is never
+            // left waiting for space that is free — and at once if a producer
+            // is already asleep waiting for it.
+            let c = &self.ctrl().consumer.0;
+            if end - c.published.load(Ordering::Relaxed) < self.head_batch {
+                light_barrier();
+                if self.ctrl().space.0.sleepers.load(Ordering::Relaxed) == 0 {
+                    return;
+                }
+            }
+        }
+        self.publish_head(end);
+    }
+
+    /// Single consumer: makes everything before `end` free for producers.
+    #[inline]
+    fn publish_head(&self, end: u64) {
+        // Release: our reads of the records (and the zeroing) happen-before a
         // producer's Acquire load of `head` that lets it reuse the space.
         self.ctrl().head.0.store(end, Ordering::Release);
+        self.ctrl()
+            .consumer
+            .0
+            .published
+            .store(end, Ordering::Relaxed);
         self.wake_if_sleeping(Direction::Space);
     }
 

@@ -143,3 +143,34 @@ fn counters_count_per_side() {
     r.reset_counters();
     assert_eq!(r.counters(), [0; 6]);
 }
+
+#[test]
+fn single_consumer_publishes_freed_space_in_batches_and_when_drained() {
+    let r = Ring::new_heap(1 << 12, Mode::Spsc).unwrap(); // batch: 256 bytes
+    let mut sent = 0u32;
+    while send(&r, &[1; 48], sent) {
+        sent += 1;
+    }
+    // One 64-byte record freed: less than a batch, not yet visible to producers.
+    assert_eq!(recv(&r).unwrap().1, 0);
+    assert!(r.try_claim(48).is_none(), "published in batches");
+    // Four more make a batch: visible.
+    for i in 1..5 {
+        assert_eq!(recv(&r).unwrap().1, i);
+    }
+    assert!(send(&r, &[2; 48], sent));
+    // Draining publishes everything, so the whole ring is free again.
+    while recv(&r).is_some() {}
+    assert_eq!(r.used_bytes(), 0);
+}
+
+#[test]
+fn a_sleeping_producer_gets_space_at_once() {
+    let r = Ring::new_heap(1 << 12, Mode::Spsc).unwrap();
+    while send(&r, &[1; 48], 0) {}
+    // A producer announces it is asleep waiting for space ...
+    r.ctrl().space.0.sleepers.store(1, Ordering::SeqCst);
+    // ... so a single release is published immediately.
+    recv(&r).unwrap();
+    assert!(r.try_claim(48).is_some());
+}

@@ -227,6 +227,9 @@ impl Tracker {
 impl Ring {
     /// Installs the tracker (before the ring is shared with other threads).
     pub(crate) fn set_tracker(&mut self, t: Tracker) {
+        // Crash recovery reasons about `head` as the consumer left it: publish
+        // it after every record on tracked rings (no batching).
+        self.head_batch = 0;
         self.track = Some(Box::new(t));
     }
 
