@@ -29,13 +29,12 @@ use crate::ring::{region_size, Ring};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, Scope};
 use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::ptr::NonNull;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// `PSYNEIPC` as a little-endian u64.
@@ -506,10 +505,8 @@ fn same_file(file: &File, path: &std::path::Path) -> bool {
 // Opening
 // ----------------------------------------------------------------------
 
-fn registry() -> &'static Mutex<HashMap<String, Weak<Shared>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<String, Weak<Shared>>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
+/// The ipc:// channels open in this process, by name.
+static REGISTRY: super::Registry = super::Registry::new();
 
 /// Opens (creates or attaches to) the segment `ipc://name`.
 ///
@@ -531,8 +528,7 @@ pub(crate) fn open(
             "buffer size {buffer_size} is larger than the maximum of {MAX_CAPACITY} bytes"
         )));
     }
-    let mut reg = registry().lock();
-    reg.retain(|_, w| w.strong_count() > 0);
+    let mut reg = REGISTRY.lock();
     if let Some(existing) = reg.get(name).and_then(Weak::upgrade) {
         super::check_same_config(
             "ipc",

@@ -9,14 +9,10 @@ use crate::config::{ChannelType, Mode};
 use crate::error::{Error, Result};
 use crate::ring::layout::capacity_for;
 use crate::ring::Ring;
-use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 
-fn registry() -> &'static Mutex<HashMap<String, Weak<Shared>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<String, Weak<Shared>>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
+/// The memory:// channels open in this process, by name.
+static REGISTRY: super::Registry = super::Registry::new();
 
 /// Opens (creates or attaches to) the ring called `name`.
 ///
@@ -30,8 +26,7 @@ pub(crate) fn open(
     mode: Mode,
     channel_type: ChannelType,
 ) -> Result<Arc<Shared>> {
-    let mut reg = registry().lock();
-    reg.retain(|_, w| w.strong_count() > 0);
+    let mut reg = REGISTRY.lock();
     if let Some(existing) = reg.get(name).and_then(Weak::upgrade) {
         super::check_same_config(
             "memory",

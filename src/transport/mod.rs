@@ -5,7 +5,29 @@
 pub(crate) mod ipc;
 pub(crate) mod memory;
 
+use crate::channel::Shared;
 use crate::config::{ChannelType, Mode};
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{OnceLock, Weak};
+
+/// The channels of one scheme open in this process, by name: every open of a
+/// name shares one [`Shared`], and the last handle dropped frees it (the map
+/// holds weak references, pruned whenever it is locked).
+pub(crate) struct Registry(OnceLock<Mutex<HashMap<String, Weak<Shared>>>>);
+
+impl Registry {
+    pub(crate) const fn new() -> Registry {
+        Registry(OnceLock::new())
+    }
+
+    /// Locks the map, dropping the entries of channels that no longer exist.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, Weak<Shared>>> {
+        let mut map = self.0.get_or_init(Default::default).lock();
+        map.retain(|_, w| w.strong_count() > 0);
+        map
+    }
+}
 use crate::error::{Error, Result};
 use crate::ring::layout::capacity_for;
 
