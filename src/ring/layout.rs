@@ -4,10 +4,11 @@
 //! segment mapped at different addresses by different processes (`ipc://`).
 //!
 //! ```text
-//! Control (7 × 128 B)           data area (capacity bytes, power of two)
+//! Control (22 × 128 B)          data area (capacity bytes, power of two)
 //! ┌────────┬────────┬──────┬────┐ ┌──────────┬─────────┬──────────┬───┐
 //! │producer│consumer│ head │wake│ │hdr│payload│hdr│pad..│hdr│payload│...│
-//! └────────┴────────┴──────┴────┘ └──────────┴─────────┴──────────┴───┘
+//! │ flags │ 2 × 8 counter lines │ └──────────┴─────────┴──────────┴───┘
+//! └────────┴────────┴──────┴────┘
 //! ```
 //!
 //! Positions are byte offsets that grow forever (u64, never wrap in practice);
@@ -64,20 +65,21 @@ pub(crate) struct RecordHeader {
 #[repr(C, align(128))]
 pub(crate) struct Padded<T>(pub T);
 
-/// Counters one side updates, living on that side's cache line.
+/// Lines of counters per side. Multi-producer (multi-consumer) threads each
+/// count on the line their thread drew, so that counting writes no cache line
+/// another thread writes (SPEC §6) — a shared counter would cost a contended
+/// locked instruction per message. Single sides count on line 0.
+pub(crate) const COUNTER_STRIPES: usize = 8;
+
+/// One side's counters on one line (see [`COUNTER_STRIPES`]).
 #[repr(C)]
 pub(crate) struct SideCounters {
     pub messages: AtomicU64,
     pub bytes: AtomicU64,
-}
-
-/// Times an operation found the ring full or empty. On a line of their own:
-/// callers that poll with `try_*` bump these on every miss, and that must not
-/// hammer the lines holding `tail` and `read`, which other threads CAS.
-#[repr(C)]
-pub(crate) struct BlockCounters {
-    pub send: AtomicU64,
-    pub receive: AtomicU64,
+    /// Times an operation found the ring full (producers) or empty
+    /// (consumers). Callers that poll with `try_*` bump it on every miss,
+    /// which is why it must not share a line with `tail` or `read`.
+    pub blocks: AtomicU64,
 }
 
 /// What producers write.
@@ -90,7 +92,6 @@ pub(crate) struct ProducerLine {
     /// Single-producer rings: owner token of the one active producer (0 = free).
     pub lock: AtomicU32,
     pub _pad: u32,
-    pub counters: SideCounters,
 }
 
 /// What consumers write.
@@ -101,7 +102,6 @@ pub(crate) struct ConsumerLine {
     /// Single-consumer rings: owner token of the one active consumer (0 = free).
     pub lock: AtomicU32,
     pub _pad: u32,
-    pub counters: SideCounters,
     /// Single-consumer rings that publish `head` in batches: the last value
     /// stored to `head` (everything up to `read` is already freed).
     pub published: AtomicU64,
@@ -130,8 +130,10 @@ pub(crate) struct Control {
     pub space: Padded<WakeLine>,
     /// Read-mostly flags.
     pub flags: Padded<FlagsLine>,
-    /// Full/empty counters (slow path only).
-    pub blocks: Padded<BlockCounters>,
+    /// Producers' counters (`blocks`: sends that found the ring full).
+    pub sent: [Padded<SideCounters>; COUNTER_STRIPES],
+    /// Consumers' counters (`blocks`: receives that found the ring empty).
+    pub received: [Padded<SideCounters>; COUNTER_STRIPES],
 }
 
 #[repr(C)]
@@ -182,7 +184,10 @@ mod tests {
     fn layout_is_fixed() {
         assert_eq!(std::mem::size_of::<RecordHeader>(), HEADER_SIZE as usize);
         assert_eq!(std::mem::align_of::<Control>(), 128);
-        assert_eq!(std::mem::size_of::<Control>(), 7 * 128);
+        assert_eq!(
+            std::mem::size_of::<Control>(),
+            (6 + 2 * COUNTER_STRIPES) * 128
+        );
         assert_eq!(record_size(0), 16);
         assert_eq!(record_size(1), 32);
         assert_eq!(record_size(16), 32);

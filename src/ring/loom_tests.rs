@@ -165,3 +165,46 @@ fn loom_no_lost_wakeup() {
         assert!(consumer_sees_data || producer_wakes, "lost wake-up");
     });
 }
+
+/// Deferred freeing must never strand space. A full ring (three 16-byte
+/// records in 64 bytes); two consumers take and release one record each
+/// (releases of less than half the ring defer the freeing) while a producer
+/// tries to send, freeing for itself. Afterwards, with everything drained,
+/// the whole ring must be usable again: released space that nobody frees
+/// would make those sends fail. (No thread spins, which keeps the model small.)
+#[test]
+fn loom_mc_deferred_free_strands_no_space() {
+    for mode in [Mode::Spmc, Mode::Mpmc] {
+        check(move || {
+            let ring = Arc::new(Ring::new_heap(64, mode).unwrap());
+            for i in 0..3 {
+                assert!(try_send(&ring, &[], i));
+            }
+            let consumers: Vec<_> = (0..2)
+                .map(|_| {
+                    let ring = ring.clone();
+                    thread::spawn(move || try_recv(&ring).map(|m| m.1))
+                })
+                .collect();
+            let sent_late = try_send(&ring, &[9], 3);
+            let mut got: Vec<u32> = consumers
+                .into_iter()
+                .filter_map(|c| c.join().unwrap())
+                .collect();
+            got.extend(std::iter::from_fn(|| try_recv(&ring)).map(|m| m.1));
+            got.sort_unstable();
+            let expected: Vec<u32> = if sent_late {
+                vec![0, 1, 2, 3]
+            } else {
+                vec![0, 1, 2]
+            };
+            assert_eq!(got, expected, "every sent message exactly once");
+            for i in 0..3 {
+                assert!(
+                    try_send(&ring, &[], 10 + i),
+                    "drained ring has room for #{i}"
+                );
+            }
+        });
+    }
+}

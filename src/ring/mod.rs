@@ -39,7 +39,7 @@ pub(crate) mod track;
 pub(crate) mod wait;
 
 use crate::config::Mode;
-use crate::sync::{light_barrier, AtomicU32, AtomicU64, Ordering, Scope};
+use crate::sync::{fence, light_barrier, AtomicU32, AtomicU64, Ordering, Scope};
 use layout::*;
 use std::ptr::NonNull;
 
@@ -86,6 +86,11 @@ pub(crate) struct Ring {
     /// Single-consumer rings without crash tracking: publish `head` once this
     /// many bytes are freed (0 = after every record).
     head_batch: u64,
+    /// Multi-consumer rings without crash tracking: a release frees released
+    /// records (and moves `head`) only once this many bytes wait to be freed,
+    /// or when a producer sleeps for space; producers that find the ring full
+    /// free them themselves (0 = free at every release).
+    free_batch: u64,
     multi_producer: bool,
     multi_consumer: bool,
     scope: Scope,
@@ -194,6 +199,11 @@ impl Ring {
             } else {
                 (capacity as u64 / 16).max(RECORD_ALIGN)
             },
+            free_batch: if mode.multi_consumer() {
+                (capacity as u64 / 16).max(RECORD_ALIGN)
+            } else {
+                0
+            },
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
             scope,
@@ -212,6 +222,7 @@ impl Ring {
         let counters = || SideCounters {
             messages: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            blocks: AtomicU64::new(0),
         };
         let ctrl = Box::new(Control {
             producer: Padded(ProducerLine {
@@ -219,13 +230,11 @@ impl Ring {
                 head_cache: AtomicU64::new(0),
                 lock: AtomicU32::new(0),
                 _pad: 0,
-                counters: counters(),
             }),
             consumer: Padded(ConsumerLine {
                 read: AtomicU64::new(0),
                 lock: AtomicU32::new(0),
                 _pad: 0,
-                counters: counters(),
                 published: AtomicU64::new(0),
             }),
             head: Padded(AtomicU64::new(0)),
@@ -235,10 +244,8 @@ impl Ring {
                 stopped: AtomicU32::new(0),
                 metrics_enabled: AtomicU32::new(1),
             }),
-            blocks: Padded(BlockCounters {
-                send: AtomicU64::new(0),
-                receive: AtomicU64::new(0),
-            }),
+            sent: std::array::from_fn(|_| Padded(counters())),
+            received: std::array::from_fn(|_| Padded(counters())),
         });
         let data = vec![0u8; capacity].into_boxed_slice();
         let headers = (0..capacity / HEADER_SIZE as usize)
@@ -263,6 +270,14 @@ impl Ring {
                 // Half the ring: the models' few small records then exercise
                 // deferred publication and the flush on empty.
                 capacity as u64 / 2
+            },
+            // Half the ring, for the same reason: releases that defer the
+            // freeing, releases that do it, and producers that free for
+            // themselves all occur.
+            free_batch: if mode.multi_consumer() {
+                capacity as u64 / 2
+            } else {
+                0
             },
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
@@ -320,12 +335,28 @@ impl Ring {
         unsafe { self.data.as_ptr().add(off) }
     }
 
+    /// The counter line this thread uses on one side (see [`COUNTER_STRIPES`]).
     #[inline]
-    fn count(&self, c: &SideCounters, multi: bool, bytes: u64) {
+    fn counters_of<'a>(
+        lines: &'a [Padded<SideCounters>; COUNTER_STRIPES],
+        multi: bool,
+    ) -> &'a SideCounters {
+        if multi {
+            &lines[thread_stripe()].0
+        } else {
+            &lines[0].0
+        }
+    }
+
+    #[inline]
+    fn count(&self, lines: &[Padded<SideCounters>; COUNTER_STRIPES], multi: bool, bytes: u64) {
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) == 0 {
             return;
         }
+        let c = Self::counters_of(lines, multi);
         if multi {
+            // Our thread's line: uncontended unless more threads than lines
+            // count on this side (or another process drew the same line).
             c.messages.fetch_add(1, Ordering::Relaxed);
             c.bytes.fetch_add(bytes, Ordering::Relaxed);
         } else {
@@ -342,7 +373,9 @@ impl Ring {
     pub(crate) fn note_send_block(&self) {
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
-            self.ctrl().blocks.0.send.fetch_add(1, Ordering::Relaxed);
+            Self::counters_of(&self.ctrl().sent, self.multi_producer)
+                .blocks
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -350,7 +383,9 @@ impl Ring {
     pub(crate) fn note_receive_block(&self) {
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
-            self.ctrl().blocks.0.receive.fetch_add(1, Ordering::Relaxed);
+            Self::counters_of(&self.ctrl().received, self.multi_consumer)
+                .blocks
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -401,20 +436,35 @@ impl Ring {
     #[inline]
     fn has_room(&self, t: u64, need: u64) -> bool {
         let p = &self.ctrl().producer.0;
-        let fits = |head: u64| t + need + SLACK - head <= self.capacity;
         // Acquire/Release on the cache too: with several producers, the one
         // that refreshed it is not the one that uses it, and the user must
         // still synchronise with the consumer that freed (and zeroed) the
         // space — else the consumer's zeroing may land after our writes.
         // (Found by the loom model `loom_mpsc`; free on x86.)
-        if fits(p.head_cache.load(Ordering::Acquire)) {
-            return true;
-        }
+        t + need + SLACK - p.head_cache.load(Ordering::Acquire) <= self.capacity
+            || self.has_room_slow(t, need)
+    }
+
+    /// [`Ring::has_room`] when the cached `head` says no: reads `head`, and on
+    /// rings that free lazily frees released records first.
+    #[cold]
+    #[inline(never)]
+    fn has_room_slow(&self, t: u64, need: u64) -> bool {
+        let fits = |head: u64| t + need + SLACK - head <= self.capacity;
         // Acquire: pairs with the consumer's Release store of `head`, so that
         // its reads of (and, multi-producer, its zeroing of) the freed bytes
         // happen before we write them.
-        let head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
-        p.head_cache.store(head, Ordering::Release);
+        let mut head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
+        if !fits(head) && self.free_batch != 0 {
+            // Consumers may have released records without freeing them.
+            self.free_released(track::NO_TRACK);
+            head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
+        }
+        self.ctrl()
+            .producer
+            .0
+            .head_cache
+            .store(head, Ordering::Release);
         fits(head)
     }
 
@@ -529,7 +579,7 @@ impl Ring {
         // load that sees MESSAGE.
         h.state.store(state::MESSAGE, Ordering::Release);
         self.track_claim_done(claim.track); // ipc: after the publish (track.rs)
-        self.count(&p.counters, self.multi_producer, claim.len as u64);
+        self.count(&self.ctrl().sent, self.multi_producer, claim.len as u64);
         self.wake_if_sleeping(Direction::Data);
     }
 
@@ -597,7 +647,7 @@ impl Ring {
                 continue;
             }
             let msg_type = h.msg_type.load(Ordering::Relaxed);
-            self.count(&c.counters, false, len as u64);
+            self.count(&self.ctrl().received, false, len as u64);
             return Ok(Some(Record {
                 pos: r,
                 len,
@@ -659,11 +709,11 @@ impl Ring {
                 continue;
             }
             if st == state::PADDING {
-                self.release_multi(r, slot);
+                self.release_multi(r, len, slot);
                 continue;
             }
             self.track_view_held(slot);
-            self.count(&c.counters, true, len as u64);
+            self.count(&self.ctrl().received, true, len as u64);
             return Ok(Some(Record {
                 pos: r,
                 len,
@@ -677,7 +727,7 @@ impl Ring {
     #[inline(always)]
     pub(crate) fn release(&self, rec: Record) {
         if self.multi_consumer {
-            self.release_multi(rec.pos, rec.track);
+            self.release_multi(rec.pos, rec.len, rec.track);
             self.track_view_done(rec.track); // ipc: after RELEASED (track.rs)
         } else {
             self.free_single(rec.pos, rec.pos + record_size(rec.len as u64));
@@ -722,23 +772,50 @@ impl Ring {
         self.wake_if_sleeping(Direction::Space);
     }
 
-    /// Multi consumer: mark released, then free every released record at the
-    /// front of the ring. Whoever finds the front released frees it, under
-    /// `HEAD_LOCK`. The SeqCst pairs (state store → head load here; head store →
-    /// state load in the loop) form a Dekker handshake: a releaser that finds the
-    /// lock taken can leave, because the lock holder will see its RELEASED.
+    /// Multi consumer: mark released, then — at once on tracked rings, in
+    /// batches otherwise — free every released record at the front of the
+    /// ring. Whoever finds the front released frees it, under `HEAD_LOCK`.
+    ///
+    /// A releaser that finds the lock taken can leave, because the lock holder
+    /// will see its RELEASED: a Dekker handshake between (RELEASED store, SeqCst
+    /// fence or store, SeqCst load of `head`) here and (SeqCst store of `head`,
+    /// SeqCst load of the state) in the loop.
+    ///
+    /// Deferring (no handshake, a plain Release store) is safe because every
+    /// waiter for space frees for itself: a producer that finds the ring full
+    /// runs [`Ring::free_released`] before giving up (`has_room_slow`), and one
+    /// about to sleep has announced itself and run a heavy barrier before that
+    /// last try — so either that try sees our RELEASED or we see its
+    /// `sleepers` here and free (the pattern of `wake_if_sleeping`).
     /// `slot`: the caller's ipc crash-recovery entry, reused to record the
     /// `HEAD_LOCK` it takes (track.rs); `NO_TRACK` otherwise.
-    fn release_multi(&self, pos: u64, slot: u32) {
+    #[inline]
+    fn release_multi(&self, pos: u64, len: u32, slot: u32) {
         let h = self.header(pos);
         let st = h.state.load(Ordering::Relaxed);
-        h.state.store(st | state::RELEASED, Ordering::SeqCst);
+        if self.free_batch == 0 {
+            h.state.store(st | state::RELEASED, Ordering::SeqCst);
+        } else {
+            // Release: our reads of the record happen-before the Acquire load
+            // (in free_released) of whoever frees it.
+            h.state.store(st | state::RELEASED, Ordering::Release);
+            let end = pos + record_size(len as u64);
+            let head = self.ctrl().head.0.load(Ordering::Relaxed) & !HEAD_LOCK;
+            if end.wrapping_sub(head) < self.free_batch {
+                light_barrier();
+                if self.ctrl().space.0.sleepers.load(Ordering::Relaxed) == 0 {
+                    return;
+                }
+            }
+            // Freeing after all: complete the handshake (once per batch).
+            fence(Ordering::SeqCst);
+        }
         self.free_released(slot);
     }
 
     /// Frees every released record at the front of the ring (the loop of
-    /// [`Ring::release_multi`]; ipc recovery also runs it after taking over a
-    /// dead process's `HEAD_LOCK`).
+    /// [`Ring::release_multi`]; producers run it when the ring looks full, and
+    /// ipc recovery after taking over a dead process's `HEAD_LOCK`).
     fn free_released(&self, slot: u32) {
         let head = &self.ctrl().head.0;
         let read = &self.ctrl().consumer.0.read;
@@ -752,10 +829,11 @@ impl Ring {
             if fh.state.load(Ordering::SeqCst) & state::RELEASED == 0 {
                 break;
             }
-            let end = front + record_size(fh.len.load(Ordering::Relaxed) as u64);
+            let mut end = front + record_size(fh.len.load(Ordering::Relaxed) as u64);
             self.track_head_intent(slot, front, end); // ipc (track.rs)
-                                                      // Positions never repeat, so this CAS cannot succeed on a recycled
-                                                      // slot: if `front` was freed meanwhile, head is no longer `front`.
+
+            // Positions never repeat, so this CAS cannot succeed on a recycled
+            // slot: if `front` was freed meanwhile, head is no longer `front`.
             if head
                 .compare_exchange(
                     front,
@@ -768,6 +846,9 @@ impl Ring {
                 continue;
             }
             self.track_head_locked(slot, front, end); // ipc (track.rs)
+            if !self.is_tracked() {
+                end = self.released_run(end, front + self.capacity / 4);
+            }
             if self.multi_producer {
                 self.zero(front, end);
             }
@@ -779,16 +860,47 @@ impl Ring {
         }
     }
 
-    /// Zeroes `[pos, end)` (multi-producer rings keep free space zeroed).
+    /// Under `HEAD_LOCK`: the end of the run of released records that starts
+    /// at `pos`, stopping before `limit`. (Tracked rings free one record per
+    /// lock: crash recovery records each range before taking the lock.)
+    fn released_run(&self, mut pos: u64, limit: u64) -> u64 {
+        // Every record before `read` was claimed by a consumer, so its header
+        // is this lap's (SeqCst/Acquire: the claim's CAS published the state
+        // it saw); beyond `read` a single-producer ring may hold stale bytes.
+        let read = self
+            .ctrl()
+            .consumer
+            .0
+            .read
+            .load(Ordering::SeqCst)
+            .min(limit);
+        while pos < read {
+            let h = self.header(pos);
+            if h.state.load(Ordering::SeqCst) & state::RELEASED == 0 {
+                break;
+            }
+            pos += record_size(h.len.load(Ordering::Relaxed) as u64);
+        }
+        pos
+    }
+
+    /// Zeroes `[pos, end)` (multi-producer rings keep free space zeroed). The
+    /// range is one or more whole records and may wrap once.
     fn zero(&self, pos: u64, end: u64) {
         #[cfg(not(loom))]
         {
             let off = (pos & self.mask) as usize;
-            // SAFETY: [pos, end) is one record, which never crosses the end of the
-            // data area, and the caller owns it (released, not yet freed). A late
-            // multi-consumer may still atomically load a header word inside it;
-            // it then fails its CAS on `read` and discards the value.
-            unsafe { std::ptr::write_bytes(self.data.as_ptr().add(off), 0, (end - pos) as usize) };
+            let len = (end - pos) as usize;
+            let first = len.min(self.capacity as usize - off);
+            // SAFETY: [pos, end) is at most one lap of whole records that the
+            // caller owns (released, not yet freed); split at the end of the
+            // data area, both parts are in bounds. A late multi-consumer may
+            // still atomically load a header word inside it; it then fails
+            // its CAS on `read` and discards the value.
+            unsafe {
+                std::ptr::write_bytes(self.data.as_ptr().add(off), 0, first);
+                std::ptr::write_bytes(self.data.as_ptr(), 0, len - first);
+            }
         }
         #[cfg(loom)]
         {
@@ -857,29 +969,30 @@ impl Ring {
     // ------------------------------------------------------------------
 
     pub(crate) fn counters(&self) -> [u64; 6] {
-        let p = &self.ctrl().producer.0.counters;
-        let c = &self.ctrl().consumer.0.counters;
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sum = |lines: &[Padded<SideCounters>; COUNTER_STRIPES],
+                   f: fn(&SideCounters) -> &AtomicU64| {
+            lines
+                .iter()
+                .map(|l| f(&l.0).load(Ordering::Relaxed))
+                .fold(0u64, u64::wrapping_add)
+        };
+        let (sent, received) = (&self.ctrl().sent, &self.ctrl().received);
         [
-            l(&p.messages),
-            l(&p.bytes),
-            l(&c.messages),
-            l(&c.bytes),
-            l(&self.ctrl().blocks.0.send),
-            l(&self.ctrl().blocks.0.receive),
+            sum(sent, |c| &c.messages),
+            sum(sent, |c| &c.bytes),
+            sum(received, |c| &c.messages),
+            sum(received, |c| &c.bytes),
+            sum(sent, |c| &c.blocks),
+            sum(received, |c| &c.blocks),
         ]
     }
 
     pub(crate) fn reset_counters(&self) {
-        for side in [
-            &self.ctrl().producer.0.counters,
-            &self.ctrl().consumer.0.counters,
-        ] {
-            side.messages.store(0, Ordering::Relaxed);
-            side.bytes.store(0, Ordering::Relaxed);
+        for line in self.ctrl().sent.iter().chain(self.ctrl().received.iter()) {
+            line.0.messages.store(0, Ordering::Relaxed);
+            line.0.bytes.store(0, Ordering::Relaxed);
+            line.0.blocks.store(0, Ordering::Relaxed);
         }
-        self.ctrl().blocks.0.send.store(0, Ordering::Relaxed);
-        self.ctrl().blocks.0.receive.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn set_metrics_enabled(&self, on: bool) {
@@ -896,6 +1009,26 @@ impl Ring {
         let tail = self.ctrl().producer.0.tail.load(Ordering::Acquire);
         tail.saturating_sub(head)
     }
+}
+
+/// This thread's counter line (see [`COUNTER_STRIPES`]): drawn round-robin
+/// on first use, so that up to that many threads never share one.
+#[inline]
+fn thread_stripe() -> usize {
+    use std::cell::Cell;
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|s| {
+        let v = s.get();
+        if v != usize::MAX {
+            return v;
+        }
+        let v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % COUNTER_STRIPES;
+        s.set(v);
+        v
+    })
 }
 
 fn try_lock(word: &AtomicU32, token: u32) -> bool {

@@ -106,10 +106,37 @@ fn out_of_order_commit_and_release_in_multi_modes() {
     let rb = r.try_read(u32::MAX).unwrap().unwrap();
     assert_eq!((ra.msg_type, rb.msg_type), (1, 2));
     let used = r.used_bytes();
-    r.release(rb); // released out of order: nothing freed yet
+    r.release(rb); // released out of order: nothing can be freed yet
     assert_eq!(r.used_bytes(), used);
-    r.release(ra); // now both are freed
-    assert_eq!(r.used_bytes(), 0);
+    r.release(ra); // both could be freed; 80 bytes is below the batch, so they wait
+    assert_eq!(r.used_bytes(), used);
+    // A producer that needs that space frees it itself: after a 480-byte
+    // record, another 464 bytes plus the slack only fit once a and b are gone.
+    let big = r.try_claim(464).unwrap();
+    r.commit(big, 3);
+    assert_eq!(r.used_bytes(), 80 + 480);
+    let rc = r.try_read(u32::MAX).unwrap().unwrap();
+    let last = r
+        .try_claim(448)
+        .expect("space of released records is reused");
+    assert_eq!(r.used_bytes(), 480 + 464);
+    r.cancel(last);
+    r.release(rc);
+}
+
+#[test]
+fn multi_consumer_frees_in_batches_and_for_sleeping_producers() {
+    let r = Ring::new_heap(1024, Mode::Spmc).unwrap(); // batch: 64 bytes
+    assert!(send(&r, &[1; 10], 1)); // 32-byte records
+    assert!(send(&r, &[2; 10], 2));
+    assert!(send(&r, &[3; 10], 3));
+    assert!(recv(&r).is_some());
+    assert_eq!(r.used_bytes(), 96, "one release of 32 bytes waits");
+    assert!(recv(&r).is_some());
+    assert_eq!(r.used_bytes(), 32, "64 bytes released: freed");
+    r.ctrl().space.0.sleepers.store(1, Ordering::SeqCst);
+    assert!(recv(&r).is_some());
+    assert_eq!(r.used_bytes(), 0, "a sleeping producer gets space at once");
 }
 
 #[test]

@@ -228,8 +228,10 @@ impl Ring {
     /// Installs the tracker (before the ring is shared with other threads).
     pub(crate) fn set_tracker(&mut self, t: Tracker) {
         // Crash recovery reasons about `head` as the consumer left it: publish
-        // it after every record on tracked rings (no batching).
+        // it after every record on tracked rings (no batching), and free
+        // released records at once, one per HEAD_LOCK.
         self.head_batch = 0;
+        self.free_batch = 0;
         self.track = Some(Box::new(t));
     }
 
@@ -614,7 +616,8 @@ impl Ring {
                 "record at {pos} was taken but is not a message (state {st})"
             ));
         }
-        self.with_view_slot(|slot| self.release_multi(pos, slot));
+        let len = self.header(pos).len.load(Ordering::Relaxed);
+        self.with_view_slot(|slot| self.release_multi(pos, len, slot));
         Ok(Outcome::Resolved {
             dropped: st == state::MESSAGE,
         })
