@@ -337,10 +337,7 @@ impl Ring {
 
     /// The counter line this thread uses on one side (see [`COUNTER_STRIPES`]).
     #[inline]
-    fn counters_of<'a>(
-        lines: &'a [Padded<SideCounters>; COUNTER_STRIPES],
-        multi: bool,
-    ) -> &'a SideCounters {
+    fn counters_of(lines: &[Padded<SideCounters>; COUNTER_STRIPES], multi: bool) -> &SideCounters {
         if multi {
             &lines[thread_stripe()].0
         } else {
