@@ -65,10 +65,9 @@ pub(crate) struct RecordHeader {
 #[repr(C, align(128))]
 pub(crate) struct Padded<T>(pub T);
 
-/// Lines of counters per side. Multi-producer (multi-consumer) threads each
-/// count on the line their thread drew, so that counting writes no cache line
-/// another thread writes (SPEC §6) — a shared counter would cost a contended
-/// locked instruction per message. Single sides count on line 0.
+/// Lines of counters per side: single sides count on line 0, threads on a
+/// multi side each on a line of their own (see `counters.rs`), so that counting
+/// writes no cache line another thread writes (SPEC §6).
 pub(crate) const COUNTER_STRIPES: usize = 8;
 
 /// One side's counters on one line (see [`COUNTER_STRIPES`]).

@@ -34,6 +34,7 @@
 //! them (see [`Ring::try_lock_producer`]), which is what makes plain stores
 //! enough there.
 
+mod counters;
 pub(crate) mod layout;
 pub(crate) mod track;
 pub(crate) mod wait;
@@ -335,34 +336,10 @@ impl Ring {
         unsafe { self.data.as_ptr().add(off) }
     }
 
-    /// The counter line this thread uses on one side (see [`COUNTER_STRIPES`]).
     #[inline]
-    fn counters_of(lines: &[Padded<SideCounters>; COUNTER_STRIPES], multi: bool) -> &SideCounters {
-        if multi {
-            &lines[thread_stripe()].0
-        } else {
-            &lines[0].0
-        }
-    }
-
-    #[inline]
-    fn count(&self, lines: &[Padded<SideCounters>; COUNTER_STRIPES], multi: bool, bytes: u64) {
-        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let c = Self::counters_of(lines, multi);
-        if multi {
-            // Our thread's line: uncontended unless more threads than lines
-            // count on this side (or another process drew the same line).
-            c.messages.fetch_add(1, Ordering::Relaxed);
-            c.bytes.fetch_add(bytes, Ordering::Relaxed);
-        } else {
-            // One writer: a plain read-modify-write keeps locked instructions
-            // off the single-side hot path.
-            c.messages
-                .store(c.messages.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            c.bytes
-                .store(c.bytes.load(Ordering::Relaxed) + bytes, Ordering::Relaxed);
+    fn count(&self, lines: &counters::CounterLines, multi: bool, bytes: u64) {
+        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
+            counters::count_message(lines, multi, self.scope, bytes);
         }
     }
 
@@ -370,9 +347,7 @@ impl Ring {
     pub(crate) fn note_send_block(&self) {
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
-            Self::counters_of(&self.ctrl().sent, self.multi_producer)
-                .blocks
-                .fetch_add(1, Ordering::Relaxed);
+            counters::count_block(&self.ctrl().sent, self.multi_producer);
         }
     }
 
@@ -380,9 +355,7 @@ impl Ring {
     pub(crate) fn note_receive_block(&self) {
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
-            Self::counters_of(&self.ctrl().received, self.multi_consumer)
-                .blocks
-                .fetch_add(1, Ordering::Relaxed);
+            counters::count_block(&self.ctrl().received, self.multi_consumer);
         }
     }
 
@@ -966,30 +939,20 @@ impl Ring {
     // ------------------------------------------------------------------
 
     pub(crate) fn counters(&self) -> [u64; 6] {
-        let sum = |lines: &[Padded<SideCounters>; COUNTER_STRIPES],
-                   f: fn(&SideCounters) -> &AtomicU64| {
-            lines
-                .iter()
-                .map(|l| f(&l.0).load(Ordering::Relaxed))
-                .fold(0u64, u64::wrapping_add)
-        };
         let (sent, received) = (&self.ctrl().sent, &self.ctrl().received);
         [
-            sum(sent, |c| &c.messages),
-            sum(sent, |c| &c.bytes),
-            sum(received, |c| &c.messages),
-            sum(received, |c| &c.bytes),
-            sum(sent, |c| &c.blocks),
-            sum(received, |c| &c.blocks),
+            counters::sum(sent, |c| &c.messages),
+            counters::sum(sent, |c| &c.bytes),
+            counters::sum(received, |c| &c.messages),
+            counters::sum(received, |c| &c.bytes),
+            counters::sum(sent, |c| &c.blocks),
+            counters::sum(received, |c| &c.blocks),
         ]
     }
 
     pub(crate) fn reset_counters(&self) {
-        for line in self.ctrl().sent.iter().chain(self.ctrl().received.iter()) {
-            line.0.messages.store(0, Ordering::Relaxed);
-            line.0.bytes.store(0, Ordering::Relaxed);
-            line.0.blocks.store(0, Ordering::Relaxed);
-        }
+        counters::reset(&self.ctrl().sent);
+        counters::reset(&self.ctrl().received);
     }
 
     pub(crate) fn set_metrics_enabled(&self, on: bool) {
@@ -1006,26 +969,6 @@ impl Ring {
         let tail = self.ctrl().producer.0.tail.load(Ordering::Acquire);
         tail.saturating_sub(head)
     }
-}
-
-/// This thread's counter line (see [`COUNTER_STRIPES`]): drawn round-robin
-/// on first use, so that up to that many threads never share one.
-#[inline]
-fn thread_stripe() -> usize {
-    use std::cell::Cell;
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    STRIPE.with(|s| {
-        let v = s.get();
-        if v != usize::MAX {
-            return v;
-        }
-        let v = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % COUNTER_STRIPES;
-        s.set(v);
-        v
-    })
 }
 
 fn try_lock(word: &AtomicU32, token: u32) -> bool {
