@@ -139,9 +139,9 @@ impl Shared {
         if self.ring.is_stopped() {
             return Err(Error::ChannelStopped);
         }
-        if let Some(c) = self.ring.try_claim(len) {
-            return Ok(c);
-        }
+        // The fast path's attempt found the ring full. No second attempt here:
+        // callers polling with try_send would pay two per miss, and each one
+        // reads lines that consumers write.
         self.ring.note_send_block();
         let Some(limit) = limit else {
             return Err(Error::ChannelFull);
@@ -150,6 +150,7 @@ impl Shared {
             if self.ring.is_stopped() {
                 return Err(Error::ChannelStopped);
             }
+            self.ring.free_for_waiting_producer();
             Ok(self.ring.try_claim(len))
         })
     }
@@ -227,8 +228,14 @@ impl Shared {
             },
             Ok(None) => Ok(None),
         };
-        if let Some(v) = attempt()? {
-            return Ok(v);
+        // The fast path's attempt found the ring empty; after a stop, look once
+        // more (attempt() does) so that a message committed just before the
+        // stop is still delivered. Otherwise no second attempt: callers polling
+        // with try_recv would pay two per miss.
+        if self.ring.is_stopped() {
+            if let Some(v) = attempt()? {
+                return Ok(v);
+            }
         }
         self.ring.note_receive_block();
         match limit {

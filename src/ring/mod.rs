@@ -415,8 +415,7 @@ impl Ring {
             || self.has_room_slow(t, need)
     }
 
-    /// [`Ring::has_room`] when the cached `head` says no: reads `head`, and on
-    /// rings that free lazily frees released records first.
+    /// [`Ring::has_room`] when the cached `head` says no: reads `head`.
     #[cold]
     #[inline(never)]
     fn has_room_slow(&self, t: u64, need: u64) -> bool {
@@ -424,18 +423,22 @@ impl Ring {
         // Acquire: pairs with the consumer's Release store of `head`, so that
         // its reads of (and, multi-producer, its zeroing of) the freed bytes
         // happen before we write them.
-        let mut head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
-        if !fits(head) && self.free_batch != 0 {
-            // Consumers may have released records without freeing them.
-            self.free_released(track::NO_TRACK);
-            head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
-        }
+        let head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
         self.ctrl()
             .producer
             .0
             .head_cache
             .store(head, Ordering::Release);
         fits(head)
+    }
+
+    /// A producer about to wait for space: on rings that free lazily, frees
+    /// what consumers released but left for later (slow path only: it reads
+    /// the consumers' lines).
+    pub(crate) fn free_for_waiting_producer(&self) {
+        if self.free_batch != 0 {
+            self.free_released(track::NO_TRACK);
+        }
     }
 
     /// Claims space for a `len`-byte payload. `Ok(None)` when the ring is full.
@@ -644,6 +647,7 @@ impl Ring {
                 // RELEASED: another consumer already took it; `read` has moved.
                 if c.read.load(Ordering::Acquire) == r && st == state::EMPTY {
                     self.track_view_done(slot);
+                    self.free_on_drain(r);
                     return Ok(None);
                 }
                 continue;
@@ -744,19 +748,26 @@ impl Ring {
 
     /// Multi consumer: mark released, then — at once on tracked rings, in
     /// batches otherwise — free every released record at the front of the
-    /// ring. Whoever finds the front released frees it, under `HEAD_LOCK`.
+    /// ring. Whoever finds the front released frees it: by a CAS of `head`
+    /// over the run, or, where the run must be zeroed (multi-producer) or
+    /// recorded for crash recovery (tracked), under `HEAD_LOCK`.
     ///
     /// A releaser that finds the lock taken can leave, because the lock holder
     /// will see its RELEASED: a Dekker handshake between (RELEASED store, SeqCst
     /// fence or store, SeqCst load of `head`) here and (SeqCst store of `head`,
     /// SeqCst load of the state) in the loop.
     ///
-    /// Deferring (no handshake, a plain Release store) is safe because every
-    /// waiter for space frees for itself: a producer that finds the ring full
-    /// runs [`Ring::free_released`] before giving up (`has_room_slow`), and one
-    /// about to sleep has announced itself and run a heavy barrier before that
-    /// last try — so either that try sees our RELEASED or we see its
-    /// `sleepers` here and free (the pattern of `wake_if_sleeping`).
+    /// Deferring (no handshake, a plain Release store) leaves at most a batch
+    /// of released space unfreed, and never strands it: a consumer that finds
+    /// the ring empty frees it (`free_on_drain`), and a producer that waits for
+    /// space frees it before every try (`free_for_waiting_producer`). One about
+    /// to sleep has announced itself and run a heavy barrier before its last
+    /// try — so either that try sees our RELEASED or we see its `sleepers`
+    /// here and free (the pattern of `wake_if_sleeping`). Producers that only
+    /// poll (`try_send`) never free: that would pull `read`, `head` and the
+    /// released headers across cores on every miss, and a producer outrunning
+    /// its consumers misses on every send. They may see the ring full while up
+    /// to a batch of released space awaits freeing.
     /// `slot`: the caller's ipc crash-recovery entry, reused to record the
     /// `HEAD_LOCK` it takes (track.rs); `NO_TRACK` otherwise.
     #[inline]
@@ -783,6 +794,21 @@ impl Ring {
         self.free_released(slot);
     }
 
+    /// Multi consumer, lazily freeing ring: a consumer that finds the ring
+    /// empty at `read` frees what is released, so that released space does
+    /// not wait for a batch that may never fill (as single consumers publish
+    /// `head` on drain). Cheap when there is nothing to do: one load of the
+    /// read-mostly `head` line.
+    #[inline]
+    fn free_on_drain(&self, read: u64) {
+        if self.free_batch != 0 && self.ctrl().head.0.load(Ordering::Relaxed) != read {
+            // Our own last RELEASED store was a plain Release: complete the
+            // handshake with a lock holder (see release_multi).
+            fence(Ordering::SeqCst);
+            self.free_released(track::NO_TRACK);
+        }
+    }
+
     /// Frees every released record at the front of the ring (the loop of
     /// [`Ring::release_multi`]; producers run it when the ring looks full, and
     /// ipc recovery after taking over a dead process's `HEAD_LOCK`).
@@ -800,29 +826,39 @@ impl Ring {
                 break;
             }
             let mut end = front + record_size(fh.len.load(Ordering::Relaxed) as u64);
+            if !self.is_tracked() {
+                // Walk on before taking anything: the walk is a chain of cache
+                // misses, and a lock holder that gets preempted stalls every
+                // producer once the ring fills.
+                end = self.released_run(end, front + self.capacity / 4);
+            }
             self.track_head_intent(slot, front, end); // ipc (track.rs)
 
             // Positions never repeat, so this CAS cannot succeed on a recycled
             // slot: if `front` was freed meanwhile, head is no longer `front`.
+            // And if it succeeds, nobody freed anything since we loaded
+            // `front`, so every record we saw released still is (a record only
+            // leaves RELEASED by being freed): the walk was valid.
+            //
+            // Single producer, untracked: nothing to zero, so move `head`
+            // straight to `end`. Otherwise take HEAD_LOCK, zero, then publish:
+            // the zeroing must be done before producers may reuse the space,
+            // and only by the one thread that owns it.
+            let lock_free = !self.multi_producer && !self.is_tracked();
+            let to = if lock_free { end } else { front | HEAD_LOCK };
             if head
-                .compare_exchange(
-                    front,
-                    front | HEAD_LOCK,
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(front, to, Ordering::SeqCst, Ordering::Relaxed)
                 .is_err()
             {
                 continue;
             }
-            self.track_head_locked(slot, front, end); // ipc (track.rs)
-            if !self.is_tracked() {
-                end = self.released_run(end, front + self.capacity / 4);
+            if !lock_free {
+                self.track_head_locked(slot, front, end); // ipc (track.rs)
+                if self.multi_producer {
+                    self.zero(front, end);
+                }
+                head.store(end, Ordering::SeqCst);
             }
-            if self.multi_producer {
-                self.zero(front, end);
-            }
-            head.store(end, Ordering::SeqCst);
             freed = true;
         }
         if freed {
@@ -830,13 +866,18 @@ impl Ring {
         }
     }
 
-    /// Under `HEAD_LOCK`: the end of the run of released records that starts
-    /// at `pos`, stopping before `limit`. (Tracked rings free one record per
-    /// lock: crash recovery records each range before taking the lock.)
+    /// The end of the run of released records that starts at `pos`, stopping
+    /// before `limit`. Without any lock: a run seen here is only used if the
+    /// caller's CAS on `head` proves nothing was freed meanwhile. (Tracked
+    /// rings free one record at a time: crash recovery records each range
+    /// before taking the lock.)
     fn released_run(&self, mut pos: u64, limit: u64) -> u64 {
         // Every record before `read` was claimed by a consumer, so its header
         // is this lap's (SeqCst/Acquire: the claim's CAS published the state
         // it saw); beyond `read` a single-producer ring may hold stale bytes.
+        // If `head` moved meanwhile the headers may be recycled and the
+        // lengths garbage; the walk still ends (every step is >= 16 bytes,
+        // and `header` masks every position into the data area).
         let read = self
             .ctrl()
             .consumer

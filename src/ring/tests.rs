@@ -110,18 +110,33 @@ fn out_of_order_commit_and_release_in_multi_modes() {
     assert_eq!(r.used_bytes(), used);
     r.release(ra); // both could be freed; 80 bytes is below the batch, so they wait
     assert_eq!(r.used_bytes(), used);
-    // A producer that needs that space frees it itself: after a 480-byte
-    // record, another 464 bytes plus the slack only fit once a and b are gone.
+    // A polling producer does not free: after a 480-byte record, another
+    // 464 bytes plus the slack only fit once a and b are freed...
     let big = r.try_claim(464).unwrap();
     r.commit(big, 3);
     assert_eq!(r.used_bytes(), 80 + 480);
     let rc = r.try_read(u32::MAX).unwrap().unwrap();
+    assert!(r.try_claim(448).is_none());
+    // ...a producer about to wait does.
+    r.free_for_waiting_producer();
     let last = r
         .try_claim(448)
         .expect("space of released records is reused");
     assert_eq!(r.used_bytes(), 480 + 464);
     r.cancel(last);
     r.release(rc);
+}
+
+#[test]
+fn multi_consumer_frees_when_it_finds_the_ring_empty() {
+    for mode in [Mode::Spmc, Mode::Mpmc] {
+        let r = Ring::new_heap(1024, mode).unwrap(); // batch: 64 bytes
+        assert!(send(&r, &[1; 10], 1));
+        assert!(recv(&r).is_some());
+        assert_eq!(r.used_bytes(), 32, "{mode:?}: a release of 32 bytes waits");
+        assert!(recv(&r).is_none());
+        assert_eq!(r.used_bytes(), 0, "{mode:?}: freed on drain");
+    }
 }
 
 #[test]
