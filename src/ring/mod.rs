@@ -416,8 +416,7 @@ impl Ring {
     }
 
     /// [`Ring::has_room`] when the cached `head` says no: reads `head`.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn has_room_slow(&self, t: u64, need: u64) -> bool {
         let fits = |head: u64| t + need + SLACK - head <= self.capacity;
         // Acquire: pairs with the consumer's Release store of `head`, so that
