@@ -60,12 +60,18 @@ pub(crate) fn count_message(lines: &CounterLines, multi: bool, scope: Scope, byt
     }
 }
 
-/// Adds one block (slow path: always `fetch_add`, on this thread's line).
-pub(crate) fn count_block(lines: &CounterLines, multi: bool) {
-    let i = match slot(multi, Scope::Shared) {
-        Slot::Exclusive(i) | Slot::Shared(i) => i,
-    };
-    lines[i].0.blocks.fetch_add(1, Ordering::Relaxed);
+/// Adds one block (a send that found the ring full, a receive that found it
+/// empty). Polling loops call this on every miss, so it too avoids locked
+/// instructions where it can: a locked add per poll slows the poll loop down,
+/// and with it the moment a waiting consumer sees a message.
+#[inline]
+pub(crate) fn count_block(lines: &CounterLines, multi: bool, scope: Scope) {
+    match slot(multi, scope) {
+        Slot::Exclusive(i) => bump(&lines[i].0.blocks, 1),
+        Slot::Shared(i) => {
+            lines[i].0.blocks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Sums one field over all lines.
