@@ -114,20 +114,27 @@ mod slots {
     /// Bit i set: index i is held by a live thread of this process.
     static TAKEN: AtomicU32 = AtomicU32::new(0);
 
-    /// Gives the index back when the thread exits.
-    struct Held(Cell<Option<usize>>);
+    /// Not drawn yet.
+    const UNSET: usize = usize::MAX - 1;
+    /// Nothing was free (or the thread is exiting): use the overflow line.
+    const NONE: usize = usize::MAX;
+
+    thread_local! {
+        /// This thread's index. A const-initialised `Cell` without a
+        /// destructor, so that reading it is one thread-relative load.
+        static SLOT: Cell<usize> = const { Cell::new(UNSET) };
+        /// Gives the index back when the thread exits (set up on first draw).
+        static HELD: Held = const { Held(Cell::new(NONE)) };
+    }
+
+    struct Held(Cell<usize>);
 
     impl Drop for Held {
         fn drop(&mut self) {
-            if let Some(i) = self.0.get() {
-                give_back(&TAKEN, i);
-            }
+            give_back(&TAKEN, self.0.get());
+            // Counting later in this thread's exit uses the overflow line.
+            let _ = SLOT.try_with(|s| s.set(NONE));
         }
-    }
-
-    thread_local! {
-        /// `None` until first use; `Some(usize::MAX)`: no index was free.
-        static HELD: Held = const { Held(Cell::new(None)) };
     }
 
     /// Takes the lowest free index of `taken`; `usize::MAX` if none is free.
@@ -154,7 +161,7 @@ mod slots {
 
     /// Returns index `i` (`usize::MAX`: nothing was drawn).
     pub(super) fn give_back(taken: &AtomicU32, i: usize) {
-        if i != usize::MAX {
+        if i < COUNTER_STRIPES {
             // Release: this thread's last plain counter stores happen-before
             // the next holder's Acquire in `draw`, so it adds to them.
             taken.fetch_and(!(1 << i), Ordering::Release);
@@ -165,19 +172,30 @@ mod slots {
     /// threads (or this thread is exiting).
     #[inline]
     pub(crate) fn thread_slot() -> Option<usize> {
-        HELD.try_with(|h| {
-            let i = match h.0.get() {
-                Some(i) => i,
-                None => {
-                    let i = draw(&TAKEN);
-                    h.0.set(Some(i));
-                    i
-                }
-            };
-            (i != usize::MAX).then_some(i)
-        })
-        .ok()
-        .flatten()
+        let i = SLOT.with(Cell::get);
+        if i < UNSET {
+            return Some(i);
+        }
+        if i == NONE {
+            return None;
+        }
+        first_draw()
+    }
+
+    #[cold]
+    fn first_draw() -> Option<usize> {
+        let i = draw(&TAKEN);
+        // Register the give-back; a thread already tearing down its locals
+        // cannot, so it returns the index at once.
+        let i = match HELD.try_with(|h| h.0.set(i)) {
+            Ok(()) => i,
+            Err(_) => {
+                give_back(&TAKEN, i);
+                NONE
+            }
+        };
+        SLOT.with(|s| s.set(i));
+        (i != NONE).then_some(i)
     }
 }
 
