@@ -273,39 +273,40 @@ impl Shared {
 /// bytes, not overlapping.
 #[inline(always)]
 unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
-    use std::ptr::{read_unaligned as rd, write_unaligned as wr};
-    // SAFETY (all arms): each move reads `[0, n)` or `[len - n, len)` with
-    // n <= len, inside both buffers by the caller's contract.
+    // SAFETY (all arms): the caller's contract; `two_moves` and the loop stay
+    // inside `[0, len)` of both buffers.
     unsafe {
         match len {
-            33..=64 => {
-                let (a, b) = (
-                    rd(src as *const [u8; 32]),
-                    rd(src.add(len - 32) as *const [u8; 32]),
-                );
-                wr(dst as *mut [u8; 32], a);
-                wr(dst.add(len - 32) as *mut [u8; 32], b);
-            }
-            16..=32 => {
-                let (a, b) = (
-                    rd(src as *const [u8; 16]),
-                    rd(src.add(len - 16) as *const [u8; 16]),
-                );
-                wr(dst as *mut [u8; 16], a);
-                wr(dst.add(len - 16) as *mut [u8; 16], b);
-            }
-            8..=15 => {
-                let (a, b) = (rd(src as *const u64), rd(src.add(len - 8) as *const u64));
-                wr(dst as *mut u64, a);
-                wr(dst.add(len - 8) as *mut u64, b);
-            }
-            _ if len < 8 => {
+            33..=64 => two_moves::<[u8; 32]>(src, dst, len),
+            16..=32 => two_moves::<[u8; 16]>(src, dst, len),
+            8..=15 => two_moves::<u64>(src, dst, len),
+            0..=7 => {
                 for i in 0..len {
                     *dst.add(i) = *src.add(i);
                 }
             }
             _ => std::ptr::copy_nonoverlapping(src, dst, len),
         }
+    }
+}
+
+/// Copies `len` bytes, `size_of::<T>() <= len <= 2 * size_of::<T>()`, as the
+/// first and the last `T` (which overlap unless `len` is exactly twice).
+///
+/// # Safety
+/// As [`copy_bytes`], and the size bounds above.
+#[inline(always)]
+unsafe fn two_moves<T: Copy>(src: *const u8, dst: *mut u8, len: usize) {
+    use std::ptr::{read_unaligned, write_unaligned};
+    let n = std::mem::size_of::<T>();
+    debug_assert!(n <= len && len <= 2 * n);
+    // SAFETY: both reads and writes cover [0, n) and [len - n, len), inside
+    // both buffers since n <= len; unaligned accesses are used throughout.
+    unsafe {
+        let head = read_unaligned(src as *const T);
+        let tail = read_unaligned(src.add(len - n) as *const T);
+        write_unaligned(dst as *mut T, head);
+        write_unaligned(dst.add(len - n) as *mut T, tail);
     }
 }
 
