@@ -251,10 +251,10 @@ impl Shared {
             Ok(rec) => rec,
             Err(needed) => return Ok(Err(needed)),
         };
-        let len = rec.len as usize;
+        let len = rec.len() as usize;
         // SAFETY: the record is ours until released; try_read checked len <= buf.len().
         unsafe { copy_bytes(self.ring.payload_ptr(rec.pos), buf.as_mut_ptr(), len) };
-        let t = rec.msg_type;
+        let t = rec.msg_type();
         self.ring.release(rec);
         if !side_held {
             self.ring.unlock_consumer();
@@ -431,7 +431,7 @@ impl Deref for WriteGuard<'_> {
         let c = self.claim();
         // SAFETY: the claim owns `len` bytes at this pointer until committed or
         // cancelled, which needs `self` by value.
-        unsafe { std::slice::from_raw_parts(self.shared.ring.payload_ptr(c.pos), c.len as usize) }
+        unsafe { std::slice::from_raw_parts(self.shared.ring.payload_ptr(c.pos), c.len() as usize) }
     }
 }
 
@@ -441,7 +441,7 @@ impl DerefMut for WriteGuard<'_> {
         let c = self.claim();
         // SAFETY: as in deref; `&mut self` makes this the only access.
         unsafe {
-            std::slice::from_raw_parts_mut(self.shared.ring.payload_ptr(c.pos), c.len as usize)
+            std::slice::from_raw_parts_mut(self.shared.ring.payload_ptr(c.pos), c.len() as usize)
         }
     }
 }
@@ -478,7 +478,7 @@ impl ReadGuard<'_> {
     /// The message type (0 on SINGLE channels).
     #[inline]
     pub fn msg_type(&self) -> u32 {
-        self.rec().msg_type
+        self.rec().msg_type()
     }
 
     /// Frees the message's space (same as dropping the guard).
@@ -499,7 +499,7 @@ impl Deref for ReadGuard<'_> {
         let r = self.rec();
         // SAFETY: the record is ours until released (on drop); the producer
         // finished writing it before publishing (Release/Acquire on its state).
-        unsafe { std::slice::from_raw_parts(self.shared.ring.payload_ptr(r.pos), r.len as usize) }
+        unsafe { std::slice::from_raw_parts(self.shared.ring.payload_ptr(r.pos), r.len() as usize) }
     }
 }
 

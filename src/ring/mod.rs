@@ -45,22 +45,70 @@ use layout::*;
 use std::ptr::NonNull;
 
 /// A claimed, not yet published record.
+///
+/// Claims and records are built in one function and read in its caller,
+/// often through the stack: every field is a whole 8-byte word, written by one
+/// store, so that reading it back is store-forwarded. (With `u32` fields the
+/// compiler wrote them separately and read them together, and each such read
+/// stalled for the store buffer — a third of the reservation path's time.)
 #[derive(Debug)]
 pub(crate) struct Claim {
     pub pos: u64,
-    pub len: u32,
-    /// ipc crash-recovery entry (`track::NO_TRACK` when untracked).
-    pub track: u32,
+    /// Payload length (low half) and ipc crash-recovery entry (high half;
+    /// `track::NO_TRACK` when untracked).
+    meta: u64,
 }
 
-/// A record taken by a consumer, not yet released.
+impl Claim {
+    #[inline(always)]
+    fn new(pos: u64, len: u32, track: u32) -> Claim {
+        Claim {
+            pos,
+            meta: len as u64 | (track as u64) << 32,
+        }
+    }
+    #[inline(always)]
+    pub fn len(&self) -> u32 {
+        self.meta as u32
+    }
+    #[inline(always)]
+    pub fn track(&self) -> u32 {
+        (self.meta >> 32) as u32
+    }
+}
+
+/// A record taken by a consumer, not yet released (see [`Claim`] on the
+/// layout).
 #[derive(Debug)]
 pub(crate) struct Record {
     pub pos: u64,
-    pub len: u32,
-    pub msg_type: u32,
+    /// Payload length (low half) and message type (high half).
+    meta: u64,
     /// ipc crash-recovery entry (`track::NO_TRACK` when untracked).
-    pub track: u32,
+    track: u64,
+}
+
+impl Record {
+    #[inline(always)]
+    fn new(pos: u64, len: u32, msg_type: u32, track: u32) -> Record {
+        Record {
+            pos,
+            meta: len as u64 | (msg_type as u64) << 32,
+            track: track as u64,
+        }
+    }
+    #[inline(always)]
+    pub fn len(&self) -> u32 {
+        self.meta as u32
+    }
+    #[inline(always)]
+    pub fn msg_type(&self) -> u32 {
+        (self.meta >> 32) as u32
+    }
+    #[inline(always)]
+    pub fn track(&self) -> u32 {
+        self.track as u32
+    }
 }
 
 /// Which way a waiter waits.
@@ -474,11 +522,7 @@ impl Ring {
         if !self.has_room(t, rec) {
             return None;
         }
-        Some(Claim {
-            pos: t,
-            len,
-            track: track::NO_TRACK,
-        })
+        Some(Claim::new(t, len, track::NO_TRACK))
     }
 
     fn try_claim_multi(&self, len: u32, rec: u64) -> Option<Claim> {
@@ -504,11 +548,7 @@ impl Ring {
             {
                 Ok(_) if need == rec => {
                     self.track_claim_held(slot, rec);
-                    return Some(Claim {
-                        pos: t,
-                        len,
-                        track: slot,
-                    });
+                    return Some(Claim::new(t, len, slot));
                 }
                 Ok(_) => {
                     self.publish_padding(t, to_end, false);
@@ -538,8 +578,8 @@ impl Ring {
     #[inline(always)]
     pub(crate) fn commit(&self, claim: Claim, msg_type: u32) {
         let h = self.header(claim.pos);
-        let rec = record_size(claim.len as u64);
-        h.len.store(claim.len, Ordering::Relaxed);
+        let rec = record_size(claim.len() as u64);
+        h.len.store(claim.len(), Ordering::Relaxed);
         h.msg_type.store(msg_type, Ordering::Relaxed);
         let p = &self.ctrl().producer.0;
         if !self.multi_producer {
@@ -554,8 +594,8 @@ impl Ring {
         // Release: payload and header fields happen-before a consumer's Acquire
         // load that sees MESSAGE.
         h.state.store(state::MESSAGE, Ordering::Release);
-        self.track_claim_done(claim.track); // ipc: after the publish (track.rs)
-        self.count(&self.ctrl().sent, self.multi_producer, claim.len as u64);
+        self.track_claim_done(claim.track()); // ipc: after the publish (track.rs)
+        self.count(&self.ctrl().sent, self.multi_producer, claim.len() as u64);
         self.wake_if_sleeping(Direction::Data);
     }
 
@@ -564,9 +604,9 @@ impl Ring {
         if self.multi_producer {
             // Others may have claimed space after ours: the record must stay,
             // as padding that consumers skip and free.
-            let size = record_size(claim.len as u64);
+            let size = record_size(claim.len() as u64);
             self.publish_padding(claim.pos, size, false);
-            self.track_claim_done(claim.track); // ipc: after the publish (track.rs)
+            self.track_claim_done(claim.track()); // ipc: after the publish (track.rs)
             self.wake_if_sleeping(Direction::Data);
         }
         // Single producer: `tail` never moved past the claim, so the space is
@@ -624,12 +664,7 @@ impl Ring {
             }
             let msg_type = h.msg_type.load(Ordering::Relaxed);
             self.count(&self.ctrl().received, false, len as u64);
-            return Ok(Some(Record {
-                pos: r,
-                len,
-                msg_type,
-                track: track::NO_TRACK,
-            }));
+            return Ok(Some(Record::new(r, len, msg_type, track::NO_TRACK)));
         }
     }
 
@@ -691,12 +726,7 @@ impl Ring {
             }
             self.track_view_held(slot);
             self.count(&self.ctrl().received, true, len as u64);
-            return Ok(Some(Record {
-                pos: r,
-                len,
-                msg_type,
-                track: slot,
-            }));
+            return Ok(Some(Record::new(r, len, msg_type, slot)));
         }
     }
 
@@ -704,10 +734,10 @@ impl Ring {
     #[inline(always)]
     pub(crate) fn release(&self, rec: Record) {
         if self.multi_consumer {
-            self.release_multi(rec.pos, rec.len, rec.track);
-            self.track_view_done(rec.track); // ipc: after RELEASED (track.rs)
+            self.release_multi(rec.pos, rec.len(), rec.track());
+            self.track_view_done(rec.track()); // ipc: after RELEASED (track.rs)
         } else {
-            self.free_single(rec.pos, rec.pos + record_size(rec.len as u64));
+            self.free_single(rec.pos, rec.pos + record_size(rec.len() as u64));
         }
     }
 

@@ -23,8 +23,8 @@ pub(super) fn try_recv(r: &Ring) -> Option<(Vec<u8>, u32)> {
     let rec = r.try_read(u32::MAX).unwrap()?;
     // SAFETY: the record is ours until released.
     let v =
-        unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len as usize) }.to_vec();
-    let t = rec.msg_type;
+        unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len() as usize) }.to_vec();
+    let t = rec.msg_type();
     r.release(rec);
     Some((v, t))
 }

@@ -72,7 +72,7 @@ fn too_big_for_the_buffer_stays_queued() {
         assert_eq!(r.try_read(39).err(), Some(40));
         assert_eq!(r.try_read(39).err(), Some(40), "{mode:?}: still queued");
         let rec = r.try_read(40).unwrap().unwrap();
-        assert_eq!(rec.len, 40);
+        assert_eq!(rec.len(), 40);
         r.release(rec);
     }
 }
@@ -104,7 +104,7 @@ fn out_of_order_commit_and_release_in_multi_modes() {
     r.commit(a, 1);
     let ra = r.try_read(u32::MAX).unwrap().unwrap();
     let rb = r.try_read(u32::MAX).unwrap().unwrap();
-    assert_eq!((ra.msg_type, rb.msg_type), (1, 2));
+    assert_eq!((ra.msg_type(), rb.msg_type()), (1, 2));
     let used = r.used_bytes();
     r.release(rb); // released out of order: nothing can be freed yet
     assert_eq!(r.used_bytes(), used);

@@ -744,7 +744,7 @@ mod tests {
     fn recv(r: &Ring) -> Option<Vec<u8>> {
         let rec = r.try_read(u32::MAX).unwrap()?;
         // SAFETY: the record is ours until released.
-        let v = unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len as usize) }
+        let v = unsafe { std::slice::from_raw_parts(r.payload_ptr(rec.pos), rec.len() as usize) }
             .to_vec();
         r.release(rec);
         Some(v)
@@ -761,7 +761,7 @@ mod tests {
             send(&r, b"before");
             // The dead producer: claimed (entry held) and never published.
             let dead = r.try_claim(5).unwrap();
-            let (pos, size, flags) = Ring::read_entry(&claims.0[dead.track as usize]).unwrap();
+            let (pos, size, flags) = Ring::read_entry(&claims.0[dead.track() as usize]).unwrap();
             assert_eq!(
                 (pos, size, flags),
                 (dead.pos, record_size(5), INTENT | HELD)
@@ -792,7 +792,7 @@ mod tests {
     fn live_claims_are_never_padded() {
         let (r, claims, _) = ring(Mode::Mpsc);
         let live = r.try_claim(5).unwrap();
-        let (pos, size, flags) = Ring::read_entry(&claims.0[live.track as usize]).unwrap();
+        let (pos, size, flags) = Ring::read_entry(&claims.0[live.track() as usize]).unwrap();
         let held = |p: u64| {
             if p == pos {
                 Naming::Held
@@ -830,7 +830,7 @@ mod tests {
             }
             // The dead consumer holds the first record.
             let held = r.try_read(u32::MAX).unwrap().unwrap();
-            let (pos, _, flags) = Ring::read_entry(&views.0[held.track as usize]).unwrap();
+            let (pos, _, flags) = Ring::read_entry(&views.0[held.track() as usize]).unwrap();
             assert_eq!((pos, flags), (held.pos, INTENT | HELD));
             let _ = held; // never committed / released: the process "dies" here
             assert_eq!(recv(&r).unwrap(), [1; 100]);
@@ -866,15 +866,15 @@ mod tests {
         r.release(b); // marked, not freed: `a` is in front
                       // The dead consumer released `a` and died inside the free loop,
                       // holding HEAD_LOCK at `a` (entry LOCK|HELD), half-way through zeroing.
-        let size = record_size(a.len as u64);
-        r.track_head_intent(a.track, a.pos, a.pos + size);
+        let size = record_size(a.len() as u64);
+        r.track_head_intent(a.track(), a.pos, a.pos + size);
         r.header(a.pos)
             .state
             .fetch_or(state::RELEASED, Ordering::SeqCst);
         r.ctrl().head.0.store(a.pos | HEAD_LOCK, Ordering::SeqCst);
-        r.track_head_locked(a.track, a.pos, a.pos + size);
+        r.track_head_locked(a.track(), a.pos, a.pos + size);
         r.zero(a.pos, a.pos + HEADER_SIZE);
-        let (pos, sz, flags) = Ring::read_entry(&views.0[a.track as usize]).unwrap();
+        let (pos, sz, flags) = Ring::read_entry(&views.0[a.track() as usize]).unwrap();
         assert_eq!((pos, sz, flags), (a.pos, size, LOCK | INTENT | HELD));
         let _ = a; // never committed / released: the process "dies" here
         assert_eq!(
