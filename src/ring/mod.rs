@@ -28,8 +28,19 @@
 //! |----------|------------------------------------------|---------------------------------------------------|
 //! | claim    | plain load/store of `tail`               | CAS on `tail`                                     |
 //! | read     | plain load/store of `read`               | CAS on `read`                                     |
-//! | release  | store `head` (one view at a time)        | mark `RELEASED`, free in order under `HEAD_LOCK`  |
+//! | release  | store `head` (one view at a time)        | mark `RELEASED`; free runs of released records    |
 //!
+//! # Handing space back in batches
+//!
+//! Moving `head` for every message would make producers and consumers trade
+//! cache lines per message. So consumers hand space back in batches of 1/16 of
+//! the ring, at once when they find the ring drained, and at once while a
+//! producer sleeps for space; producers that wait for space also free for
+//! themselves. Single consumers publish `head` in batches. Multi consumers mark
+//! records `RELEASED` and the one that crosses the batch walks the run of
+//! released records at the front and moves `head` over it with one CAS (under
+//! `HEAD_LOCK` where the run must be zeroed first). Tracked (`ipc://`) rings
+//! hand back every record at once: crash recovery reasons record by record.
 //! Single sides are exclusive: the channel layer lets one thread at a time use
 //! them (see [`Ring::try_lock_producer`]), which is what makes plain stores
 //! enough there.
