@@ -124,12 +124,24 @@ impl Shared {
             if let Some(c) = self.ring.try_claim(len) {
                 return Ok(c);
             }
+            if limit.is_none() {
+                // A poll that finds the ring full: inline and short (see read).
+                self.ring.note_send_block();
+                if !side_held {
+                    self.ring.unlock_producer();
+                }
+                return Err(Error::ChannelFull);
+            }
         }
-        let r = self.claim_slow(len, limit);
-        if r.is_err() && !side_held {
-            self.ring.unlock_producer();
+        match self.claim_slow(len, limit) {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                if !side_held {
+                    self.ring.unlock_producer();
+                }
+                Err(e)
+            }
         }
-        r
     }
 
     /// The ring was full (or stopped): count it, then fail or wait.
@@ -139,9 +151,8 @@ impl Shared {
         if self.ring.is_stopped() {
             return Err(Error::ChannelStopped);
         }
-        // The fast path's attempt found the ring full. No second attempt here:
-        // callers polling with try_send would pay two per miss, and each one
-        // reads lines that consumers write.
+        // The fast path's attempt found the ring full (or, with no limit, the
+        // ring is stopped). No second attempt before waiting.
         self.ring.note_send_block();
         let Some(limit) = limit else {
             return Err(Error::ChannelFull);
@@ -191,16 +202,40 @@ impl Shared {
             return Err(self.consumer_busy());
         }
         let max = max.min(u32::MAX as usize) as u32;
-        let r = match self.ring.try_read(max) {
-            Ok(Some(rec)) => return Ok(Ok(rec)),
-            Err(needed) => Ok(Err(needed as usize)),
-            Ok(None) => self.read_slow(max, limit),
-        };
-        // Keep the side only while a message is held.
-        if !matches!(r, Ok(Ok(_))) && !side_held {
+        // Every arm returns its own value: building the result once and then
+        // inspecting and moving it went through the stack and stalled on
+        // store forwarding, on every poll. The side stays taken only while a
+        // message is held.
+        match self.ring.try_read(max) {
+            Ok(Some(rec)) => Ok(Ok(rec)),
+            Err(needed) => {
+                self.release_side(side_held);
+                Ok(Err(needed as usize))
+            }
+            // A poll that finds nothing: kept inline and short, because a
+            // busy-polling receiver notices a message only as fast as it
+            // goes round this path.
+            Ok(None) if limit.is_none() && !self.ring.is_stopped() => {
+                self.ring.note_receive_block();
+                self.release_side(side_held);
+                Err(Error::NoMessage)
+            }
+            Ok(None) => {
+                let r = self.read_slow(max, limit);
+                if !matches!(r, Ok(Ok(_))) {
+                    self.release_side(side_held);
+                }
+                r
+            }
+        }
+    }
+
+    /// Gives the consumer side back unless the caller holds it for good.
+    #[inline(always)]
+    fn release_side(&self, side_held: bool) {
+        if !side_held {
             self.ring.unlock_consumer();
         }
-        r
     }
 
     /// The ring was empty: count it, then fail, drain after a stop, or wait.
@@ -224,8 +259,7 @@ impl Shared {
         };
         // The fast path's attempt found the ring empty; after a stop, look once
         // more (attempt() does) so that a message committed just before the
-        // stop is still delivered. Otherwise no second attempt: callers polling
-        // with try_recv would pay two per miss.
+        // stop is still delivered. Otherwise no second attempt before waiting.
         if self.ring.is_stopped() {
             if let Some(v) = attempt()? {
                 return Ok(v);
