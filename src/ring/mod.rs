@@ -844,11 +844,21 @@ impl Ring {
     /// Multi consumer, lazily freeing ring: a consumer that finds the ring
     /// empty at `read` frees what is released, so that released space does
     /// not wait for a batch that may never fill (as single consumers publish
-    /// `head` on drain). Cheap when there is nothing to do: one load of the
-    /// read-mostly `head` line.
+    /// `head` on drain). Cheap when there is nothing to do: a load of the
+    /// read-mostly `head` line and, if records wait, of the front header —
+    /// no fence while the front record is still held by its consumer.
     #[inline]
     fn free_on_drain(&self, read: u64) {
-        if self.free_batch != 0 && self.ctrl().head.0.load(Ordering::Relaxed) != read {
+        if self.free_batch == 0 {
+            return;
+        }
+        let head = self.ctrl().head.0.load(Ordering::Relaxed);
+        // head < read: the front record was claimed, so its header is this
+        // lap's (with HEAD_LOCK set, someone is freeing already).
+        if head != read
+            && head & HEAD_LOCK == 0
+            && self.header(head).state.load(Ordering::Relaxed) & state::RELEASED != 0
+        {
             // Our own last RELEASED store was a plain Release: complete the
             // handshake with a lock holder (see release_multi).
             fence(Ordering::SeqCst);
