@@ -88,6 +88,42 @@ fn psyne_reserve<const N: usize>(iters: u64) -> Duration {
     start.elapsed()
 }
 
+/// As `psyne_reserve`, written the way a retry loop usually is: the guard is
+/// moved out of the loop before use. Copies of the guard can be compiled to
+/// loads wider than the stores that built it, and such a load waits for the
+/// payload stores into the ring (see `WriteGuard::send`). Here it costs
+/// nothing today; in benches/ipc-baselines' producer it still does.
+fn psyne_reserve_moved<const N: usize>(iters: u64) -> Duration {
+    let ch = channel(Mode::Spsc);
+    let mut tx = ch.producer().unwrap();
+    let mut rx = ch.consumer().unwrap();
+    let consumer = std::thread::spawn(move || {
+        for _ in 0..iters {
+            let m = loop {
+                if let Ok(m) = rx.try_recv() {
+                    break m;
+                }
+                std::hint::spin_loop();
+            };
+            black_box((m.first(), m.last()));
+        }
+    });
+    let src = [7u8; N];
+    let start = Instant::now();
+    for _ in 0..iters {
+        let mut slot = loop {
+            if let Ok(slot) = tx.try_reserve(N) {
+                break slot;
+            }
+            std::hint::spin_loop();
+        };
+        slot.copy_from_slice(&src);
+        slot.send(1).unwrap();
+    }
+    consumer.join().unwrap();
+    start.elapsed()
+}
+
 fn rtrb_items<const N: usize>(iters: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; N]>::new(RING / N);
     let consumer = std::thread::spawn(move || {
@@ -171,6 +207,9 @@ fn spsc(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("psyne_copy", |b| b.iter_custom(psyne_copy::<64>));
     g.bench_function("psyne_reserve", |b| b.iter_custom(psyne_reserve::<64>));
+    g.bench_function("psyne_reserve_moved", |b| {
+        b.iter_custom(psyne_reserve_moved::<64>)
+    });
     g.bench_function("rtrb_push_pop", |b| b.iter_custom(rtrb_items::<64>));
     g.bench_function("crossbeam_channel_bounded", |b| {
         b.iter_custom(crossbeam_bounded::<64>)
