@@ -416,30 +416,34 @@ impl Deref for SharedRef<'_> {
 /// # Ok::<(), psyne::Error>(())
 /// ```
 pub struct WriteGuard<'a> {
-    shared: SharedRef<'a>,
-    claim: Option<Claim>,
-    /// The guard took the producer side and must give it back.
-    unlock: bool,
+    // Two words, so that the guard travels in registers: a larger guard is
+    // copied through memory whenever it moves (out of a `Result`, out of a
+    // retry loop, into `send`), with loads wider than the stores that built
+    // it, and such a load waits for the payload stores just made into the
+    // ring to reach the cache — a cross-core round trip per reservation.
+    // The claim's length (and ipc crash-recovery entry) wait in the claimed
+    // record's own header meanwhile (`Ring::stash_claim`).
+    shared: std::ptr::NonNull<Shared>,
+    /// The claim's position | [`HELD`] | [`UNLOCK`] (positions are multiples
+    /// of 16).
+    word: u64,
+    _life: std::marker::PhantomData<&'a Shared>,
 }
 
-impl WriteGuard<'_> {
+/// [`WriteGuard`]: the claim is not yet sent or cancelled.
+const HELD: u64 = 1;
+/// [`WriteGuard`]: the guard took the producer side and must give it back.
+const UNLOCK: u64 = 2;
+
+impl<'a> WriteGuard<'a> {
     /// Publishes the reserved bytes as one message of type `msg_type`.
     /// On a SINGLE channel a non-zero type is refused and the reservation cancelled.
-    // Always inlined: called as `guard.send(t)`, the guard is otherwise
-    // copied into the call with 16-byte loads of fields written by 8-byte
-    // stores, a load that waits for the payload stores just made into the
-    // ring. With a guard moved out of a retry loop first, this took a
-    // 2-thread SPSC stream of 64-byte reservations from 73 to 42 ns per
-    // message (and benches/ipc-baselines from 150 to 82); how much such
-    // copies cost depends on the caller's code generation.
-    #[inline(always)]
+    #[inline]
     pub fn send(mut self, msg_type: u32) -> Result<()> {
-        self.shared.check_type(msg_type)?;
-        let claim = self
-            .claim
-            .take()
-            .expect("a WriteGuard holds its claim until consumed");
-        self.shared.ring.commit(claim, msg_type);
+        self.shared().check_type(msg_type)?;
+        let claim = self.claim();
+        self.word &= !HELD;
+        self.shared().ring.commit(claim, msg_type);
         Ok(())
     }
 
@@ -448,14 +452,43 @@ impl WriteGuard<'_> {
 
     /// The channel's type (SINGLE channels accept only type 0).
     pub fn channel_type(&self) -> ChannelType {
-        self.shared.channel_type
+        self.shared().channel_type
     }
 
-    #[inline]
-    fn claim(&self) -> &Claim {
-        self.claim
-            .as_ref()
-            .expect("a WriteGuard holds its claim until consumed")
+    #[inline(always)]
+    fn new(shared: &'a Shared, claim: Claim, unlock: bool) -> WriteGuard<'a> {
+        shared.ring.stash_claim(&claim);
+        WriteGuard {
+            shared: shared.into(),
+            word: claim.pos | HELD | if unlock { UNLOCK } else { 0 },
+            _life: std::marker::PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    fn shared(&self) -> &Shared {
+        // SAFETY: borrowed for 'a — or, for the C API's guards, kept alive by
+        // the `Arc` stored beside the guard, which is dropped after it
+        // (`OwnedWriteGuard`).
+        unsafe { self.shared.as_ref() }
+    }
+
+    #[inline(always)]
+    fn pos(&self) -> u64 {
+        self.word & !(HELD | UNLOCK)
+    }
+
+    /// The claim back from its stash (a guard holds it until `send` or drop).
+    #[inline(always)]
+    fn claim(&self) -> Claim {
+        self.shared().ring.stashed_claim(self.pos())
+    }
+
+    #[inline(always)]
+    fn payload(&self) -> (*mut u8, usize) {
+        let ring = &self.shared().ring;
+        let pos = self.pos();
+        (ring.payload_ptr(pos), ring.stashed_len(pos) as usize)
     }
 }
 
@@ -463,34 +496,39 @@ impl Deref for WriteGuard<'_> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        let c = self.claim();
+        let (ptr, len) = self.payload();
         // SAFETY: the claim owns `len` bytes at this pointer until committed or
         // cancelled, which needs `self` by value.
-        unsafe { std::slice::from_raw_parts(self.shared.ring.payload_ptr(c.pos), c.len() as usize) }
+        unsafe { std::slice::from_raw_parts(ptr, len) }
     }
 }
 
 impl DerefMut for WriteGuard<'_> {
     #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
-        let c = self.claim();
+        let (ptr, len) = self.payload();
         // SAFETY: as in deref; `&mut self` makes this the only access.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.shared.ring.payload_ptr(c.pos), c.len() as usize)
-        }
+        unsafe { std::slice::from_raw_parts_mut(ptr, len) }
     }
 }
 
 impl Drop for WriteGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(c) = self.claim.take() {
-            self.shared.ring.cancel(c);
+        if self.word & HELD != 0 {
+            self.shared().ring.cancel(self.claim());
         }
-        if self.unlock {
-            self.shared.ring.unlock_producer();
+        if self.word & UNLOCK != 0 {
+            self.shared().ring.unlock_producer();
         }
     }
+}
+
+/// A reservation for the C API: the guard and the reference that keeps its
+/// channel alive (declared after the guard, so dropped after it).
+pub(crate) struct OwnedWriteGuard {
+    pub guard: WriteGuard<'static>,
+    pub _keep: Arc<Shared>,
 }
 
 impl std::fmt::Debug for WriteGuard<'_> {
@@ -813,11 +851,7 @@ impl Channel {
 
     fn reserve_inner(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<WriteGuard<'_>> {
         let claim = self.shared().claim(len, limit, false)?;
-        Ok(WriteGuard {
-            shared: SharedRef::borrowed(self.shared()),
-            claim: Some(claim),
-            unlock: true,
-        })
+        Ok(WriteGuard::new(self.shared(), claim, true))
     }
 
     /// A reservation that owns a reference to the channel (for the C API).
@@ -825,12 +859,15 @@ impl Channel {
         &self,
         len: usize,
         limit: Option<WaitLimit<'_>>,
-    ) -> Result<WriteGuard<'static>> {
-        let claim = self.shared().claim(len, limit, false)?;
-        Ok(WriteGuard {
-            shared: SharedRef::owned(self.inner.shared.clone()),
-            claim: Some(claim),
-            unlock: true,
+    ) -> Result<OwnedWriteGuard> {
+        let keep = self.inner.shared.clone();
+        let claim = keep.claim(len, limit, false)?;
+        // SAFETY: `keep` holds the channel's state alive, at a fixed address,
+        // and is dropped after the guard (field order of OwnedWriteGuard).
+        let shared: &'static Shared = unsafe { &*Arc::as_ptr(&keep) };
+        Ok(OwnedWriteGuard {
+            guard: WriteGuard::new(shared, claim, true),
+            _keep: keep,
         })
     }
 
@@ -1027,11 +1064,7 @@ impl Producer {
     #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<WriteGuard<'_>> {
         let claim = self.shared.claim(len, None, true)?;
-        Ok(WriteGuard {
-            shared: SharedRef::borrowed(&self.shared),
-            claim: Some(claim),
-            unlock: false,
-        })
+        Ok(WriteGuard::new(&self.shared, claim, false))
     }
     /// As [`Channel::reserve_until`].
     pub fn reserve_until(
@@ -1043,11 +1076,7 @@ impl Producer {
         let claim = self
             .shared
             .claim(len, Some(limit_for(timeout, cancel)), true)?;
-        Ok(WriteGuard {
-            shared: SharedRef::borrowed(&self.shared),
-            claim: Some(claim),
-            unlock: false,
-        })
+        Ok(WriteGuard::new(&self.shared, claim, false))
     }
 }
 

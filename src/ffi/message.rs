@@ -4,9 +4,10 @@
 use super::cancel::psyne_cancel_t;
 use super::channel::psyne_channel_t;
 use super::{not_null, psyne_error_t, run, wait_limit};
+use crate::channel::OwnedWriteGuard;
 use crate::config::ChannelType;
 use crate::error::{Error, Result};
-use crate::{ReadGuard, WriteGuard};
+use crate::ReadGuard;
 use std::ffi::c_void;
 
 const MESSAGE_MAGIC: u64 = 0x7073_796e_654d_5347; // "psyneMSG"
@@ -15,7 +16,7 @@ const DEAD_MAGIC: u64 = 0xdead_dead_dead_dead;
 /// What a message handle holds.
 pub(super) enum MessageKind {
     /// From `psyne_message_reserve*`: writable ring bytes, published by send.
-    Reservation(WriteGuard<'static>),
+    Reservation(OwnedWriteGuard),
     /// From `psyne_message_receive*`: a read-only view, freed by release.
     Received(ReadGuard<'static>),
     /// Handed to a receive callback; valid only during the call, owned by the
@@ -208,7 +209,7 @@ pub unsafe extern "C" fn psyne_message_get_data(
         not_null(data, "data")?;
         not_null(size, "size")?;
         let (p, len) = match &mut m.kind {
-            MessageKind::Reservation(g) => (g.as_mut_ptr(), g.len()),
+            MessageKind::Reservation(g) => (g.guard.as_mut_ptr(), g.guard.len()),
             MessageKind::Received(g) => (g.as_ptr().cast_mut(), g.len()),
             MessageKind::Borrowed { data: d, len: l } => (d.cast_mut(), *l),
         };
@@ -241,7 +242,7 @@ pub unsafe extern "C" fn psyne_message_send(
         let m = unsafe { psyne_message_t::from_ptr(msg) }?;
         match &m.kind {
             MessageKind::Reservation(g) => {
-                if g.channel_type() == ChannelType::Single && msg_type != 0 {
+                if g.guard.channel_type() == ChannelType::Single && msg_type != 0 {
                     return Err(Error::invalid(format!(
                         "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (send with 0, or open the channel as MULTI); the reservation is kept"
                     )));
@@ -256,7 +257,7 @@ pub unsafe extern "C" fn psyne_message_send(
         }
         // SAFETY: checked live above; a reservation is always boxed.
         match unsafe { psyne_message_t::consume(msg) } {
-            MessageKind::Reservation(g) => g.send(msg_type),
+            MessageKind::Reservation(g) => g.guard.send(msg_type),
             _ => unreachable!("checked to be a reservation"),
         }
     })

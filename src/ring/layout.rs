@@ -90,7 +90,9 @@ pub(crate) struct ProducerLine {
     pub head_cache: AtomicU64,
     /// Single-producer rings: owner token of the one active producer (0 = free).
     pub lock: AtomicU32,
-    pub _pad: u32,
+    /// Single-producer rings: the length of the reservation the producer
+    /// holds (see `Ring::stash_claim`).
+    pub reserved_len: AtomicU32,
 }
 
 /// What consumers write.

@@ -292,7 +292,7 @@ impl Ring {
                 tail: AtomicU64::new(0),
                 head_cache: AtomicU64::new(0),
                 lock: AtomicU32::new(0),
-                _pad: 0,
+                reserved_len: AtomicU32::new(0),
             }),
             consumer: Padded(ConsumerLine {
                 read: AtomicU64::new(0),
@@ -611,6 +611,59 @@ impl Ring {
         self.track_claim_done(claim.track()); // ipc: after the publish (track.rs)
         self.count(&self.ctrl().sent, self.multi_producer, claim.len() as u64);
         self.wake_if_sleeping(Direction::Data);
+    }
+
+    /// Keeps a claim's length (and, on tracked rings, its crash-recovery
+    /// entry) until commit or cancel, so that a reservation guard needs only
+    /// the position. Single producer: on the producer's own line (it holds
+    /// the side while it holds the reservation). Multi producer: in the
+    /// claimed record's header, which belongs to the claimer until it
+    /// publishes the state word (nobody reads `len` before that; `flags` only
+    /// holds the entry meanwhile). Not in the header on single-producer rings:
+    /// there the header slot is the one an idle consumer polls, and a write
+    /// to it before the payload is written would pull that line back and
+    /// forth once more per message.
+    #[inline(always)]
+    pub(crate) fn stash_claim(&self, claim: &Claim) {
+        if !self.multi_producer {
+            self.ctrl()
+                .producer
+                .0
+                .reserved_len
+                .store(claim.len(), Ordering::Relaxed);
+            return;
+        }
+        let h = self.header(claim.pos);
+        h.len.store(claim.len(), Ordering::Relaxed);
+        if self.is_tracked() {
+            h.flags.store(claim.track(), Ordering::Relaxed);
+        }
+    }
+
+    /// The stashed length of the claim at `pos`.
+    #[inline(always)]
+    pub(crate) fn stashed_len(&self, pos: u64) -> u32 {
+        if !self.multi_producer {
+            return self.ctrl().producer.0.reserved_len.load(Ordering::Relaxed);
+        }
+        self.header(pos).len.load(Ordering::Relaxed)
+    }
+
+    /// The claim [`Ring::stash_claim`] stashed at `pos` (and `flags` back to
+    /// zero).
+    #[inline(always)]
+    pub(crate) fn stashed_claim(&self, pos: u64) -> Claim {
+        if !self.multi_producer {
+            // Single-producer claims carry no crash-recovery entry.
+            return Claim::new(pos, self.stashed_len(pos), track::NO_TRACK);
+        }
+        let h = self.header(pos);
+        let track = if self.is_tracked() {
+            h.flags.swap(0, Ordering::Relaxed)
+        } else {
+            track::NO_TRACK
+        };
+        Claim::new(pos, h.len.load(Ordering::Relaxed), track)
     }
 
     /// Gives a claimed record back.
