@@ -361,47 +361,6 @@ fn limit_for(timeout: Option<Duration>, cancel: Option<&CancelToken>) -> WaitLim
     }
 }
 
-/// A channel's shared state seen from a guard: borrowed from a handle, or kept
-/// alive by the guard itself (for guards that outlive the call that made them,
-/// as the C API needs). A plain pointer either way, so that every access on the
-/// hot path is one load, not a match.
-pub(crate) struct SharedRef<'a> {
-    ptr: std::ptr::NonNull<Shared>,
-    _keep: Option<Arc<Shared>>,
-    _life: std::marker::PhantomData<&'a Shared>,
-}
-
-impl<'a> SharedRef<'a> {
-    #[inline]
-    fn borrowed(s: &'a Shared) -> SharedRef<'a> {
-        SharedRef {
-            ptr: s.into(),
-            _keep: None,
-            _life: std::marker::PhantomData,
-        }
-    }
-}
-
-impl SharedRef<'static> {
-    fn owned(s: Arc<Shared>) -> SharedRef<'static> {
-        SharedRef {
-            ptr: (&*s).into(),
-            _keep: Some(s),
-            _life: std::marker::PhantomData,
-        }
-    }
-}
-
-impl Deref for SharedRef<'_> {
-    type Target = Shared;
-    #[inline]
-    fn deref(&self) -> &Shared {
-        // SAFETY: the pointee is borrowed for 'a, or owned by `_keep`, whose
-        // Arc allocation does not move and outlives `self`.
-        unsafe { self.ptr.as_ref() }
-    }
-}
-
 /// A reservation: `len` writable bytes inside the ring. [`send`](WriteGuard::send)
 /// publishes them; dropping the guard cancels.
 ///
@@ -542,26 +501,43 @@ impl std::fmt::Debug for WriteGuard<'_> {
 /// A received message: a read-only view of the bytes in the ring. Dropping it
 /// (or [`release`](ReadGuard::release)) frees the space.
 pub struct ReadGuard<'a> {
-    shared: SharedRef<'a>,
-    rec: Option<Record>,
-    unlock: bool,
+    // Two words, like `WriteGuard` (see there): length and type are read from
+    // the record's header, which does not change while the guard holds it.
+    shared: std::ptr::NonNull<Shared>,
+    /// The record's position | [`UNLOCK`].
+    word: u64,
+    _life: std::marker::PhantomData<&'a Shared>,
 }
 
-impl ReadGuard<'_> {
+impl<'a> ReadGuard<'a> {
     /// The message type (0 on SINGLE channels).
     #[inline]
     pub fn msg_type(&self) -> u32 {
-        self.rec().msg_type()
+        self.shared().ring.record_type(self.pos())
     }
 
     /// Frees the message's space (same as dropping the guard).
     pub fn release(self) {}
 
-    #[inline]
-    fn rec(&self) -> &Record {
-        self.rec
-            .as_ref()
-            .expect("a ReadGuard holds its record until dropped")
+    #[inline(always)]
+    fn new(shared: &'a Shared, rec: Record, unlock: bool) -> ReadGuard<'a> {
+        shared.ring.stash_record(&rec);
+        ReadGuard {
+            shared: shared.into(),
+            word: rec.pos | if unlock { UNLOCK } else { 0 },
+            _life: std::marker::PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    fn shared(&self) -> &Shared {
+        // SAFETY: as in WriteGuard::shared (`OwnedReadGuard` for the C API).
+        unsafe { self.shared.as_ref() }
+    }
+
+    #[inline(always)]
+    fn pos(&self) -> u64 {
+        self.word & !UNLOCK
     }
 }
 
@@ -569,23 +545,30 @@ impl Deref for ReadGuard<'_> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        let r = self.rec();
+        let ring = &self.shared().ring;
+        let pos = self.pos();
         // SAFETY: the record is ours until released (on drop); the producer
         // finished writing it before publishing (Release/Acquire on its state).
-        unsafe { std::slice::from_raw_parts(self.shared.ring.payload_ptr(r.pos), r.len() as usize) }
+        unsafe { std::slice::from_raw_parts(ring.payload_ptr(pos), ring.record_len(pos) as usize) }
     }
 }
 
 impl Drop for ReadGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(r) = self.rec.take() {
-            self.shared.ring.release(r);
-        }
-        if self.unlock {
-            self.shared.ring.unlock_consumer();
+        let ring = &self.shared().ring;
+        ring.release(ring.stashed_record(self.pos()));
+        if self.word & UNLOCK != 0 {
+            ring.unlock_consumer();
         }
     }
+}
+
+/// A received view for the C API: the guard and the reference that keeps its
+/// channel alive (declared after the guard, so dropped after it).
+pub(crate) struct OwnedReadGuard {
+    pub guard: ReadGuard<'static>,
+    pub _keep: Arc<Shared>,
 }
 
 impl std::fmt::Debug for ReadGuard<'_> {
@@ -897,23 +880,24 @@ impl Channel {
 
     fn recv_inner(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.shared().read(usize::MAX, limit, false)? {
-            Ok(rec) => Ok(ReadGuard {
-                shared: SharedRef::borrowed(self.shared()),
-                rec: Some(rec),
-                unlock: true,
-            }),
+            Ok(rec) => Ok(ReadGuard::new(self.shared(), rec, true)),
             Err(_) => unreachable!("no message exceeds usize::MAX"),
         }
     }
 
     /// A received view that owns a reference to the channel (for the C API).
-    pub(crate) fn recv_owned(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'static>> {
-        match self.shared().read(usize::MAX, limit, false)? {
-            Ok(rec) => Ok(ReadGuard {
-                shared: SharedRef::owned(self.inner.shared.clone()),
-                rec: Some(rec),
-                unlock: true,
-            }),
+    pub(crate) fn recv_owned(&self, limit: Option<WaitLimit<'_>>) -> Result<OwnedReadGuard> {
+        let keep = self.inner.shared.clone();
+        match keep.read(usize::MAX, limit, false)? {
+            Ok(rec) => {
+                // SAFETY: `keep` holds the channel's state alive, at a fixed
+                // address, and is dropped after the guard (field order).
+                let shared: &'static Shared = unsafe { &*Arc::as_ptr(&keep) };
+                Ok(OwnedReadGuard {
+                    guard: ReadGuard::new(shared, rec, true),
+                    _keep: keep,
+                })
+            }
             Err(_) => unreachable!("no message exceeds usize::MAX"),
         }
     }
@@ -1135,11 +1119,7 @@ impl Consumer {
     #[inline]
     fn recv_inner(&mut self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.shared.read(usize::MAX, limit, true)? {
-            Ok(rec) => Ok(ReadGuard {
-                shared: SharedRef::borrowed(&self.shared),
-                rec: Some(rec),
-                unlock: false,
-            }),
+            Ok(rec) => Ok(ReadGuard::new(&self.shared, rec, false)),
             Err(_) => unreachable!("no message exceeds usize::MAX"),
         }
     }

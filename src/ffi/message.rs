@@ -4,10 +4,9 @@
 use super::cancel::psyne_cancel_t;
 use super::channel::psyne_channel_t;
 use super::{not_null, psyne_error_t, run, wait_limit};
-use crate::channel::OwnedWriteGuard;
+use crate::channel::{OwnedReadGuard, OwnedWriteGuard};
 use crate::config::ChannelType;
 use crate::error::{Error, Result};
-use crate::ReadGuard;
 use std::ffi::c_void;
 
 const MESSAGE_MAGIC: u64 = 0x7073_796e_654d_5347; // "psyneMSG"
@@ -18,7 +17,7 @@ pub(super) enum MessageKind {
     /// From `psyne_message_reserve*`: writable ring bytes, published by send.
     Reservation(OwnedWriteGuard),
     /// From `psyne_message_receive*`: a read-only view, freed by release.
-    Received(ReadGuard<'static>),
+    Received(OwnedReadGuard),
     /// Handed to a receive callback; valid only during the call, owned by the
     /// dispatcher (it cannot be sent, cancelled or released).
     Borrowed { data: *const u8, len: usize },
@@ -210,7 +209,7 @@ pub unsafe extern "C" fn psyne_message_get_data(
         not_null(size, "size")?;
         let (p, len) = match &mut m.kind {
             MessageKind::Reservation(g) => (g.guard.as_mut_ptr(), g.guard.len()),
-            MessageKind::Received(g) => (g.as_ptr().cast_mut(), g.len()),
+            MessageKind::Received(g) => (g.guard.as_ptr().cast_mut(), g.guard.len()),
             MessageKind::Borrowed { data: d, len: l } => (d.cast_mut(), *l),
         };
         // SAFETY: both checked non-NULL; the caller provides writable storage.
@@ -307,7 +306,7 @@ unsafe fn receive(
     let guard = h
         .channel
         .recv_owned(wait_limit(timeout_ms, token.as_ref()))?;
-    let t = guard.msg_type();
+    let t = guard.guard.msg_type();
     // SAFETY: both checked non-NULL above.
     unsafe {
         msg_type.write(t);

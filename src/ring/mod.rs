@@ -666,6 +666,49 @@ impl Ring {
         Claim::new(pos, h.len.load(Ordering::Relaxed), track)
     }
 
+    /// The length of a record a consumer holds (its header does not change
+    /// until the consumer releases it).
+    #[inline(always)]
+    pub(crate) fn record_len(&self, pos: u64) -> u32 {
+        self.header(pos).len.load(Ordering::Relaxed)
+    }
+
+    /// The type of a record a consumer holds.
+    #[inline(always)]
+    pub(crate) fn record_type(&self, pos: u64) -> u32 {
+        self.header(pos).msg_type.load(Ordering::Relaxed)
+    }
+
+    /// Keeps a held record's crash-recovery entry (tracked multi-consumer
+    /// rings) in its header's `flags` until release, so that a receive guard
+    /// needs only the position; length and type are in the header already.
+    #[inline(always)]
+    pub(crate) fn stash_record(&self, rec: &Record) {
+        if self.multi_consumer && self.is_tracked() {
+            self.header(rec.pos)
+                .flags
+                .store(rec.track(), Ordering::Relaxed);
+        }
+    }
+
+    /// The record [`Ring::stash_record`] stashed at `pos` (and `flags` back to
+    /// zero).
+    #[inline(always)]
+    pub(crate) fn stashed_record(&self, pos: u64) -> Record {
+        let h = self.header(pos);
+        let track = if self.multi_consumer && self.is_tracked() {
+            h.flags.swap(0, Ordering::Relaxed)
+        } else {
+            track::NO_TRACK
+        };
+        Record::new(
+            pos,
+            h.len.load(Ordering::Relaxed),
+            h.msg_type.load(Ordering::Relaxed),
+            track,
+        )
+    }
+
     /// Gives a claimed record back.
     pub(crate) fn cancel(&self, claim: Claim) {
         if self.multi_producer {
