@@ -361,6 +361,32 @@ fn limit_for(timeout: Option<Duration>, cancel: Option<&CancelToken>) -> WaitLim
     }
 }
 
+/// A guard's reference to its channel's state: one pointer, so that guards
+/// stay two words (see [`WriteGuard`]). Borrowed for `'a` — or, for the C
+/// API's guards, kept alive by the `Arc` stored beside the guard and dropped
+/// after it (`OwnedWriteGuard`, `OwnedReadGuard`).
+#[derive(Clone, Copy)]
+struct GuardRef<'a> {
+    ptr: std::ptr::NonNull<Shared>,
+    _life: std::marker::PhantomData<&'a Shared>,
+}
+
+impl<'a> GuardRef<'a> {
+    #[inline(always)]
+    fn new(shared: &'a Shared) -> GuardRef<'a> {
+        GuardRef {
+            ptr: shared.into(),
+            _life: std::marker::PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self) -> &Shared {
+        // SAFETY: see the type's comment: the pointee outlives the guard.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
 /// A reservation: `len` writable bytes inside the ring. [`send`](WriteGuard::send)
 /// publishes them; dropping the guard cancels.
 ///
@@ -382,11 +408,10 @@ pub struct WriteGuard<'a> {
     // ring to reach the cache — a cross-core round trip per reservation.
     // The claim's length (and ipc crash-recovery entry) wait in the claimed
     // record's own header meanwhile (`Ring::stash_claim`).
-    shared: std::ptr::NonNull<Shared>,
+    shared: GuardRef<'a>,
     /// The claim's position | [`HELD`] | [`UNLOCK`] (positions are multiples
     /// of 16).
     word: u64,
-    _life: std::marker::PhantomData<&'a Shared>,
 }
 
 /// [`WriteGuard`]: the claim is not yet sent or cancelled.
@@ -418,18 +443,14 @@ impl<'a> WriteGuard<'a> {
     fn new(shared: &'a Shared, claim: Claim, unlock: bool) -> WriteGuard<'a> {
         shared.ring.stash_claim(&claim);
         WriteGuard {
-            shared: shared.into(),
+            shared: GuardRef::new(shared),
             word: claim.pos | HELD | if unlock { UNLOCK } else { 0 },
-            _life: std::marker::PhantomData,
         }
     }
 
     #[inline(always)]
     fn shared(&self) -> &Shared {
-        // SAFETY: borrowed for 'a — or, for the C API's guards, kept alive by
-        // the `Arc` stored beside the guard, which is dropped after it
-        // (`OwnedWriteGuard`).
-        unsafe { self.shared.as_ref() }
+        self.shared.get()
     }
 
     #[inline(always)]
@@ -503,10 +524,9 @@ impl std::fmt::Debug for WriteGuard<'_> {
 pub struct ReadGuard<'a> {
     // Two words, like `WriteGuard` (see there): length and type are read from
     // the record's header, which does not change while the guard holds it.
-    shared: std::ptr::NonNull<Shared>,
+    shared: GuardRef<'a>,
     /// The record's position | [`UNLOCK`].
     word: u64,
-    _life: std::marker::PhantomData<&'a Shared>,
 }
 
 impl<'a> ReadGuard<'a> {
@@ -523,16 +543,14 @@ impl<'a> ReadGuard<'a> {
     fn new(shared: &'a Shared, rec: Record, unlock: bool) -> ReadGuard<'a> {
         shared.ring.stash_record(&rec);
         ReadGuard {
-            shared: shared.into(),
+            shared: GuardRef::new(shared),
             word: rec.pos | if unlock { UNLOCK } else { 0 },
-            _life: std::marker::PhantomData,
         }
     }
 
     #[inline(always)]
     fn shared(&self) -> &Shared {
-        // SAFETY: as in WriteGuard::shared (`OwnedReadGuard` for the C API).
-        unsafe { self.shared.as_ref() }
+        self.shared.get()
     }
 
     #[inline(always)]
