@@ -89,10 +89,10 @@ fn psyne_reserve<const N: usize>(iters: u64) -> Duration {
 }
 
 /// As `psyne_reserve`, written the way a retry loop usually is: the guard is
-/// moved out of the loop before use. Copies of the guard can be compiled to
-/// loads wider than the stores that built it, and such a load waits for the
-/// payload stores into the ring (see `WriteGuard::send`). Here it costs
-/// nothing today; in benches/ipc-baselines' producer it still does.
+/// moved out of the loop before use. A guard larger than two words was copied
+/// through memory here, with loads wider than the stores that built it, and
+/// each such load waited for the payload stores into the ring (a cross-core
+/// round trip per message). Kept to catch that coming back.
 fn psyne_reserve_moved<const N: usize>(iters: u64) -> Duration {
     let ch = channel(Mode::Spsc);
     let mut tx = ch.producer().unwrap();
