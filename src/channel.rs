@@ -504,12 +504,32 @@ impl Drop for WriteGuard<'_> {
     }
 }
 
-/// A reservation for the C API: the guard and the reference that keeps its
-/// channel alive (declared after the guard, so dropped after it).
-pub(crate) struct OwnedWriteGuard {
-    pub guard: WriteGuard<'static>,
-    pub _keep: Arc<Shared>,
+/// A guard for the C API, which must outlive the call that made it, with the
+/// reference that keeps its channel alive (declared after the guard, so
+/// dropped after it).
+pub(crate) struct Owned<G> {
+    pub guard: G,
+    _keep: Arc<Shared>,
 }
+
+impl<G> Owned<G> {
+    /// A guard made by `make` on `keep`'s channel state.
+    fn new(keep: Arc<Shared>, make: impl FnOnce(&'static Shared) -> Result<G>) -> Result<Self> {
+        // SAFETY: the Arc keeps the state alive at a fixed address for as
+        // long as `_keep` lives, and the guard that borrows it is declared
+        // first, so it is dropped (or moved out and used) before `_keep`.
+        let shared: &'static Shared = unsafe { &*Arc::as_ptr(&keep) };
+        Ok(Owned {
+            guard: make(shared)?,
+            _keep: keep,
+        })
+    }
+}
+
+/// A reservation for the C API.
+pub(crate) type OwnedWriteGuard = Owned<WriteGuard<'static>>;
+/// A received view for the C API.
+pub(crate) type OwnedReadGuard = Owned<ReadGuard<'static>>;
 
 impl std::fmt::Debug for WriteGuard<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -580,13 +600,6 @@ impl Drop for ReadGuard<'_> {
             ring.unlock_consumer();
         }
     }
-}
-
-/// A received view for the C API: the guard and the reference that keeps its
-/// channel alive (declared after the guard, so dropped after it).
-pub(crate) struct OwnedReadGuard {
-    pub guard: ReadGuard<'static>,
-    pub _keep: Arc<Shared>,
 }
 
 impl std::fmt::Debug for ReadGuard<'_> {
@@ -861,14 +874,9 @@ impl Channel {
         len: usize,
         limit: Option<WaitLimit<'_>>,
     ) -> Result<OwnedWriteGuard> {
-        let keep = self.inner.shared.clone();
-        let claim = keep.claim(len, limit, false)?;
-        // SAFETY: `keep` holds the channel's state alive, at a fixed address,
-        // and is dropped after the guard (field order of OwnedWriteGuard).
-        let shared: &'static Shared = unsafe { &*Arc::as_ptr(&keep) };
-        Ok(OwnedWriteGuard {
-            guard: WriteGuard::new(shared, claim, true),
-            _keep: keep,
+        Owned::new(self.inner.shared.clone(), |shared| {
+            let claim = shared.claim(len, limit, false)?;
+            Ok(WriteGuard::new(shared, claim, true))
         })
     }
 
@@ -905,19 +913,12 @@ impl Channel {
 
     /// A received view that owns a reference to the channel (for the C API).
     pub(crate) fn recv_owned(&self, limit: Option<WaitLimit<'_>>) -> Result<OwnedReadGuard> {
-        let keep = self.inner.shared.clone();
-        match keep.read(usize::MAX, limit, false)? {
-            Ok(rec) => {
-                // SAFETY: `keep` holds the channel's state alive, at a fixed
-                // address, and is dropped after the guard (field order).
-                let shared: &'static Shared = unsafe { &*Arc::as_ptr(&keep) };
-                Ok(OwnedReadGuard {
-                    guard: ReadGuard::new(shared, rec, true),
-                    _keep: keep,
-                })
+        Owned::new(self.inner.shared.clone(), |shared| {
+            match shared.read(usize::MAX, limit, false)? {
+                Ok(rec) => Ok(ReadGuard::new(shared, rec, true)),
+                Err(_) => unreachable!("no message exceeds usize::MAX"),
             }
-            Err(_) => unreachable!("no message exceeds usize::MAX"),
-        }
+        })
     }
 
     /// Copies the next message into `buf`: `(length, type)`. If `buf` is too

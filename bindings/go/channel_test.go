@@ -536,9 +536,6 @@ func TestBuilder(t *testing.T) {
 func TestIPC(t *testing.T) {
 	uri := uniq(t, "ipc")
 	a, err := NewChannel(uri, 1<<16, ModeSPSC, TypeMulti)
-	if errors.Is(err, ErrUnsupported) {
-		t.Skipf("ipc:// is not supported by this libpsyne build: %v", err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,6 @@ import (
 	"time"
 )
 
-// exitUnsupported is the status the ipc example exits with when this
-// libpsyne build has no ipc:// yet.
-const exitUnsupported = 3
-
 // TestExamples builds every program in examples/ and runs it (the ipc one
 // as two processes). -short skips it.
 func TestExamples(t *testing.T) {
@@ -70,12 +66,6 @@ func TestExamples(t *testing.T) {
 		producer.Stdout, producer.Stderr = &pout, &pout
 		perr := producer.Run()
 		cerr := consumer.Wait()
-		if code(perr) == exitUnsupported && code(cerr) == exitUnsupported {
-			if !strings.Contains(pout.String(), "not supported") {
-				t.Fatalf("exit status 3 without saying so:\n%s", pout.String())
-			}
-			t.Skipf("ipc example: %s", strings.TrimSpace(pout.String()))
-		}
 		if perr != nil || cerr != nil {
 			t.Fatalf("producer: %v\n%s\nconsumer: %v\n%s", perr, pout.String(), cerr, cout.String())
 		}
@@ -96,14 +86,4 @@ func run(t *testing.T, exe string, args ...string) (string, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, exe, args...).CombinedOutput()
 	return string(out), err
-}
-
-func code(err error) int {
-	if e, ok := err.(*exec.ExitError); ok {
-		return e.ExitCode()
-	}
-	if err == nil {
-		return 0
-	}
-	return -1
 }

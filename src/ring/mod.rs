@@ -148,8 +148,9 @@ pub(crate) struct Ring {
     head_batch: u64,
     /// Multi-consumer rings without crash tracking: a release frees released
     /// records (and moves `head`) only once this many bytes wait to be freed,
-    /// or when a producer sleeps for space; producers that find the ring full
-    /// free them themselves (0 = free at every release).
+    /// or when a producer sleeps for space; consumers that find the ring
+    /// empty and producers about to wait free them too (0 = free at every
+    /// release).
     free_batch: u64,
     multi_producer: bool,
     multi_consumer: bool,
@@ -658,12 +659,22 @@ impl Ring {
             return Claim::new(pos, self.stashed_len(pos), track::NO_TRACK);
         }
         let h = self.header(pos);
-        let track = if self.is_tracked() {
+        Claim::new(
+            pos,
+            h.len.load(Ordering::Relaxed),
+            self.take_stashed_track(h),
+        )
+    }
+
+    /// The crash-recovery entry a guard stashed in `h.flags` (tracked rings;
+    /// `flags` back to zero), `NO_TRACK` on untracked rings.
+    #[inline(always)]
+    fn take_stashed_track(&self, h: &RecordHeader) -> u32 {
+        if self.is_tracked() {
             h.flags.swap(0, Ordering::Relaxed)
         } else {
             track::NO_TRACK
-        };
-        Claim::new(pos, h.len.load(Ordering::Relaxed), track)
+        }
     }
 
     /// The length of a record a consumer holds (its header does not change
@@ -696,8 +707,8 @@ impl Ring {
     #[inline(always)]
     pub(crate) fn stashed_record(&self, pos: u64) -> Record {
         let h = self.header(pos);
-        let track = if self.multi_consumer && self.is_tracked() {
-            h.flags.swap(0, Ordering::Relaxed)
+        let track = if self.multi_consumer {
+            self.take_stashed_track(h)
         } else {
             track::NO_TRACK
         };
@@ -963,8 +974,8 @@ impl Ring {
     }
 
     /// Frees every released record at the front of the ring (the loop of
-    /// [`Ring::release_multi`]; producers run it when the ring looks full, and
-    /// ipc recovery after taking over a dead process's `HEAD_LOCK`).
+    /// [`Ring::release_multi`]; also run on drain, by producers about to wait,
+    /// and by ipc recovery after taking over a dead process's `HEAD_LOCK`).
     fn free_released(&self, slot: u32) {
         let head = &self.ctrl().head.0;
         let read = &self.ctrl().consumer.0.read;

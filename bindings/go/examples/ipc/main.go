@@ -33,10 +33,6 @@ func open(uri string) *psyne.Channel {
 	// Both processes give the same size: the first creates the ring, the
 	// other attaches to it.
 	ch, err := psyne.NewChannel(uri, 1<<16, psyne.ModeSPSC, psyne.TypeMulti)
-	if errors.Is(err, psyne.ErrUnsupported) {
-		fmt.Fprintf(os.Stderr, "ipc:// is not supported by this libpsyne build yet: %v\n", err)
-		os.Exit(3)
-	}
 	if err != nil {
 		log.Fatal(err)
 	}
