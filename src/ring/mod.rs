@@ -47,6 +47,7 @@
 
 mod counters;
 pub(crate) mod layout;
+mod stall;
 pub(crate) mod track;
 pub(crate) mod wait;
 
@@ -406,24 +407,66 @@ impl Ring {
         }
     }
 
-    /// Records that a send found the ring full (once per call).
+    /// Records that a send found the ring full (once per call), and yields
+    /// the CPU if that keeps happening because of a peer's unfinished step.
     #[inline]
     pub(crate) fn note_send_block(&self) {
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
             counters::count_block(&self.ctrl().sent, self.multi_producer, self.scope);
         }
+        self.note_failed_poll();
     }
 
-    /// Records that a receive found the ring empty (once per call). Inline:
-    /// busy-polling receivers run it on every miss, and a shorter miss path
-    /// is a shorter time to notice the next message.
+    /// Yields the CPU to a stalled peer (stall.rs). Rings with one producer
+    /// and one consumer have no peer on the same side, and their consumer
+    /// is never held up by anything but an empty ring.
+    #[inline]
+    fn note_failed_poll(&self) {
+        if self.multi_producer || self.multi_consumer {
+            stall::failed_poll(self.ctrl.as_ptr() as usize, || self.stalled_on_peer());
+        }
+    }
+
+    /// Whether the ring is held up by another thread in the middle of a
+    /// step (stall.rs): the oldest unread record is claimed but not yet
+    /// published, or the oldest unfreed one is taken but not yet released.
+    /// Returns a marker of that record, so that a poller can tell whether
+    /// the same step stays unfinished. Racy by design — the words may change
+    /// while we look, and a wrong answer costs one needless yield or one
+    /// missed — so plain loads, and only every few failed polls.
+    #[cold]
+    fn stalled_on_peer(&self) -> Option<u64> {
+        let c = self.ctrl();
+        let read = c.consumer.0.read.load(Ordering::Relaxed);
+        if self.multi_producer
+            && c.producer.0.tail.load(Ordering::Relaxed) != read
+            && self.header(read).state.load(Ordering::Relaxed) == state::EMPTY
+        {
+            return Some(read);
+        }
+        let head = c.head.0.load(Ordering::Relaxed) & !HEAD_LOCK;
+        if self.multi_consumer
+            && head != read
+            && self.header(head).state.load(Ordering::Relaxed) & state::RELEASED == 0
+        {
+            // Positions are multiples of 16: bit 0 tells the two cases apart.
+            return Some(head | 1);
+        }
+        None
+    }
+
+    /// Records that a receive found the ring empty (once per call), and
+    /// yields like [`Ring::note_send_block`]. Inline: busy-polling receivers
+    /// run it on every miss, and a shorter miss path is a shorter time to
+    /// notice the next message.
     #[inline]
     pub(crate) fn note_receive_block(&self) {
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
             counters::count_block(&self.ctrl().received, self.multi_consumer, self.scope);
         }
+        self.note_failed_poll();
     }
 
     // ------------------------------------------------------------------

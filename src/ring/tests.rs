@@ -216,3 +216,61 @@ fn a_sleeping_producer_gets_space_at_once() {
     recv(&r).unwrap();
     assert!(r.try_claim(48).is_some());
 }
+
+/// Polls `n` times the way a channel does after a failed attempt; returns
+/// how often this thread yielded to a stalled peer.
+fn yields_over(n: u32, note: impl Fn()) -> u64 {
+    let before = super::stall::yields_on_this_thread();
+    for _ in 0..n {
+        note();
+    }
+    super::stall::yields_on_this_thread() - before
+}
+
+#[test]
+fn receivers_yield_to_a_sender_that_does_not_publish_its_claim() {
+    for mode in [Mode::Mpsc, Mode::Mpmc] {
+        let r = Ring::new_heap(1024, mode).unwrap();
+        let unfinished = r.try_claim(10).unwrap();
+        assert!(send(&r, b"behind it", 2));
+        assert!(recv(&r).is_none(), "{mode:?}: in order, so nothing to read");
+        let n = 4 * super::stall::STALL_POLLS;
+        assert!(yields_over(n, || r.note_receive_block()) >= 2, "{mode:?}");
+        r.commit(unfinished, 1);
+        assert_eq!(recv(&r).unwrap().1, 1, "{mode:?}");
+        assert_eq!(recv(&r).unwrap().1, 2, "{mode:?}");
+        // Drained: an idle ring is not a stalled one.
+        assert!(recv(&r).is_none());
+        assert_eq!(yields_over(n, || r.note_receive_block()), 0, "{mode:?}");
+    }
+}
+
+#[test]
+fn senders_yield_to_a_receiver_that_does_not_release_the_oldest_record() {
+    for mode in [Mode::Spmc, Mode::Mpmc] {
+        let r = Ring::new_heap(256, mode).unwrap();
+        assert!(send(&r, &[1; 10], 1));
+        let held = r.try_read(u32::MAX).unwrap().unwrap();
+        while send(&r, &[2; 10], 2) {}
+        while recv(&r).is_some() {}
+        assert!(
+            r.try_claim(10).is_none(),
+            "{mode:?}: full behind the held record"
+        );
+        let n = 4 * super::stall::STALL_POLLS;
+        assert!(yields_over(n, || r.note_send_block()) >= 2, "{mode:?}");
+        r.release(held);
+        assert!(recv(&r).is_none()); // frees on drain
+        assert!(send(&r, &[3; 10], 3), "{mode:?}");
+    }
+}
+
+#[test]
+fn single_producer_single_consumer_rings_never_yield() {
+    let r = Ring::new_heap(256, Mode::Spsc).unwrap();
+    while send(&r, &[1; 10], 1) {}
+    let n = 4 * super::stall::STALL_POLLS;
+    assert_eq!(yields_over(n, || r.note_send_block()), 0);
+    while recv(&r).is_some() {}
+    assert_eq!(yields_over(n, || r.note_receive_block()), 0);
+}
