@@ -418,23 +418,28 @@ impl Ring {
         self.note_failed_poll();
     }
 
-    /// Yields the CPU to a stalled peer (stall.rs). Rings with one producer
-    /// and one consumer have no peer on the same side, and their consumer
-    /// is never held up by anything but an empty ring.
+    /// Yields the CPU to a stalled peer (stall.rs). Progress marker: `read`,
+    /// which consumers move with every message and producers' `head` moves
+    /// only after. (Loaded every few dozen failed polls only.) Rings with
+    /// one producer and one consumer have no peer whose step can hold the
+    /// other side up but the other side itself.
     #[inline]
     fn note_failed_poll(&self) {
         if self.multi_producer || self.multi_consumer {
-            stall::failed_poll(self.ctrl.as_ptr() as usize, || self.stalled_on_peer());
+            stall::failed_poll(
+                self.ctrl.as_ptr() as usize,
+                || self.ctrl().consumer.0.read.load(Ordering::Relaxed),
+                || self.stalled_on_peer().is_some(),
+            );
         }
     }
 
     /// Whether the ring is held up by another thread in the middle of a
     /// step (stall.rs): the oldest unread record is claimed but not yet
     /// published, or the oldest unfreed one is taken but not yet released.
-    /// Returns a marker of that record, so that a poller can tell whether
-    /// the same step stays unfinished. Racy by design — the words may change
-    /// while we look, and a wrong answer costs one needless yield or one
-    /// missed — so plain loads, and only every few failed polls.
+    /// Returns that record's position (bit 0 set for the second case).
+    /// Racy by design — the words may change while we look, and a wrong
+    /// answer costs one needless yield or one missed — so plain loads.
     #[cold]
     fn stalled_on_peer(&self) -> Option<u64> {
         let c = self.ctrl();
@@ -445,8 +450,11 @@ impl Ring {
         {
             return Some(read);
         }
-        let head = c.head.0.load(Ordering::Relaxed) & !HEAD_LOCK;
+        // HEAD_LOCK: a consumer is freeing (and zeroing) the front, which
+        // is progress, not a stall.
+        let head = c.head.0.load(Ordering::Relaxed);
         if self.multi_consumer
+            && head & HEAD_LOCK == 0
             && head != read
             && self.header(head).state.load(Ordering::Relaxed) & state::RELEASED == 0
         {

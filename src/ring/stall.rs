@@ -10,25 +10,29 @@
 //! 4 ms on a 250 Hz kernel, or 100 000 messages' worth of time.
 //!
 //! So a thread whose `try_send` / `try_recv` keeps failing while the ring
-//! makes no progress calls `sched_yield` once every [`STALL_POLLS`] failed
-//! polls. (crossbeam's `ArrayQueue` does the same inside `push` when a slot
-//! it needs is still being written.) Progress is judged by a marker the
-//! caller reads from the ring — the consumers' `read` position — looked at
-//! only every [`SAMPLE_EVERY`] failed polls, so that a poller does not pull
-//! the consumers' line across cores on every miss. A ring that is merely
-//! empty is not stalled: receivers pass no marker then, and idle polling
+//! makes no progress checks, once every [`STALL_POLLS`] failed polls,
+//! whether a peer's unfinished step is what holds it up, and if so calls
+//! `sched_yield`. (crossbeam's `ArrayQueue` yields the same way inside
+//! `push` when a slot it needs is still being written.)
+//!
+//! Two stages keep this off the poll path's cost: progress is judged by a
+//! marker the caller reads cheaply — a word it would load anyway, looked at
+//! only every [`SAMPLE_EVERY`] failed polls — and only a streak of
+//! [`STALL_POLLS`] polls without progress runs the real check, which reads
+//! the other side's lines. An idle ring fails that check: idle polling
 //! never yields.
 
 #[cfg(not(loom))]
 use std::cell::Cell;
 
-/// Failed polls between two looks at the ring's progress marker.
+/// Failed polls between two looks at the progress marker.
 #[cfg(not(loom))]
-const SAMPLE_EVERY: u32 = 16;
+const SAMPLE_EVERY: u32 = 32;
 
-/// Failed polls without progress after which the poller yields.
+/// Failed polls without progress after which the poller checks for a
+/// stalled peer (a few microseconds: the stalls this ends last milliseconds).
 #[cfg(not(loom))]
-pub(crate) const STALL_POLLS: u32 = 64;
+pub(crate) const STALL_POLLS: u32 = 128;
 
 #[cfg(not(loom))]
 #[derive(Clone, Copy)]
@@ -55,11 +59,15 @@ pub(crate) fn yields_on_this_thread() -> u64 {
 }
 
 /// Called after every failed poll of the ring at address `ring`. `mark`
-/// reads the ring's progress marker, or `None` when the ring is not stalled
-/// (which ends the streak). Returns whether it yielded.
+/// reads the progress marker; `stalled` says whether a peer's unfinished
+/// step holds the ring up. Returns whether it yielded.
 #[cfg(not(loom))]
 #[inline]
-pub(crate) fn failed_poll(ring: usize, mark: impl FnOnce() -> Option<u64>) -> bool {
+pub(crate) fn failed_poll(
+    ring: usize,
+    mark: impl FnOnce() -> u64,
+    stalled: impl FnOnce() -> bool,
+) -> bool {
     STREAK.with(|cell| {
         let mut s = cell.get();
         if s.ring != ring {
@@ -72,22 +80,16 @@ pub(crate) fn failed_poll(ring: usize, mark: impl FnOnce() -> Option<u64>) -> bo
         s.polls += 1;
         let mut yielded = false;
         if s.polls % SAMPLE_EVERY == 0 {
-            match mark() {
-                Some(m) if m == s.mark => {
-                    if s.polls >= STALL_POLLS {
-                        std::thread::yield_now();
-                        YIELDS.with(|y| y.set(y.get() + 1));
-                        yielded = true;
-                        s.polls = 0;
-                    }
-                }
-                Some(m) => {
-                    s.mark = m;
-                    s.polls = 0;
-                }
-                None => {
-                    s.mark = u64::MAX;
-                    s.polls = 0;
+            let m = mark();
+            if m != s.mark {
+                s.mark = m;
+                s.polls = 0;
+            } else if s.polls >= STALL_POLLS {
+                s.polls = 0;
+                if stalled() {
+                    std::thread::yield_now();
+                    YIELDS.with(|y| y.set(y.get() + 1));
+                    yielded = true;
                 }
             }
         }
@@ -99,7 +101,11 @@ pub(crate) fn failed_poll(ring: usize, mark: impl FnOnce() -> Option<u64>) -> bo
 /// Loom models run every interleaving anyway; yielding would only add states.
 #[cfg(loom)]
 #[inline]
-pub(crate) fn failed_poll(_ring: usize, _mark: impl FnOnce() -> Option<u64>) -> bool {
+pub(crate) fn failed_poll(
+    _ring: usize,
+    _mark: impl FnOnce() -> u64,
+    _stalled: impl FnOnce() -> bool,
+) -> bool {
     false
 }
 
@@ -107,31 +113,27 @@ pub(crate) fn failed_poll(_ring: usize, _mark: impl FnOnce() -> Option<u64>) -> 
 mod tests {
     use super::*;
 
-    fn polls(ring: usize, n: u32, mut mark: impl FnMut(u32) -> Option<u64>) -> u64 {
+    fn polls(ring: usize, n: u32, mut mark: impl FnMut(u32) -> u64, stalled: bool) -> u64 {
         let before = yields_on_this_thread();
         for i in 0..n {
-            failed_poll(ring, || mark(i));
+            failed_poll(ring, || mark(i), || stalled);
         }
         yields_on_this_thread() - before
     }
 
     #[test]
-    fn yields_once_per_stall_polls_while_the_marker_stands_still() {
+    fn yields_once_per_stall_polls_while_stalled_and_the_marker_stands_still() {
         // The first look only records the marker; from then on every
-        // STALL_POLLS polls without movement yield once.
+        // STALL_POLLS polls without movement check, and here yield.
         let n = SAMPLE_EVERY + 3 * STALL_POLLS;
-        assert_eq!(polls(1, n, |_| Some(42)), 3);
+        assert_eq!(polls(1, n, |_| 42, true), 3);
     }
 
     #[test]
-    fn never_yields_while_the_marker_moves_or_the_ring_is_not_stalled() {
-        assert_eq!(
-            polls(2, 10 * STALL_POLLS, |i| Some(
-                i as u64 / SAMPLE_EVERY as u64
-            )),
-            0
-        );
-        assert_eq!(polls(3, 10 * STALL_POLLS, |_| None), 0);
+    fn never_yields_while_the_marker_moves_or_nothing_is_stalled() {
+        let moving = |i: u32| (i / SAMPLE_EVERY) as u64;
+        assert_eq!(polls(2, 10 * STALL_POLLS, moving, true), 0);
+        assert_eq!(polls(3, 10 * STALL_POLLS, |_| 42, false), 0);
     }
 
     #[test]
@@ -139,8 +141,8 @@ mod tests {
         // Alternating between two rings restarts the streak on every call.
         let before = yields_on_this_thread();
         for _ in 0..10 * STALL_POLLS {
-            failed_poll(4, || Some(7));
-            failed_poll(5, || Some(7));
+            failed_poll(4, || 7, || true);
+            failed_poll(5, || 7, || true);
         }
         assert_eq!(yields_on_this_thread() - before, 0);
     }
