@@ -818,6 +818,13 @@ impl Channel {
     /// in batches (1/16 of the ring), at once when it has drained the ring, and
     /// at once while a blocking sender waits — so right after a receive on a
     /// full ring, `try_send` may still report full for a moment.
+    ///
+    /// On multi-producer or multi-consumer channels, a thread whose `try_`
+    /// calls keep failing because another thread's step is unfinished (a
+    /// reservation claimed but not sent, the oldest received view not
+    /// released) yields its CPU once every 128 failures, so that a thread
+    /// preempted mid-step on the same CPU can finish (README, "Polling on
+    /// busy machines"). An idle or merely full ring never yields.
     pub fn try_send(&self, data: &[u8], msg_type: u32) -> Result<()> {
         self.shared().send(data, msg_type, None, false)
     }
@@ -883,6 +890,9 @@ impl Channel {
     // ---- receiving -----------------------------------------------------
 
     /// Takes the next message as a zero-copy view; [`Error::NoMessage`] at once when empty.
+    ///
+    /// Like [`Channel::try_send`], it may yield the CPU once if it keeps
+    /// failing because another thread's step is unfinished.
     pub fn try_recv(&self) -> Result<ReadGuard<'_>> {
         self.recv_inner(None)
     }
