@@ -418,20 +418,20 @@ impl Ring {
         self.note_failed_poll();
     }
 
-    /// Yields the CPU to a stalled peer (stall.rs). Progress marker: `read`,
-    /// which consumers move with every message and producers' `head` moves
-    /// only after. (Loaded every few dozen failed polls only.) Rings with
-    /// one producer and one consumer have no peer whose step can hold the
-    /// other side up but the other side itself.
+    /// Yields the CPU to a stalled ring (stall.rs). Progress marker: `read`,
+    /// loaded every few dozen failed polls. Every receive moves it, and a
+    /// failing poller needs nothing else: a sender finds the ring full only
+    /// until receivers take something, and a receiver finds nothing only
+    /// until somebody receives (or the sender it waits for publishes).
+    /// Producers' `tail` would do for senders too, but receivers must not
+    /// read it: on single-producer rings it is the producer's private line.
     #[inline]
     fn note_failed_poll(&self) {
-        if self.multi_producer || self.multi_consumer {
-            stall::failed_poll(
-                self.ctrl.as_ptr() as usize,
-                || self.ctrl().consumer.0.read.load(Ordering::Relaxed),
-                || self.stalled_on_peer().is_some(),
-            );
-        }
+        stall::failed_poll(
+            self.ctrl.as_ptr() as usize,
+            || self.ctrl().consumer.0.read.load(Ordering::Relaxed),
+            || self.stalled_on_peer().is_some(),
+        );
     }
 
     /// Whether the ring is held up by another thread in the middle of a

@@ -4,23 +4,31 @@
 //! everybody behind it: a sender preempted between claiming its record and
 //! publishing it stops every receiver at that record (and, once the ring has
 //! filled behind it, every sender); a receiver preempted while it holds the
-//! oldest record stops every sender once the ring is full. When there are
-//! more busy threads than CPUs, the thread everybody waits for may itself be
-//! waiting for the CPU that a poller spins on — until the next scheduler tick,
+//! oldest record stops every sender once the ring is full. And when there
+//! are more busy threads than CPUs, the threads a poller waits for may be
+//! waiting for the very CPU it spins on — until the next scheduler tick,
 //! 4 ms on a 250 Hz kernel, or 100 000 messages' worth of time.
 //!
 //! So a thread whose `try_send` / `try_recv` keeps failing while the ring
-//! makes no progress checks, once every [`STALL_POLLS`] failed polls,
-//! whether a peer's unfinished step is what holds it up, and if so calls
-//! `sched_yield`. (crossbeam's `ArrayQueue` yields the same way inside
-//! `push` when a slot it needs is still being written.)
+//! makes no progress calls `sched_yield`:
+//!
+//! * after [`STALL_POLLS`] failed polls, if a peer's unfinished step is what
+//!   holds the ring up (the caller's check). crossbeam's `ArrayQueue` yields
+//!   the same way inside `push` when a slot it needs is still being written.
+//! * after [`IDLE_POLLS`] failed polls in which *nothing* moved — no message
+//!   sent, none received: tens of microseconds — with probability 1/2. The
+//!   threads that could move the ring may be queued behind this one. The
+//!   coin matters: pollers on several CPUs tend to see such a stall at the
+//!   same moment (when every running thread is a sender, say, and the ring is
+//!   full), and if all of them yielded together, the scheduler would swap
+//!   senders for receivers on every CPU at once and the two would never run
+//!   side by side. An idle ring therefore costs a polling thread one yield
+//!   every few thousand polls.
 //!
 //! Two stages keep this off the poll path's cost: progress is judged by a
-//! marker the caller reads cheaply — a word it would load anyway, looked at
-//! only every [`SAMPLE_EVERY`] failed polls — and only a streak of
-//! [`STALL_POLLS`] polls without progress runs the real check, which reads
-//! the other side's lines. An idle ring fails that check: idle polling
-//! never yields.
+//! marker the caller reads cheaply, looked at only every [`SAMPLE_EVERY`]
+//! failed polls, and only a streak without progress runs the real check,
+//! which reads the other side's lines.
 
 #[cfg(not(loom))]
 use std::cell::Cell;
@@ -34,6 +42,11 @@ const SAMPLE_EVERY: u32 = 32;
 #[cfg(not(loom))]
 pub(crate) const STALL_POLLS: u32 = 128;
 
+/// Failed polls without progress after which the poller tosses a coin to
+/// yield even though no peer is caught mid-step.
+#[cfg(not(loom))]
+pub(crate) const IDLE_POLLS: u32 = 1024;
+
 #[cfg(not(loom))]
 #[derive(Clone, Copy)]
 struct Streak {
@@ -41,26 +54,30 @@ struct Streak {
     ring: usize,
     /// The progress marker at the start of the streak.
     mark: u64,
-    /// Failed polls since the marker last moved.
+    /// Failed polls since the marker last moved (or since the last yield).
     polls: u32,
+    /// xorshift state for the coin; 0 = not seeded yet.
+    coin: u32,
 }
 
 #[cfg(not(loom))]
 thread_local! {
-    static STREAK: Cell<Streak> = const { Cell::new(Streak { ring: 0, mark: 0, polls: 0 }) };
+    static STREAK: Cell<Streak> =
+        const { Cell::new(Streak { ring: 0, mark: 0, polls: 0, coin: 0 }) };
     /// Yields so far on this thread (read by tests).
     static YIELDS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// How many times this thread has yielded to a stalled peer.
+/// How many times this thread has yielded to a stalled ring.
 #[cfg(all(test, not(loom)))]
 pub(crate) fn yields_on_this_thread() -> u64 {
     YIELDS.with(Cell::get)
 }
 
 /// Called after every failed poll of the ring at address `ring`. `mark`
-/// reads the progress marker; `stalled` says whether a peer's unfinished
-/// step holds the ring up. Returns whether it yielded.
+/// reads the progress marker (it must change whenever a message is sent or
+/// received); `stalled` says whether a peer's unfinished step holds the ring
+/// up. Returns whether it yielded.
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn failed_poll(
@@ -75,6 +92,7 @@ pub(crate) fn failed_poll(
                 ring,
                 mark: u64::MAX,
                 polls: 0,
+                coin: s.coin,
             };
         }
         s.polls += 1;
@@ -84,18 +102,37 @@ pub(crate) fn failed_poll(
             if m != s.mark {
                 s.mark = m;
                 s.polls = 0;
-            } else if s.polls >= STALL_POLLS {
-                s.polls = 0;
-                if stalled() {
+            } else if s.polls % STALL_POLLS == 0 {
+                let idle = s.polls >= IDLE_POLLS;
+                if stalled() || (idle && toss(&mut s.coin)) {
                     std::thread::yield_now();
                     YIELDS.with(|y| y.set(y.get() + 1));
                     yielded = true;
+                    s.polls = 0;
+                } else if idle {
+                    s.polls = 0;
                 }
             }
         }
         cell.set(s);
         yielded
     })
+}
+
+/// A fair coin from a per-thread xorshift32 (seeded from the thread-local's
+/// address, which differs between threads).
+#[cfg(not(loom))]
+fn toss(state: &mut u32) -> bool {
+    if *state == 0 {
+        let seed = STREAK.with(|c| c as *const _ as usize);
+        *state = (seed as u32 ^ (seed >> 32) as u32) | 1;
+    }
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    x & 1 != 0
 }
 
 /// Loom models run every interleaving anyway; yielding would only add states.
@@ -130,10 +167,20 @@ mod tests {
     }
 
     #[test]
-    fn never_yields_while_the_marker_moves_or_nothing_is_stalled() {
+    fn never_yields_while_the_marker_moves() {
         let moving = |i: u32| (i / SAMPLE_EVERY) as u64;
-        assert_eq!(polls(2, 10 * STALL_POLLS, moving, true), 0);
-        assert_eq!(polls(3, 10 * STALL_POLLS, |_| 42, false), 0);
+        assert_eq!(polls(2, 10 * IDLE_POLLS, moving, true), 0);
+    }
+
+    #[test]
+    fn without_a_stalled_peer_waits_idle_polls_then_tosses_a_coin() {
+        assert_eq!(polls(3, SAMPLE_EVERY + IDLE_POLLS - 1, |_| 42, false), 0);
+        // From then on one toss per IDLE_POLLS: about half of them yield.
+        let yields = polls(6, 200 * IDLE_POLLS, |_| 42, false);
+        assert!(
+            (50..=150).contains(&yields),
+            "{yields} yields in 200 tosses"
+        );
     }
 
     #[test]

@@ -239,7 +239,8 @@ fn receivers_yield_to_a_sender_that_does_not_publish_its_claim() {
         r.commit(unfinished, 1);
         assert_eq!(recv(&r).unwrap().1, 1, "{mode:?}");
         assert_eq!(recv(&r).unwrap().1, 2, "{mode:?}");
-        // Drained: an idle ring is not a stalled one.
+        // Drained: an idle ring has no stalled peer (and yields only by
+        // chance, after stall::IDLE_POLLS failed polls).
         assert!(recv(&r).is_none());
         assert_eq!(yields_over(n, || r.note_receive_block()), 0, "{mode:?}");
     }
@@ -266,7 +267,7 @@ fn senders_yield_to_a_receiver_that_does_not_release_the_oldest_record() {
 }
 
 #[test]
-fn single_producer_single_consumer_rings_never_yield() {
+fn single_producer_single_consumer_rings_never_find_a_stalled_peer() {
     let r = Ring::new_heap(256, Mode::Spsc).unwrap();
     while send(&r, &[1; 10], 1) {}
     let n = 4 * super::stall::STALL_POLLS;
