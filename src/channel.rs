@@ -819,12 +819,12 @@ impl Channel {
     /// at once while a blocking sender waits — so right after a receive on a
     /// full ring, `try_send` may still report full for a moment.
     ///
-    /// On multi-producer or multi-consumer channels, a thread whose `try_`
-    /// calls keep failing because another thread's step is unfinished (a
-    /// reservation claimed but not sent, the oldest received view not
-    /// released) yields its CPU once every 128 failures, so that a thread
-    /// preempted mid-step on the same CPU can finish (README, "Polling on
-    /// busy machines"). An idle or merely full ring never yields.
+    /// A thread whose `try_` calls keep failing while no message moves
+    /// yields its CPU once (`sched_yield`): after 128 failures if another
+    /// thread's unfinished step holds the ring up (a reservation claimed but
+    /// not sent, the oldest received view not released), otherwise with
+    /// probability 1/2 after 1024 — the thread it waits for may be queued on
+    /// this CPU (README, "Polling on busy machines").
     pub fn try_send(&self, data: &[u8], msg_type: u32) -> Result<()> {
         self.shared().send(data, msg_type, None, false)
     }
@@ -891,8 +891,8 @@ impl Channel {
 
     /// Takes the next message as a zero-copy view; [`Error::NoMessage`] at once when empty.
     ///
-    /// Like [`Channel::try_send`], it may yield the CPU once if it keeps
-    /// failing because another thread's step is unfinished.
+    /// Like [`Channel::try_send`], it may yield the CPU once when it keeps
+    /// failing while no message moves.
     pub fn try_recv(&self) -> Result<ReadGuard<'_>> {
         self.recv_inner(None)
     }
