@@ -44,6 +44,12 @@
 //! Single sides are exclusive: the channel layer lets one thread at a time use
 //! them (see [`Ring::try_lock_producer`]), which is what makes plain stores
 //! enough there.
+//!
+//! # Failed polls
+//!
+//! Each failed non-blocking attempt counts a block (metrics) and may yield the
+//! CPU when the ring stays stalled — on a peer preempted mid-step, or on
+//! threads queued behind the poller (`stall.rs`).
 
 mod counters;
 pub(crate) mod layout;
