@@ -280,6 +280,7 @@ impl Shared {
             Err(needed) => return Ok(Err(needed)),
         };
         let len = rec.len() as usize;
+        self.ring.read_ahead(rec.pos);
         // SAFETY: the record is ours until released; try_read checked len <= buf.len().
         unsafe { copy_bytes(self.ring.payload_ptr(rec.pos), buf.as_mut_ptr(), len) };
         let t = rec.msg_type();

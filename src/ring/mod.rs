@@ -209,6 +209,12 @@ const fn offset_mask(capacity: u64) -> u64 {
 /// How far ahead of the freeing walk to prefetch (see `Ring::prefetch`).
 const PREFETCH_AHEAD: u64 = 512;
 
+/// How far ahead of a trailing consumer to read (see `Ring::read_ahead`).
+const READ_AHEAD: u64 = 1024;
+
+/// Receives without finding the ring empty before a consumer reads ahead.
+const READ_AHEAD_AFTER: u32 = 64;
+
 /// Bytes a ring of `capacity` needs: control block plus data area.
 pub(crate) const fn region_size(capacity: usize) -> usize {
     std::mem::size_of::<Control>() + capacity
@@ -305,7 +311,7 @@ impl Ring {
             consumer: Padded(ConsumerLine {
                 read: AtomicU64::new(0),
                 lock: AtomicU32::new(0),
-                _pad: 0,
+                streak: AtomicU32::new(0),
                 published: AtomicU64::new(0),
             }),
             head: Padded(AtomicU64::new(0)),
@@ -471,6 +477,12 @@ impl Ring {
     /// notice the next message.
     #[inline]
     pub(crate) fn note_receive_block(&self) {
+        if !self.multi_consumer {
+            let streak = &self.ctrl().consumer.0.streak;
+            if streak.load(Ordering::Relaxed) != 0 {
+                streak.store(0, Ordering::Relaxed);
+            }
+        }
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
             counters::count_block(&self.ctrl().received, self.multi_consumer, self.scope);
@@ -1114,11 +1126,35 @@ impl Ring {
         pos
     }
 
-    /// Asks for the line at `pos` ahead of the walk in `released_run`: the
-    /// walk is a chain of dependent loads (each length gives the next
-    /// position), so without it every record costs a full miss in turn.
-    /// Only lines before `read` (consumed records, which producers cannot be
-    /// writing) are asked for.
+    /// Single-producer single-consumer rings, copying receive of the record
+    /// at `pos`: once
+    /// the consumer has gone [`READ_AHEAD_AFTER`] receives without finding
+    /// the ring empty, it trails the producer by a backlog, and asks for the
+    /// line [`READ_AHEAD`] bytes on, so that the next records' cross-core
+    /// transfers overlap this one's copy instead of following it one by one
+    /// (each header gives the next record's position, a chain of misses).
+    /// Not while it runs right behind the producer: there the line may not
+    /// be written yet, and taking it early makes the producer fetch it back.
+    #[inline(always)]
+    pub(crate) fn read_ahead(&self, pos: u64) {
+        if self.multi_consumer || self.multi_producer {
+            return;
+        }
+        let streak = &self.ctrl().consumer.0.streak;
+        let s = streak.load(Ordering::Relaxed);
+        if s >= READ_AHEAD_AFTER {
+            self.prefetch(pos + READ_AHEAD);
+        } else {
+            streak.store(s + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Asks for the line at `pos` (a hint: never faults, changes nothing).
+    /// Used ahead of the walk in `released_run` — a chain of dependent loads
+    /// (each length gives the next position), where without it every record
+    /// costs a full miss in turn; only lines before `read` (consumed records,
+    /// which producers cannot be writing) are asked for there — and by
+    /// [`Ring::read_ahead`].
     #[inline(always)]
     fn prefetch(&self, pos: u64) {
         #[cfg(all(target_arch = "x86_64", not(loom)))]

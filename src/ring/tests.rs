@@ -275,3 +275,25 @@ fn single_producer_single_consumer_rings_never_find_a_stalled_peer() {
     while recv(&r).is_some() {}
     assert_eq!(yields_over(n, || r.note_receive_block()), 0);
 }
+
+#[test]
+fn a_consumer_reads_ahead_only_after_a_streak_without_finding_the_ring_empty() {
+    let streak = |r: &Ring| r.ctrl().consumer.0.streak.load(Ordering::Relaxed);
+    let r = Ring::new_heap(1 << 16, Mode::Spsc).unwrap();
+    for i in 0..READ_AHEAD_AFTER + 10 {
+        r.read_ahead(u64::from(i) * 80);
+    }
+    assert_eq!(
+        streak(&r),
+        READ_AHEAD_AFTER,
+        "counts up to the threshold, then stays"
+    );
+    r.note_receive_block();
+    assert_eq!(streak(&r), 0, "finding the ring empty starts over");
+    // Multi-producer or multi-consumer rings never read ahead.
+    for mode in [Mode::Spmc, Mode::Mpsc, Mode::Mpmc] {
+        let r = Ring::new_heap(1 << 16, mode).unwrap();
+        r.read_ahead(0);
+        assert_eq!(streak(&r), 0, "{mode:?}");
+    }
+}
