@@ -102,8 +102,8 @@ pub(crate) struct ConsumerLine {
     pub read: AtomicU64,
     /// Single-consumer rings: owner token of the one active consumer (0 = free).
     pub lock: AtomicU32,
-    /// Single-consumer rings: copying receives since the consumer last found
-    /// the ring empty, capped (a read-ahead hint, see `Ring::read_ahead`).
+    /// SPSC rings: copying receives since the consumer last found the ring
+    /// empty, capped (a read-ahead hint, see `Ring::read_ahead`).
     pub streak: AtomicU32,
     /// Single-consumer rings that publish `head` in batches: the last value
     /// stored to `head` (everything up to `read` is already freed).

@@ -477,7 +477,7 @@ impl Ring {
     /// notice the next message.
     #[inline]
     pub(crate) fn note_receive_block(&self) {
-        if !self.multi_consumer {
+        if self.reads_ahead() {
             let streak = &self.ctrl().consumer.0.streak;
             if streak.load(Ordering::Relaxed) != 0 {
                 streak.store(0, Ordering::Relaxed);
@@ -1127,8 +1127,7 @@ impl Ring {
     }
 
     /// Single-producer single-consumer rings, copying receive of the record
-    /// at `pos`: once
-    /// the consumer has gone [`READ_AHEAD_AFTER`] receives without finding
+    /// at `pos`: once the consumer has gone [`READ_AHEAD_AFTER`] receives without finding
     /// the ring empty, it trails the producer by a backlog, and asks for the
     /// line [`READ_AHEAD`] bytes on, so that the next records' cross-core
     /// transfers overlap this one's copy instead of following it one by one
@@ -1137,7 +1136,7 @@ impl Ring {
     /// be written yet, and taking it early makes the producer fetch it back.
     #[inline(always)]
     pub(crate) fn read_ahead(&self, pos: u64) {
-        if self.multi_consumer || self.multi_producer {
+        if !self.reads_ahead() {
             return;
         }
         let streak = &self.ctrl().consumer.0.streak;
@@ -1147,6 +1146,13 @@ impl Ring {
         } else {
             streak.store(s + 1, Ordering::Relaxed);
         }
+    }
+
+    /// Whether copying receives read ahead ([`Ring::read_ahead`]): only with
+    /// a single producer and a single consumer.
+    #[inline(always)]
+    fn reads_ahead(&self) -> bool {
+        !self.multi_producer && !self.multi_consumer
     }
 
     /// Asks for the line at `pos` (a hint: never faults, changes nothing).

@@ -64,7 +64,11 @@ struct Streak {
 thread_local! {
     static STREAK: Cell<Streak> =
         const { Cell::new(Streak { ring: 0, mark: 0, polls: 0, coin: 0 }) };
-    /// Yields so far on this thread (read by tests).
+}
+
+#[cfg(all(test, not(loom)))]
+thread_local! {
+    /// Yields so far on this thread.
     static YIELDS: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -77,14 +81,13 @@ pub(crate) fn yields_on_this_thread() -> u64 {
 /// Called after every failed poll of the ring at address `ring`. `mark`
 /// reads the progress marker (it must change whenever a message is sent or
 /// received); `stalled` says whether a peer's unfinished step holds the ring
-/// up. Returns whether it yielded.
-#[cfg(not(loom))]
+/// up. Under loom it does nothing: the models run every interleaving anyway,
+/// and yielding would only add states.
 #[inline]
-pub(crate) fn failed_poll(
-    ring: usize,
-    mark: impl FnOnce() -> u64,
-    stalled: impl FnOnce() -> bool,
-) -> bool {
+pub(crate) fn failed_poll(ring: usize, mark: impl FnOnce() -> u64, stalled: impl FnOnce() -> bool) {
+    #[cfg(loom)]
+    let _ = (ring, mark, stalled);
+    #[cfg(not(loom))]
     STREAK.with(|cell| {
         let mut s = cell.get();
         if s.ring != ring {
@@ -96,7 +99,6 @@ pub(crate) fn failed_poll(
             };
         }
         s.polls += 1;
-        let mut yielded = false;
         if s.polls % SAMPLE_EVERY == 0 {
             let m = mark();
             if m != s.mark {
@@ -104,10 +106,10 @@ pub(crate) fn failed_poll(
                 s.polls = 0;
             } else if s.polls % STALL_POLLS == 0 {
                 let idle = s.polls >= IDLE_POLLS;
-                if stalled() || (idle && toss(&mut s.coin)) {
+                if stalled() || (idle && toss(&mut s.coin, cell as *const _ as usize)) {
                     std::thread::yield_now();
+                    #[cfg(test)]
                     YIELDS.with(|y| y.set(y.get() + 1));
-                    yielded = true;
                     s.polls = 0;
                 } else if idle {
                     s.polls = 0;
@@ -115,16 +117,14 @@ pub(crate) fn failed_poll(
             }
         }
         cell.set(s);
-        yielded
     })
 }
 
-/// A fair coin from a per-thread xorshift32 (seeded from the thread-local's
-/// address, which differs between threads).
+/// A fair coin from a per-thread xorshift32, seeded on first use from
+/// `seed` (the thread-local's address, which differs between threads).
 #[cfg(not(loom))]
-fn toss(state: &mut u32) -> bool {
+fn toss(state: &mut u32, seed: usize) -> bool {
     if *state == 0 {
-        let seed = STREAK.with(|c| c as *const _ as usize);
         *state = (seed as u32 ^ (seed >> 32) as u32) | 1;
     }
     let mut x = *state;
@@ -133,17 +133,6 @@ fn toss(state: &mut u32) -> bool {
     x ^= x << 5;
     *state = x;
     x & 1 != 0
-}
-
-/// Loom models run every interleaving anyway; yielding would only add states.
-#[cfg(loom)]
-#[inline]
-pub(crate) fn failed_poll(
-    _ring: usize,
-    _mark: impl FnOnce() -> u64,
-    _stalled: impl FnOnce() -> bool,
-) -> bool {
-    false
 }
 
 #[cfg(all(test, not(loom)))]
