@@ -50,7 +50,14 @@
 //! Each failed non-blocking attempt counts a block (metrics) and may yield the
 //! CPU when the ring stays stalled — on a peer preempted mid-step, or on
 //! threads queued behind the poller (`stall.rs`).
+//!
+//! # Prefetching
+//!
+//! Single producers ask for the next record's lines while the caller fills
+//! this one, and SPSC consumers that trail the producer read ahead
+//! (`ahead.rs`).
 
+mod ahead;
 mod counters;
 pub(crate) mod layout;
 mod stall;
@@ -161,6 +168,9 @@ pub(crate) struct Ring {
     free_batch: u64,
     multi_producer: bool,
     multi_consumer: bool,
+    /// Single-producer rings on CPUs with `prefetchw`: claims ask for the
+    /// next record's lines (`ahead.rs`).
+    writes_ahead: bool,
     scope: Scope,
     #[cfg(loom)]
     headers: Box<[RecordHeader]>,
@@ -208,12 +218,6 @@ const fn offset_mask(capacity: u64) -> u64 {
 
 /// How far ahead of the freeing walk to prefetch (see `Ring::prefetch`).
 const PREFETCH_AHEAD: u64 = 512;
-
-/// How far ahead of a trailing consumer to read (see `Ring::read_ahead`).
-const READ_AHEAD: u64 = 1024;
-
-/// Receives without finding the ring empty before a consumer reads ahead.
-const READ_AHEAD_AFTER: u32 = 64;
 
 /// Bytes a ring of `capacity` needs: control block plus data area.
 pub(crate) const fn region_size(capacity: usize) -> usize {
@@ -283,6 +287,7 @@ impl Ring {
             },
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
+            writes_ahead: !mode.multi_producer() && ahead::cpu_prefetches_for_write(),
             scope,
             track: None,
             _region: owner,
@@ -358,6 +363,7 @@ impl Ring {
             },
             multi_producer: mode.multi_producer(),
             multi_consumer: mode.multi_consumer(),
+            writes_ahead: false,
             scope: Scope::Process,
             headers,
             track: None,
@@ -601,6 +607,7 @@ impl Ring {
         if !self.has_room(t, rec) {
             return None;
         }
+        self.write_ahead(t + rec, rec); // while the caller fills this one
         Some(Claim::new(t, len, track::NO_TRACK))
     }
 
@@ -1124,55 +1131,6 @@ impl Ring {
             pos += record_size(h.len.load(Ordering::Relaxed) as u64);
         }
         pos
-    }
-
-    /// Single-producer single-consumer rings, copying receive of the record
-    /// at `pos`: once the consumer has gone [`READ_AHEAD_AFTER`] receives without finding
-    /// the ring empty, it trails the producer by a backlog, and asks for the
-    /// line [`READ_AHEAD`] bytes on, so that the next records' cross-core
-    /// transfers overlap this one's copy instead of following it one by one
-    /// (each header gives the next record's position, a chain of misses).
-    /// Not while it runs right behind the producer: there the line may not
-    /// be written yet, and taking it early makes the producer fetch it back.
-    #[inline(always)]
-    pub(crate) fn read_ahead(&self, pos: u64) {
-        if !self.reads_ahead() {
-            return;
-        }
-        let streak = &self.ctrl().consumer.0.streak;
-        let s = streak.load(Ordering::Relaxed);
-        if s >= READ_AHEAD_AFTER {
-            self.prefetch(pos + READ_AHEAD);
-        } else {
-            streak.store(s + 1, Ordering::Relaxed);
-        }
-    }
-
-    /// Whether copying receives read ahead ([`Ring::read_ahead`]): only with
-    /// a single producer and a single consumer.
-    #[inline(always)]
-    fn reads_ahead(&self) -> bool {
-        !self.multi_producer && !self.multi_consumer
-    }
-
-    /// Asks for the line at `pos` (a hint: never faults, changes nothing).
-    /// Used ahead of the walk in `released_run` — a chain of dependent loads
-    /// (each length gives the next position), where without it every record
-    /// costs a full miss in turn; only lines before `read` (consumed records,
-    /// which producers cannot be writing) are asked for there — and by
-    /// [`Ring::read_ahead`].
-    #[inline(always)]
-    fn prefetch(&self, pos: u64) {
-        #[cfg(all(target_arch = "x86_64", not(loom)))]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p = self.data.as_ptr().wrapping_add((pos & self.mask) as usize) as *const i8;
-            // SAFETY: a prefetch is a hint that never faults; the address is
-            // inside the data area anyway.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p) };
-        }
-        #[cfg(not(all(target_arch = "x86_64", not(loom))))]
-        let _ = pos;
     }
 
     /// Zeroes `[pos, end)` (multi-producer rings keep free space zeroed). The

@@ -1,6 +1,7 @@
 //! Single-threaded unit tests of the ring algorithm in every mode. Concurrency
 //! is covered by `tests/stress.rs` (threads) and `tests/loom.rs` (model checking).
 
+use super::ahead::{write_ahead_lines, READ_AHEAD_AFTER, WRITE_AHEAD, WRITE_AHEAD_MIN};
 use super::*;
 
 const MODES: [Mode; 4] = [Mode::Spsc, Mode::Spmc, Mode::Mpsc, Mode::Mpmc];
@@ -295,5 +296,38 @@ fn a_consumer_reads_ahead_only_after_a_streak_without_finding_the_ring_empty() {
         let r = Ring::new_heap(1 << 16, mode).unwrap();
         r.read_ahead(0);
         assert_eq!(streak(&r), 0, "{mode:?}");
+    }
+}
+
+#[test]
+fn a_claim_asks_only_for_free_lines_of_a_next_record_as_long_as_itself() {
+    let rec = 4096 + 16;
+    let end = 10 * 4096 + 16; // the next header sits in the line at 40960
+    let lines = write_ahead_lines(end, rec, u64::MAX);
+    assert_eq!(lines.start, 10 * 4096 + 64, "skips the next header's line");
+    assert_eq!(lines.end, end + rec, "a next record as long as this one");
+    // Never past the space known to be free: a consumer may still read it.
+    assert_eq!(write_ahead_lines(end, rec, end + 1000).end, end + 1000);
+    let none = write_ahead_lines(end, rec, end);
+    assert!(none.is_empty(), "{none:?}");
+    // Long records: only the first WRITE_AHEAD bytes.
+    assert_eq!(write_ahead_lines(0, 1 << 20, u64::MAX).end, WRITE_AHEAD);
+    // Short records: nothing (the hardware prefetcher keeps up).
+    assert!(write_ahead_lines(end, WRITE_AHEAD_MIN - 16, u64::MAX).is_empty());
+    assert!(!write_ahead_lines(end, WRITE_AHEAD_MIN, u64::MAX).is_empty());
+}
+
+#[test]
+fn only_single_producer_rings_write_ahead() {
+    for mode in MODES {
+        let r = Ring::new_heap(1 << 16, mode).unwrap();
+        let expected = !mode.multi_producer() && super::ahead::cpu_prefetches_for_write();
+        assert_eq!(r.writes_ahead, expected, "{mode:?}");
+        // Claims that write ahead, across the wrap, stay correct.
+        for i in 0..100u32 {
+            let msg = vec![i as u8; 3000 + i as usize];
+            assert!(send(&r, &msg, i), "{mode:?}");
+            assert_eq!(recv(&r), Some((msg, i)), "{mode:?}");
+        }
     }
 }
