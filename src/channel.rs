@@ -355,10 +355,15 @@ pub(crate) fn too_small(cap: usize, needed: usize) -> Error {
     ))
 }
 
-fn limit_for(timeout: Option<Duration>, cancel: Option<&CancelToken>) -> WaitLimit<'_> {
+fn limit_for(
+    timeout: Option<Duration>,
+    cancel: Option<&CancelToken>,
+    spin: Duration,
+) -> WaitLimit<'_> {
     WaitLimit {
         deadline: timeout.map(|t| Instant::now() + t),
         cancel,
+        spin,
     }
 }
 
@@ -636,6 +641,7 @@ pub struct ChannelBuilder {
     channel_type: ChannelType,
     compression: Option<CompressionConfig>,
     metrics: Option<bool>,
+    spin: Option<Duration>,
 }
 
 impl ChannelBuilder {
@@ -666,9 +672,27 @@ impl ChannelBuilder {
         self.metrics = Some(on);
         self
     }
+    /// How long a blocking call on this handle (and the [`Producer`] /
+    /// [`Consumer`] taken from it) polls before it sleeps: default 20 µs,
+    /// zero sleeps at once, at most 1 s (longer is refused). See README,
+    /// "Blocking calls". The URI option `spin=` (microseconds) does the same;
+    /// the builder's setting wins.
+    pub fn spin(mut self, budget: Duration) -> Self {
+        self.spin = Some(budget);
+        self
+    }
     /// Opens the channel.
     pub fn build(self) -> Result<Channel> {
         let parsed = parse_uri(&self.uri)?;
+        let spin = match self.spin.or(parsed.spin) {
+            Some(d) if d > Duration::from_micros(crate::config::MAX_SPIN_MICROS) => {
+                return Err(Error::invalid(format!(
+                    "spin of {d:?} is longer than the limit of 1 s"
+                )))
+            }
+            Some(d) => d,
+            None => crate::sync::SpinWait::BUDGET,
+        };
         let compression =
             match (self.compression, parsed.compression) {
                 (Some(_), Some(_)) => return Err(Error::invalid(
@@ -711,6 +735,7 @@ impl ChannelBuilder {
         Ok(Channel {
             inner: Arc::new(Handle {
                 shared,
+                spin,
                 uri: self.uri,
                 dispatcher: parking_lot::Mutex::new(None),
             }),
@@ -720,6 +745,8 @@ impl ChannelBuilder {
 
 struct Handle {
     shared: Arc<Shared>,
+    /// Polling phase of this handle's blocking calls.
+    spin: Duration,
     uri: String,
     dispatcher: parking_lot::Mutex<Option<crate::callback::Dispatcher>>,
 }
@@ -768,6 +795,7 @@ impl Channel {
             channel_type: ChannelType::Multi,
             compression: None,
             metrics: None,
+            spin: None,
         }
     }
 
@@ -792,6 +820,11 @@ impl Channel {
     /// The URI this handle was opened with.
     pub fn uri(&self) -> &str {
         &self.inner.uri
+    }
+    /// How long this handle's blocking calls poll before they sleep
+    /// ([`ChannelBuilder::spin`]).
+    pub fn spin(&self) -> Duration {
+        self.inner.spin
     }
     /// Ring size in bytes.
     pub fn buffer_size(&self) -> usize {
@@ -845,8 +878,12 @@ impl Channel {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<()> {
-        self.shared()
-            .send(data, msg_type, Some(limit_for(timeout, cancel)), false)
+        self.shared().send(
+            data,
+            msg_type,
+            Some(limit_for(timeout, cancel, self.inner.spin)),
+            false,
+        )
     }
 
     /// Reserves `len` bytes in the ring; [`Error::ChannelFull`] at once when there is no room.
@@ -868,7 +905,7 @@ impl Channel {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<WriteGuard<'_>> {
-        self.reserve_inner(len, Some(limit_for(timeout, cancel)))
+        self.reserve_inner(len, Some(limit_for(timeout, cancel, self.inner.spin)))
     }
 
     fn reserve_inner(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<WriteGuard<'_>> {
@@ -912,7 +949,7 @@ impl Channel {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<ReadGuard<'_>> {
-        self.recv_inner(Some(limit_for(timeout, cancel)))
+        self.recv_inner(Some(limit_for(timeout, cancel, self.inner.spin)))
     }
 
     fn recv_inner(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
@@ -950,7 +987,11 @@ impl Channel {
     ) -> Result<(usize, u32)> {
         let cap = buf.len();
         self.shared()
-            .recv_into(buf, Some(limit_for(timeout, cancel)), false)?
+            .recv_into(
+                buf,
+                Some(limit_for(timeout, cancel, self.inner.spin)),
+                false,
+            )?
             .map_err(|n| too_small(cap, n))
     }
 
@@ -973,6 +1014,7 @@ impl Channel {
         self.shared().lock_producer()?;
         Ok(Producer {
             shared: self.inner.shared.clone(),
+            spin: self.inner.spin,
         })
     }
 
@@ -982,6 +1024,7 @@ impl Channel {
         self.shared().lock_consumer()?;
         Ok(Consumer {
             shared: self.inner.shared.clone(),
+            spin: self.inner.spin,
         })
     }
 
@@ -1047,6 +1090,7 @@ impl Channel {
 /// See [`Channel::producer`].
 pub struct Producer {
     shared: Arc<Shared>,
+    spin: Duration,
 }
 
 impl Producer {
@@ -1071,8 +1115,12 @@ impl Producer {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<()> {
-        self.shared
-            .send(data, msg_type, Some(limit_for(timeout, cancel)), true)
+        self.shared.send(
+            data,
+            msg_type,
+            Some(limit_for(timeout, cancel, self.spin)),
+            true,
+        )
     }
     /// As [`Channel::try_reserve`].
     #[inline]
@@ -1089,7 +1137,7 @@ impl Producer {
     ) -> Result<WriteGuard<'_>> {
         let claim = self
             .shared
-            .claim(len, Some(limit_for(timeout, cancel)), true)?;
+            .claim(len, Some(limit_for(timeout, cancel, self.spin)), true)?;
         Ok(WriteGuard::new(&self.shared, claim, false))
     }
 }
@@ -1105,6 +1153,7 @@ impl Drop for Producer {
 /// See [`Channel::consumer`].
 pub struct Consumer {
     shared: Arc<Shared>,
+    spin: Duration,
 }
 
 impl Consumer {
@@ -1115,7 +1164,7 @@ impl Consumer {
     }
     /// As [`Channel::recv_timeout`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<ReadGuard<'_>> {
-        self.recv_inner(Some(limit_for(Some(timeout), None)))
+        self.recv_inner(Some(limit_for(Some(timeout), None, self.spin)))
     }
     /// As [`Channel::recv_until`].
     pub fn recv_until(
@@ -1123,7 +1172,7 @@ impl Consumer {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<ReadGuard<'_>> {
-        self.recv_inner(Some(limit_for(timeout, cancel)))
+        self.recv_inner(Some(limit_for(timeout, cancel, self.spin)))
     }
     /// As [`Channel::try_recv_into`].
     #[inline]
@@ -1142,7 +1191,7 @@ impl Consumer {
     ) -> Result<(usize, u32)> {
         let cap = buf.len();
         self.shared
-            .recv_into(buf, Some(limit_for(timeout, cancel)), true)?
+            .recv_into(buf, Some(limit_for(timeout, cancel, self.spin)), true)?
             .map_err(|n| too_small(cap, n))
     }
 

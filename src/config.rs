@@ -188,12 +188,13 @@ const ALL: &[&str] = &["memory", "ipc", "tcp", "unix", "ws"];
 
 /// Every URI option psyne understands. Unknown keys are refused.
 pub const OPTIONS: &[OptionSpec] = &[
-    OptionSpec { key: "role", schemes: NET, values: "listen | connect", doc: "which end this handle is; default: listen on a wildcard/empty host (tcp, ws), connect otherwise" },
+    OptionSpec { key: "role", schemes: NET, values: "listen | connect", doc: "which end; default: tcp/ws listen on an empty/`*`/`0.0.0.0`/`[::]` host, connect otherwise; unix connects" },
     OptionSpec { key: "metrics", schemes: ALL, values: "on | off", doc: "count messages and bytes (default on)" },
-    OptionSpec { key: "compression", schemes: NET, values: "none | lz4 | zstd | snappy", doc: "compress messages on the wire" },
-    OptionSpec { key: "level", schemes: NET, values: "integer", doc: "compression level (zstd 1..=22)" },
+    OptionSpec { key: "spin", schemes: ALL, values: "0..=1000000", doc: "microseconds a blocking call on this handle polls before it sleeps (default 20; 0 = sleep at once; see Semantics)" },
+    OptionSpec { key: "compression", schemes: NET, values: "none | lz4 | zstd | snappy", doc: "compress on the wire (not built yet)" },
+    OptionSpec { key: "level", schemes: NET, values: "-7..=22", doc: "compression level" },
     OptionSpec { key: "min_size", schemes: NET, values: "bytes", doc: "compress only messages at least this large" },
-    OptionSpec { key: "checksum", schemes: NET, values: "on | off", doc: "CRC32C of every payload, verified on receive" },
+    OptionSpec { key: "checksum", schemes: NET, values: "on | off", doc: "CRC32C per payload (not built yet)" },
 ];
 
 /// A parsed URI: endpoint plus the options its query set.
@@ -203,12 +204,26 @@ pub struct ParsedUri {
     pub endpoint: Endpoint,
     /// `metrics=` if given.
     pub metrics: Option<bool>,
+    /// `spin=` if given.
+    pub spin: Option<std::time::Duration>,
     /// Compression settings if any compression key was given.
     pub compression: Option<CompressionConfig>,
 }
 
 /// Longest NAME accepted by `memory://` and `ipc://` (ipc turns it into a file name).
 pub const MAX_NAME_LEN: usize = 200;
+
+/// Longest polling phase `spin=` accepts, in microseconds.
+pub const MAX_SPIN_MICROS: u64 = 1_000_000;
+
+fn parse_spin(v: &str) -> Result<std::time::Duration> {
+    match v.parse::<u64>() {
+        Ok(us) if us <= MAX_SPIN_MICROS => Ok(std::time::Duration::from_micros(us)),
+        _ => Err(Error::invalid(format!(
+            "spin={v}: expected microseconds from 0 to {MAX_SPIN_MICROS}"
+        ))),
+    }
+}
 
 fn parse_bool(key: &str, v: &str) -> Result<bool> {
     match v {
@@ -295,6 +310,7 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
 
     let mut role = None;
     let mut metrics = None;
+    let mut spin = None;
     let mut comp: Option<CompressionConfig> = None;
     let mut seen: Vec<&str> = Vec::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -327,6 +343,7 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
                 })
             }
             "metrics" => metrics = Some(parse_bool(key, value)?),
+            "spin" => spin = Some(parse_spin(value)?),
             "compression" => {
                 let kind = match value {
                     "none" => CompressionType::None,
@@ -428,6 +445,7 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
     Ok(ParsedUri {
         endpoint,
         metrics,
+        spin,
         compression: comp,
     })
 }
@@ -513,6 +531,24 @@ mod tests {
     }
 
     #[test]
+    fn spin_is_microseconds_on_every_scheme() {
+        use std::time::Duration;
+        assert_eq!(parse_uri("memory://a").unwrap().spin, None);
+        assert_eq!(
+            parse_uri("memory://a?spin=0").unwrap().spin,
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_uri("ipc://a?metrics=off&spin=250").unwrap().spin,
+            Some(Duration::from_micros(250))
+        );
+        assert_eq!(
+            parse_uri("tcp://h:1?spin=1000000").unwrap().spin,
+            Some(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
     fn refuses_bad_uris_with_a_reason() {
         assert!(err("jobs").contains("no scheme"));
         assert!(err("http://x").contains("unknown URI scheme"));
@@ -525,6 +561,9 @@ mod tests {
         assert!(err("memory://a?metrics=maybe").contains("on or off"));
         assert!(err("memory://a?metrics").contains("needs a value"));
         assert!(err("memory://a?metrics=on&metrics=off").contains("twice"));
+        assert!(err("memory://a?spin=-1").contains("microseconds"));
+        assert!(err("memory://a?spin=1000001").contains("0 to 1000000"));
+        assert!(err("ipc://a?spin=fast").contains("microseconds"));
         assert!(err("tcp://localhost").contains("HOST:PORT"));
         assert!(err("tcp://localhost:99999").contains("port"));
         assert!(err("tcp://:0?role=connect").contains("connecting"));

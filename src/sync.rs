@@ -173,35 +173,101 @@ mod imp {
 
 pub(crate) use imp::{futex_wait, futex_wake_all, heavy_barrier, init_barriers, light_barrier};
 
-/// Spin-then-yield backoff used before falling asleep.
-pub(crate) struct Backoff {
-    step: u32,
+/// The polling phase of a blocking call, before it sleeps.
+///
+/// A blocking call polls for as long as a sleep and wake-up would cost (about
+/// [`SpinWait::BUDGET`]), one `pause` between polls, then sleeps. Waking a
+/// sleeper costs the waker a system call and the sleeper tens of microseconds
+/// on a virtual machine, so a message that arrives within the budget is
+/// caught at once, and an idle channel costs one budget of CPU per idle
+/// period. Polls are not spaced out (exponential backoff): a poll of a line
+/// nobody writes hits the local cache and costs the other side nothing.
+pub(crate) struct SpinWait {
+    polls: u32,
+    #[cfg(not(loom))]
+    budget: Duration,
+    #[cfg(not(loom))]
+    until: Option<std::time::Instant>,
 }
 
-impl Backoff {
-    const SPIN_LIMIT: u32 = 6; // 2^6 = 64 pause instructions at the last spin step
-    const YIELD_LIMIT: u32 = 10;
+impl SpinWait {
+    /// How long to poll before sleeping, unless the handle's `spin` option
+    /// says otherwise.
+    pub(crate) const BUDGET: Duration = Duration::from_micros(20);
 
-    pub(crate) fn new() -> Self {
-        Backoff { step: 0 }
+    /// Polls between looks at the clock (a clock read costs about two polls).
+    #[cfg(not(loom))]
+    const CLOCK_EVERY: u32 = 16;
+
+    /// Polls for about `budget` (zero: sleep at the first failed attempt).
+    pub(crate) fn new(budget: Duration) -> Self {
+        #[cfg(loom)]
+        let _ = budget;
+        SpinWait {
+            polls: 0,
+            #[cfg(not(loom))]
+            budget,
+            #[cfg(not(loom))]
+            until: None,
+        }
     }
 
-    /// Waits a little; returns `false` once it is time to sleep instead.
+    /// Waits a moment before the next poll; returns `false` once it is time
+    /// to sleep instead.
+    #[cfg(not(loom))]
     pub(crate) fn snooze(&mut self) -> bool {
-        if self.step > Self::YIELD_LIMIT {
+        if self.budget.is_zero() {
             return false;
         }
-        if self.step <= Self::SPIN_LIMIT {
-            for _ in 0..(1u32 << self.step) {
-                std::hint::spin_loop();
+        self.polls = self.polls.wrapping_add(1);
+        if self.polls % Self::CLOCK_EVERY == 0 {
+            // The budget starts at the first look: calls that succeed within
+            // a few polls never read the clock.
+            let now = std::time::Instant::now();
+            match self.until {
+                None => self.until = Some(now + self.budget),
+                Some(until) if now >= until => return false,
+                Some(_) => {}
             }
-        } else {
-            #[cfg(not(loom))]
-            std::thread::yield_now();
         }
-        #[cfg(loom)]
-        loom::thread::yield_now();
-        self.step += 1;
+        std::hint::spin_loop();
         true
+    }
+
+    /// Under loom: a few yields, so that models explore both the polling
+    /// and the sleeping path.
+    #[cfg(loom)]
+    pub(crate) fn snooze(&mut self) -> bool {
+        if self.polls >= 4 {
+            return false;
+        }
+        self.polls += 1;
+        loom::thread::yield_now();
+        true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::SpinWait;
+    use std::time::Duration;
+
+    #[test]
+    fn a_zero_budget_sleeps_at_the_first_failed_attempt() {
+        assert!(!SpinWait::new(Duration::ZERO).snooze());
+    }
+
+    #[test]
+    fn a_budget_polls_until_it_is_spent_then_says_sleep() {
+        let mut spin = SpinWait::new(Duration::from_millis(1));
+        // The clock is first read after CLOCK_EVERY polls: those never end it.
+        for _ in 0..SpinWait::CLOCK_EVERY {
+            assert!(spin.snooze());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        let polls = (0..10 * SpinWait::CLOCK_EVERY)
+            .take_while(|_| spin.snooze())
+            .count();
+        assert!(polls < SpinWait::CLOCK_EVERY as usize, "{polls} polls");
     }
 }

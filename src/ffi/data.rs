@@ -129,9 +129,10 @@ unsafe fn receive(
     // SAFETY: `buf` is non-NULL and, by the caller's contract, writable for
     // `cap` (<= isize::MAX) bytes that nothing else accesses during the call.
     let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) };
-    let r = h
-        .channel
-        .recv_into_raw(out, wait_limit(timeout_ms, token.as_ref()))?;
+    let r = h.channel.recv_into_raw(
+        out,
+        wait_limit(timeout_ms, token.as_ref(), h.channel.spin()),
+    )?;
     match r {
         Ok((n, t)) => {
             // SAFETY: both checked non-NULL above.

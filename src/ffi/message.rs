@@ -113,9 +113,10 @@ unsafe fn reserve(
     let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
     // SAFETY: caller contract.
     let token = unsafe { psyne_cancel_t::token(cancel) }?;
-    let guard = h
-        .channel
-        .reserve_owned(size, wait_limit(timeout_ms, token.as_ref()))?;
+    let guard = h.channel.reserve_owned(
+        size,
+        wait_limit(timeout_ms, token.as_ref(), h.channel.spin()),
+    )?;
     // SAFETY: as above.
     unsafe { msg.write(psyne_message_t::boxed(MessageKind::Reservation(guard))) };
     Ok(())
@@ -305,7 +306,7 @@ unsafe fn receive(
     let token = unsafe { psyne_cancel_t::token(cancel) }?;
     let guard = h
         .channel
-        .recv_owned(wait_limit(timeout_ms, token.as_ref()))?;
+        .recv_owned(wait_limit(timeout_ms, token.as_ref(), h.channel.spin()))?;
     let t = guard.guard.msg_type();
     // SAFETY: both checked non-NULL above.
     unsafe {

@@ -228,7 +228,11 @@ fn not_null<T>(p: *const T, name: &str) -> Result<()> {
 
 /// The wait limit for a `timeout_ms` argument: 0 = do not wait (`None`, the
 /// token is not consulted), `PSYNE_WAIT_FOREVER` = no deadline.
-fn wait_limit(timeout_ms: u32, cancel: Option<&CancelToken>) -> Option<WaitLimit<'_>> {
+fn wait_limit(
+    timeout_ms: u32,
+    cancel: Option<&CancelToken>,
+    spin: Duration,
+) -> Option<WaitLimit<'_>> {
     if timeout_ms == 0 {
         return None;
     }
@@ -237,7 +241,11 @@ fn wait_limit(timeout_ms: u32, cancel: Option<&CancelToken>) -> Option<WaitLimit
     } else {
         Some(Instant::now() + Duration::from_millis(u64::from(timeout_ms)))
     };
-    Some(WaitLimit { deadline, cancel })
+    Some(WaitLimit {
+        deadline,
+        cancel,
+        spin,
+    })
 }
 
 /// Rejects lengths no C object can have (`slice::from_raw_parts` needs <= isize::MAX).
@@ -383,12 +391,12 @@ mod tests {
 
     #[test]
     fn wait_limits() {
-        assert!(wait_limit(0, None).is_none());
+        assert!(wait_limit(0, None, Duration::ZERO).is_none());
         let t = CancelToken::new();
-        assert!(wait_limit(0, Some(&t)).is_none());
-        let forever = wait_limit(PSYNE_WAIT_FOREVER, Some(&t)).unwrap();
+        assert!(wait_limit(0, Some(&t), Duration::ZERO).is_none());
+        let forever = wait_limit(PSYNE_WAIT_FOREVER, Some(&t), Duration::ZERO).unwrap();
         assert!(forever.deadline.is_none() && forever.cancel.is_some());
-        let some = wait_limit(1000, None).unwrap();
+        let some = wait_limit(1000, None, Duration::ZERO).unwrap();
         let left = some.deadline.unwrap() - Instant::now();
         assert!(left <= Duration::from_millis(1000) && left > Duration::from_millis(500));
     }

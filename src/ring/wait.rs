@@ -4,7 +4,7 @@
 
 use super::{Direction, Ring};
 use crate::error::{Error, Result};
-use crate::sync::{futex_wait, heavy_barrier, AtomicBool, Backoff, Ordering};
+use crate::sync::{futex_wait, heavy_barrier, AtomicBool, Ordering, SpinWait};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,6 +80,8 @@ impl CancelToken {
 pub(crate) struct WaitLimit<'a> {
     pub deadline: Option<Instant>,
     pub cancel: Option<&'a CancelToken>,
+    /// How long to poll before sleeping (the handle's `spin` option).
+    pub spin: std::time::Duration,
 }
 
 impl WaitLimit<'_> {
@@ -104,13 +106,16 @@ impl Ring {
         limit: WaitLimit<'_>,
         mut attempt: impl FnMut() -> Result<Option<T>>,
     ) -> Result<T> {
-        let mut backoff = Backoff::new();
+        let mut spin = SpinWait::new(limit.spin);
         loop {
             if let Some(v) = attempt()? {
                 return Ok(v);
             }
             limit.check()?;
-            if backoff.snooze() {
+            if spin.snooze() {
+                // Polling: yield like a polling caller would, if the ring is
+                // stalled on a preempted peer (stall.rs).
+                self.note_failed_poll();
                 continue;
             }
             let line = self.wake_line(d);
@@ -143,7 +148,7 @@ impl Ring {
             futex_wait(&line.event, seen, self.bound_sleep(timeout), self.scope());
             self.track_idle();
             unregister(registered, self, d);
-            backoff = Backoff::new();
+            spin = SpinWait::new(limit.spin);
         }
     }
 }

@@ -96,6 +96,14 @@ static void test_bad_uris_and_enums(void)
                                   PSYNE_TYPE_MULTI, &ch),
              PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_DETAIL("frobnicate");
+    CHECK_RC(psyne_channel_create("memory://opt?spin=soon", 1024, PSYNE_MODE_SPSC,
+                                  PSYNE_TYPE_MULTI, &ch),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_DETAIL("spin=soon");
+    CHECK_RC(psyne_channel_create("memory://opt?spin=2000000", 1024, PSYNE_MODE_SPSC,
+                                  PSYNE_TYPE_MULTI, &ch),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_DETAIL("0 to 1000000");
     CHECK_RC(psyne_channel_create("", 1024, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI, &ch),
              PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK(ch == NULL);

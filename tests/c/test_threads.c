@@ -172,6 +172,17 @@ static void test_waiters_wake_on_data_and_room(void)
     CHECK(w.rc == PSYNE_OK && w.n == 2 && w.type == 22 && memcmp(w.buf, "zc", 2) == 0);
     CHECK_OK(psyne_channel_destroy(ch));
 
+    /* spin=0: blocking calls sleep at once, and are woken all the same. */
+    char uri[64];
+    snprintf(uri, sizeof uri, "memory://wake-nospin-%d?spin=0", (int)getpid());
+    ch = NULL;
+    REQUIRE_OK(psyne_channel_create(uri, 1024, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI, &ch));
+    waiter_start(&w, OP_RECV_DATA, ch, PSYNE_WAIT_FOREVER, NULL);
+    CHECK_OK(psyne_send_data(ch, "asleep", 6, 23));
+    waiter_join(&w);
+    CHECK(w.rc == PSYNE_OK && w.n == 6 && w.type == 23 && memcmp(w.buf, "asleep", 6) == 0);
+    CHECK_OK(psyne_channel_destroy(ch));
+
     /* A sender waiting for room gets it when the receiver drains. */
     ch = full_channel("wake-room", PSYNE_MODE_MPSC);
     char buf[64];
