@@ -14,9 +14,11 @@
 //!   its first and last byte (psyne and iceoryx2: a view of the shared memory;
 //!   socket: `read_exact` into a buffer, which is where the copy happens).
 //!   psyne waits with its blocking calls (`PSYNE_BENCH_SPIN=1`: busy-poll
-//!   `try_reserve`/`try_recv` instead); iceoryx2's subscriber busy-polls and
-//!   its publisher retries until delivered (its own adaptive wait); the socket
-//!   is a buffered stream (64 KiB batches per system call).
+//!   `try_reserve`/`try_recv` instead; `PSYNE_BENCH_SPIN_US=N`: blocking
+//!   calls poll N µs before sleeping, the URI option `spin`); iceoryx2's
+//!   subscriber busy-polls and its publisher retries until delivered (its own
+//!   adaptive wait); the socket is a buffered stream (64 KiB batches per
+//!   system call).
 //! * ping-pong: 64-byte messages to an echo peer and back; both sides
 //!   busy-poll (psyne: `try_recv`; iceoryx2: `receive`); the socket blocks in
 //!   `read`. One-way latency = round trip / 2.
@@ -122,8 +124,14 @@ fn psyne_peer(scheme: &str, args: Vec<String>) -> Peer {
     }
 }
 
+/// Opens a psyne channel; `PSYNE_BENCH_SPIN_US=N` adds `?spin=N` (how long
+/// blocking calls poll before they sleep) to every psyne URI.
 fn open(uri: &str, size: usize) -> Channel {
-    Channel::open(uri, size, Mode::Spsc, ChannelType::Multi).unwrap()
+    let uri = match std::env::var("PSYNE_BENCH_SPIN_US") {
+        Ok(us) => format!("{uri}?spin={us}"),
+        Err(_) => uri.to_string(),
+    };
+    Channel::open(&uri, size, Mode::Spsc, ChannelType::Multi).unwrap()
 }
 
 // ---------------------------------------------------------------------------
