@@ -977,6 +977,15 @@ impl Channel {
             .recv_into(buf, None, false)?
             .map_err(|n| too_small(cap, n))
     }
+    /// Like [`try_recv_into`](Channel::try_recv_into), waiting without limit.
+    pub fn recv_into(&self, buf: &mut [u8]) -> Result<(usize, u32)> {
+        self.recv_into_until(buf, None, None)
+    }
+    /// Like [`try_recv_into`](Channel::try_recv_into), waiting up to `timeout`
+    /// ([`Error::Timeout`]).
+    pub fn recv_into_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<(usize, u32)> {
+        self.recv_into_until(buf, Some(timeout), None)
+    }
     /// Like [`try_recv_into`](Channel::try_recv_into), waiting up to `timeout`
     /// (None: no limit) unless `cancel` fires.
     pub fn recv_into_until(
@@ -1128,6 +1137,14 @@ impl Producer {
         let claim = self.shared.claim(len, None, true)?;
         Ok(WriteGuard::new(&self.shared, claim, false))
     }
+    /// As [`Channel::reserve`].
+    pub fn reserve(&mut self, len: usize) -> Result<WriteGuard<'_>> {
+        self.reserve_until(len, None, None)
+    }
+    /// As [`Channel::reserve_timeout`].
+    pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<WriteGuard<'_>> {
+        self.reserve_until(len, Some(timeout), None)
+    }
     /// As [`Channel::reserve_until`].
     pub fn reserve_until(
         &mut self,
@@ -1162,6 +1179,10 @@ impl Consumer {
     pub fn try_recv(&mut self) -> Result<ReadGuard<'_>> {
         self.recv_inner(None)
     }
+    /// As [`Channel::recv`].
+    pub fn recv(&mut self) -> Result<ReadGuard<'_>> {
+        self.recv_inner(Some(limit_for(None, None, self.spin)))
+    }
     /// As [`Channel::recv_timeout`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<ReadGuard<'_>> {
         self.recv_inner(Some(limit_for(Some(timeout), None, self.spin)))
@@ -1181,6 +1202,14 @@ impl Consumer {
         self.shared
             .recv_into(buf, None, true)?
             .map_err(|n| too_small(cap, n))
+    }
+    /// As [`Channel::recv_into`].
+    pub fn recv_into(&mut self, buf: &mut [u8]) -> Result<(usize, u32)> {
+        self.recv_into_until(buf, None, None)
+    }
+    /// As [`Channel::recv_into_timeout`].
+    pub fn recv_into_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<(usize, u32)> {
+        self.recv_into_until(buf, Some(timeout), None)
     }
     /// As [`Channel::recv_into_until`].
     pub fn recv_into_until(

@@ -121,3 +121,39 @@ fn the_spin_option_sets_each_handles_polling_phase() {
     }
     sender.join().unwrap();
 }
+
+#[test]
+fn every_handle_has_the_blocking_calls() {
+    let ch = channel("api", Mode::Spsc);
+    let mut buf = [0u8; 16];
+    // Channel handles.
+    ch.send(b"a", 1).unwrap();
+    assert_eq!(ch.recv_into(&mut buf).unwrap(), (1, 1));
+    assert_eq!(
+        ch.recv_into_timeout(&mut buf, Duration::from_millis(1)),
+        Err(Error::Timeout)
+    );
+    drop(ch.reserve_timeout(8, Duration::from_secs(5)).unwrap());
+    // Exclusive sides.
+    let (mut tx, mut rx) = (ch.producer().unwrap(), ch.consumer().unwrap());
+    let mut slot = tx.reserve(3).unwrap();
+    slot.copy_from_slice(b"xyz");
+    slot.send(2).unwrap();
+    let m = rx.recv().unwrap();
+    assert_eq!((&m[..], m.msg_type()), (&b"xyz"[..], 2));
+    drop(m);
+    tx.reserve_timeout(1, Duration::from_secs(5))
+        .unwrap()
+        .send(3)
+        .unwrap();
+    assert_eq!(rx.recv_into(&mut buf).unwrap(), (1, 3));
+    assert_eq!(
+        rx.recv_into_timeout(&mut buf, Duration::from_millis(1)),
+        Err(Error::Timeout)
+    );
+    while tx.try_send(&[0; 100], 4).is_ok() {}
+    assert!(matches!(
+        tx.reserve_timeout(100, Duration::from_millis(1)),
+        Err(Error::Timeout)
+    ));
+}
