@@ -548,14 +548,18 @@ impl Ring {
         // still synchronise with the consumer that freed (and zeroed) the
         // space — else the consumer's zeroing may land after our writes.
         // (Found by the loom model `loom_mpsc`; free on x86.)
-        t + need + SLACK - p.head_cache.load(Ordering::Acquire) <= self.capacity
+        // Compared without a subtraction: with several producers, `t` may be
+        // stale (another producer's claim moved `tail` past it) and `head`
+        // already beyond it; `t + need + SLACK - head` then underflowed (a
+        // panic in debug builds, a spurious "full" in release ones).
+        t + need + SLACK <= p.head_cache.load(Ordering::Acquire) + self.capacity
             || self.has_room_slow(t, need)
     }
 
     /// [`Ring::has_room`] when the cached `head` says no: reads `head`.
     #[inline]
     fn has_room_slow(&self, t: u64, need: u64) -> bool {
-        let fits = |head: u64| t + need + SLACK - head <= self.capacity;
+        let fits = |head: u64| t + need + SLACK <= head + self.capacity;
         // Acquire: pairs with the consumer's Release store of `head`, so that
         // its reads of (and, multi-producer, its zeroing of) the freed bytes
         // happen before we write them.

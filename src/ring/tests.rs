@@ -331,3 +331,16 @@ fn only_single_producer_rings_write_ahead() {
         }
     }
 }
+
+#[test]
+fn a_producer_with_a_stale_tail_behind_head_checks_room_without_underflow() {
+    // Several producers: one loads `tail`, others claim past it and the
+    // consumers free past it before it checks for room.
+    for mode in [Mode::Mpsc, Mode::Mpmc] {
+        let r = Ring::new_heap(1024, mode).unwrap();
+        r.ctrl().head.0.store(4096, Ordering::SeqCst);
+        r.ctrl().producer.0.head_cache.store(4096, Ordering::SeqCst);
+        assert!(r.has_room(0, 64), "{mode:?}");
+        assert!(r.has_room_slow(0, 64), "{mode:?}");
+    }
+}
