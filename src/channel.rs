@@ -515,16 +515,24 @@ impl Drop for WriteGuard<'_> {
 /// dropped after it).
 pub(crate) struct Owned<G> {
     pub guard: G,
-    _keep: Arc<Shared>,
+    _keep: SideKeep,
 }
+
+/// A reference to a channel's state counted per side: every guard the C API
+/// hands out clones one, and with a single count the sender's and the
+/// receiver's clones and drops pulled its cache line between their CPUs for
+/// every message. Cache-padded, so that the two sides' counts never share a
+/// line.
+type SideKeep = Arc<crossbeam_utils::CachePadded<Arc<Shared>>>;
 
 impl<G> Owned<G> {
     /// A guard made by `make` on `keep`'s channel state.
-    fn new(keep: Arc<Shared>, make: impl FnOnce(&'static Shared) -> Result<G>) -> Result<Self> {
-        // SAFETY: the Arc keeps the state alive at a fixed address for as
-        // long as `_keep` lives, and the guard that borrows it is declared
-        // first, so it is dropped (or moved out and used) before `_keep`.
-        let shared: &'static Shared = unsafe { &*Arc::as_ptr(&keep) };
+    fn new(keep: SideKeep, make: impl FnOnce(&'static Shared) -> Result<G>) -> Result<Self> {
+        // SAFETY: `keep` holds an Arc of the state, which so stays alive at a
+        // fixed address for as long as `_keep` lives, and the guard that
+        // borrows it is declared first, so it is dropped (or moved out and
+        // used) before `_keep`.
+        let shared: &'static Shared = unsafe { &*Arc::as_ptr(&**keep) };
         Ok(Owned {
             guard: make(shared)?,
             _keep: keep,
@@ -734,6 +742,7 @@ impl ChannelBuilder {
         }
         Ok(Channel {
             inner: Arc::new(Handle {
+                keep: [0, 1].map(|_| Arc::new(crossbeam_utils::CachePadded::new(shared.clone()))),
                 shared,
                 spin,
                 uri: self.uri,
@@ -745,6 +754,8 @@ impl ChannelBuilder {
 
 struct Handle {
     shared: Arc<Shared>,
+    /// What C API guards hold on to: senders' `[0]`, receivers' `[1]`.
+    keep: [SideKeep; 2],
     /// Polling phase of this handle's blocking calls.
     spin: Duration,
     uri: String,
@@ -919,7 +930,7 @@ impl Channel {
         len: usize,
         limit: Option<WaitLimit<'_>>,
     ) -> Result<OwnedWriteGuard> {
-        Owned::new(self.inner.shared.clone(), |shared| {
+        Owned::new(self.inner.keep[0].clone(), |shared| {
             let claim = shared.claim(len, limit, false)?;
             Ok(WriteGuard::new(shared, claim, true))
         })
@@ -961,7 +972,7 @@ impl Channel {
 
     /// A received view that owns a reference to the channel (for the C API).
     pub(crate) fn recv_owned(&self, limit: Option<WaitLimit<'_>>) -> Result<OwnedReadGuard> {
-        Owned::new(self.inner.shared.clone(), |shared| {
+        Owned::new(self.inner.keep[1].clone(), |shared| {
             match shared.read(usize::MAX, limit, false)? {
                 Ok(rec) => Ok(ReadGuard::new(shared, rec, true)),
                 Err(_) => unreachable!("no message exceeds usize::MAX"),

@@ -191,6 +191,49 @@ func BenchmarkPipe64(b *testing.B) {
 			b.Fatal("consumer stuck")
 		}
 	})
+	b.Run("psyne-zerocopy", func(b *testing.B) {
+		ch := openMem(b, 1<<16, ModeSPSC, TypeMulti)
+		b.SetBytes(64)
+		n := b.N
+		done := make(chan error, 1)
+		go func() {
+			for i := 0; i < n; i++ {
+				v, err := ch.ReceiveView(-1)
+				if err != nil {
+					done <- err
+					return
+				}
+				if err := v.Release(); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		b.ResetTimer()
+		ctx := context.Background()
+		for i := 0; i < n; i++ {
+			m, err := ch.ReserveMessage(64)
+			if errors.Is(err, ErrChannelFull) {
+				m, err = ch.ReserveContext(ctx, 64)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			copy(m.Data(), payload)
+			if err := m.Send(1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Fatal(err)
+			}
+		case <-time.After(time.Minute):
+			b.Fatal("consumer stuck")
+		}
+	})
 	b.Run("chan", func(b *testing.B) {
 		c := make(chan []byte, 1024)
 		b.SetBytes(64)

@@ -39,9 +39,14 @@ type chanState struct {
 	mode ChannelMode
 	typ  ChannelType
 
-	// rw is read-locked by every call for its duration and write-locked by
-	// Close, which so waits for in-flight calls after waking them.
-	rw        sync.RWMutex
+	// rw[side] is read-locked by every call on that side for its duration
+	// and both are write-locked by Close, which so waits for in-flight calls
+	// after waking them. One per side, each on its own cache lines: with a
+	// single lock, every call's RLock/RUnlock moved the lock's line between
+	// the sender's and the receiver's CPU. The padding in front keeps them
+	// off the line of the fields above, which every call reads.
+	_         [128]byte
+	rw        [2]paddedRWMutex
 	closed    atomic.Bool   // set first by Close
 	closing   chan struct{} // closed by Close: wakes side-lock waiters
 	closeTok  *canceler     // triggered by Close: wakes waiting C calls without a context of their own
@@ -51,9 +56,10 @@ type chanState struct {
 	waitMu  sync.Mutex
 	waiting map[*canceler]struct{} // cancelers of in-flight ...Context calls
 
-	// Outstanding Messages and Views keep the C handle alive after Close
-	// until the last of them is finished.
-	pending    atomic.Int64
+	// Outstanding Messages (pending[sendSide]) and Views (pending[recvSide])
+	// keep the C handle alive after Close until the last of them is
+	// finished; a counter per side, for the reason rw has one.
+	pending    [2]paddedInt64
 	handleGone atomic.Bool
 	destroyed  atomic.Bool
 
@@ -171,12 +177,14 @@ func (s *chanState) close() error {
 			k.trigger()
 		}
 		s.waitMu.Unlock()
-		s.rw.Lock() // every in-flight call has returned
+		s.rw[sendSide].Lock() // every in-flight call has returned
+		s.rw[recvSide].Lock()
 		s.handleGone.Store(true)
-		if s.pending.Load() == 0 {
+		if s.pending[sendSide].Load() == 0 && s.pending[recvSide].Load() == 0 {
 			s.closeErr = s.destroy()
 		}
-		s.rw.Unlock()
+		s.rw[recvSide].Unlock()
+		s.rw[sendSide].Unlock()
 	})
 	if !first {
 		return nil
@@ -194,9 +202,13 @@ func (s *chanState) destroy() error {
 	return takeError("Close", r.rc, r.detail)
 }
 
-// endPending is called when a Message or View is finished.
-func (s *chanState) endPending() {
-	if s.pending.Add(-1) == 0 && s.handleGone.Load() {
+// endPending is called when a Message (sendSide) or View (recvSide) is
+// finished. Counts only grow under a read lock, so none grows after Close
+// set handleGone; of two sides finishing their last at once, the later
+// decrement sees the other's zero (sync/atomic is sequentially consistent),
+// and destroy runs once even if both see it.
+func (s *chanState) endPending(sd side) {
+	if s.pending[sd].Add(-1) == 0 && s.handleGone.Load() && s.pending[1-sd].Load() == 0 {
 		s.destroy()
 	}
 }
@@ -231,6 +243,7 @@ func ctxParams(ctx context.Context) waitParams {
 // the side is single, and the cancel token of a waiting call.
 type guard struct {
 	s        *chanState
+	side     side
 	lock     *sideLock
 	w        ctxWait
 	keepLock bool // the side lock passes to a Message or View
@@ -238,29 +251,30 @@ type guard struct {
 
 // enter starts a call: it fails on a closed channel or an ended context,
 // takes the side lock l (nil: none) and arms the cancellation of waits.
-func (s *chanState) enter(op string, p *waitParams, l *sideLock, g *guard) error {
+func (s *chanState) enter(op string, p *waitParams, sd side, l *sideLock, g *guard) error {
 	if p.nowait && p.ctx == nil {
-		if err := s.enterNow(op, l); err != nil {
+		if err := s.enterNow(op, sd, l); err != nil {
 			return err
 		}
-		g.s, g.lock = s, l
+		g.s, g.side, g.lock = s, sd, l
 		return nil
 	}
 	if s == nil {
 		return newError(op, ErrInvalidArgument, "Channel not opened with NewChannel")
 	}
-	s.rw.RLock()
+	rw := &s.rw[sd]
+	rw.RLock()
 	if s.closed.Load() {
-		s.rw.RUnlock()
+		rw.RUnlock()
 		return closedError(op)
 	}
 	if p.ctx != nil {
 		if err := p.ctx.Err(); err != nil {
-			s.rw.RUnlock()
+			rw.RUnlock()
 			return contextError(op, err, "")
 		}
 	}
-	g.s = s
+	g.s, g.side = s, sd
 	if l != nil {
 		var done <-chan struct{}
 		if p.ctx != nil {
@@ -271,7 +285,7 @@ func (s *chanState) enter(op string, p *waitParams, l *sideLock, g *guard) error
 			deadline = p.deadline
 		}
 		if why := l.lock(done, deadline, s.closing); why != lockAcquired {
-			s.rw.RUnlock()
+			rw.RUnlock()
 			switch why {
 			case lockDone:
 				return contextError(op, p.ctx.Err(), "")
@@ -290,7 +304,7 @@ func (s *chanState) enter(op string, p *waitParams, l *sideLock, g *guard) error
 			if g.lock != nil {
 				g.lock.unlock()
 			}
-			s.rw.RUnlock()
+			rw.RUnlock()
 			if err == errClosedSignal {
 				return closedError(op)
 			}
@@ -314,7 +328,7 @@ func (g *guard) exit() {
 	if g.lock != nil && !g.keepLock {
 		g.lock.unlock()
 	}
-	g.s.rw.RUnlock()
+	g.s.rw[g.side].RUnlock()
 }
 
 // params returns the C timeout and cancel token for one attempt.
@@ -366,11 +380,11 @@ func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.
 func (c *Channel) SendData(data []byte, msgType uint32) error {
 	s := c.state()
 	l := s.sendLockOrNil()
-	if err := s.enterNow("SendData", l); err != nil {
+	if err := s.enterNow("SendData", sendSide, l); err != nil {
 		return err
 	}
 	r := C.gopsyne_send_data(s.ch, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType))
-	s.exitNow(l)
+	s.exitNow(sendSide, l)
 	runtime.KeepAlive(c)
 	if r.rc != 0 {
 		return takeError("SendData", r.rc, r.detail)
@@ -379,19 +393,20 @@ func (c *Channel) SendData(data []byte, msgType uint32) error {
 }
 
 // enterNow is enter for a call that does not wait (the hot path): the read
-// lock, and the side lock l if the side is single.
-func (s *chanState) enterNow(op string, l *sideLock) error {
+// lock of side sd, and the side lock l if the side is single.
+func (s *chanState) enterNow(op string, sd side, l *sideLock) error {
 	if s == nil {
 		return newError(op, ErrInvalidArgument, "Channel not opened with NewChannel")
 	}
-	s.rw.RLock()
+	rw := &s.rw[sd]
+	rw.RLock()
 	if s.closed.Load() {
-		s.rw.RUnlock()
+		rw.RUnlock()
 		return closedError(op)
 	}
 	if l != nil && !l.state.CompareAndSwap(lockFree, lockHeld) {
 		if l.lockSlow(nil, time.Time{}, s.closing) != lockAcquired {
-			s.rw.RUnlock()
+			rw.RUnlock()
 			return closedError(op)
 		}
 	}
@@ -399,11 +414,31 @@ func (s *chanState) enterNow(op string, l *sideLock) error {
 }
 
 // exitNow ends a call started by enterNow.
-func (s *chanState) exitNow(l *sideLock) {
+func (s *chanState) exitNow(sd side, l *sideLock) {
 	if l != nil {
 		l.unlock()
 	}
-	s.rw.RUnlock()
+	s.rw[sd].RUnlock()
+}
+
+// side is which read lock a call takes: senders and receivers each their own.
+type side int
+
+const (
+	sendSide side = iota
+	recvSide      // also control calls (metrics, stop, ...)
+)
+
+// paddedInt64 keeps each side's counter on cache lines of its own.
+type paddedInt64 struct {
+	atomic.Int64
+	_ [120]byte
+}
+
+// paddedRWMutex keeps each side's lock on cache lines of its own.
+type paddedRWMutex struct {
+	sync.RWMutex
+	_ [128 - unsafe.Sizeof(sync.RWMutex{})%128]byte
 }
 
 func (s *chanState) sendLockOrNil() *sideLock {
@@ -437,7 +472,7 @@ func (c *Channel) SendContext(ctx context.Context, data []byte, msgType uint32) 
 	s := c.state()
 	p := ctxParams(ctx)
 	var g guard
-	if err := s.enter(op, &p, s.sendLockOrNil(), &g); err != nil {
+	if err := s.enter(op, &p, sendSide, s.sendLockOrNil(), &g); err != nil {
 		return err
 	}
 	defer g.exit()
@@ -481,7 +516,7 @@ func (s *chanState) receiveData(op string, maxSize int, p waitParams) ([]byte, u
 		return nil, 0, newError(op, ErrInvalidArgument, "maxSize must not be negative")
 	}
 	var g guard
-	if err := s.enter(op, &p, s.recvLockOrNil(), &g); err != nil {
+	if err := s.enter(op, &p, recvSide, s.recvLockOrNil(), &g); err != nil {
 		return nil, 0, err
 	}
 	defer g.exit()
@@ -536,7 +571,7 @@ func (c *Channel) ReceiveInto(buf []byte, timeout time.Duration) (int, uint32, e
 	s := c.state()
 	p := timeoutParams(timeout)
 	var g guard
-	if err := s.enter(op, &p, s.recvLockOrNil(), &g); err != nil {
+	if err := s.enter(op, &p, recvSide, s.recvLockOrNil(), &g); err != nil {
 		return 0, 0, err
 	}
 	defer g.exit()
@@ -563,7 +598,7 @@ func (c *Channel) ReceiveMessage(timeout time.Duration) ([]byte, uint32, error) 
 	s := c.state()
 	p := timeoutParams(timeout)
 	var g guard
-	if err := s.enter(op, &p, s.recvLockOrNil(), &g); err != nil {
+	if err := s.enter(op, &p, recvSide, s.recvLockOrNil(), &g); err != nil {
 		return nil, 0, err
 	}
 	defer g.exit()
@@ -696,7 +731,7 @@ func (c *Channel) MaxMessageSize() (int, error) {
 func (s *chanState) simple(op string, call func(*C.psyne_channel_t) C.gopsyne_result) error {
 	p := waitParams{nowait: true}
 	var g guard
-	if err := s.enter(op, &p, nil, &g); err != nil {
+	if err := s.enter(op, &p, recvSide, nil, &g); err != nil {
 		return err
 	}
 	r := call(s.ch)

@@ -563,3 +563,39 @@ func TestCloseWithOutstandingMessage(t *testing.T) {
 	_, err = NewChannel(uri, 0, ModeSPSC, TypeMulti)
 	mustIs(t, err, ErrInvalidArgument) // destroyed with the last Message
 }
+
+// As TestCloseWithOutstandingMessage, finishing the Message first: each side
+// counts its own outstanding handles, and the last one of either frees.
+func TestCloseWithOutstandingViewLast(t *testing.T) {
+	uri := uniq(t, "memory")
+	ch, err := NewChannel(uri, 1024, ModeSPSC, TypeMulti)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.SendData([]byte("in ring"), 1)
+	m, err := ch.ReserveMessage(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := ch.ReceiveView(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finish(t, "Close with outstanding message and view", func() { ch.Close() })
+	if err := m.Cancel(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewChannel(uri, 0, ModeSPSC, TypeMulti)
+	if err != nil {
+		t.Fatalf("ring gone while a View was outstanding: %v", err)
+	}
+	b.Close()
+	if string(v.Data()) != "in ring" {
+		t.Fatalf("view after Close: %q", v.Data())
+	}
+	if err := v.Release(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewChannel(uri, 0, ModeSPSC, TypeMulti)
+	mustIs(t, err, ErrInvalidArgument) // destroyed with the last View
+}

@@ -44,10 +44,10 @@ func (s *chanState) reserve(op string, size int, p waitParams) (*Message, error)
 		return nil, newError(op, ErrInvalidArgument, "size must not be negative")
 	}
 	var g guard
-	if err := s.enter(op, &p, s.sendLockOrNil(), &g); err != nil {
+	if err := s.enter(op, &p, sendSide, s.sendLockOrNil(), &g); err != nil {
 		return nil, err
 	}
-	s.pending.Add(1)
+	s.pending[sendSide].Add(1)
 	for {
 		ms, tok := g.params(&p)
 		r := C.gopsyne_reserve(s.ch, C.size_t(size), ms, tok)
@@ -60,7 +60,7 @@ func (s *chanState) reserve(op string, size int, p waitParams) (*Message, error)
 		}
 		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
 			g.exit()
-			s.endPending()
+			s.endPending(sendSide)
 			return nil, err
 		}
 	}
@@ -117,7 +117,7 @@ func (m *Message) finish() {
 	if m.lock != nil {
 		m.lock.unlock()
 	}
-	m.s.endPending()
+	m.s.endPending(sendSide)
 }
 
 // A View is a received message read in place: Data is the bytes inside the
@@ -150,10 +150,10 @@ func (c *Channel) ReceiveViewContext(ctx context.Context) (*View, error) {
 
 func (s *chanState) receiveView(op string, p waitParams) (*View, error) {
 	var g guard
-	if err := s.enter(op, &p, s.recvLockOrNil(), &g); err != nil {
+	if err := s.enter(op, &p, recvSide, s.recvLockOrNil(), &g); err != nil {
 		return nil, err
 	}
-	s.pending.Add(1)
+	s.pending[recvSide].Add(1)
 	for {
 		ms, tok := g.params(&p)
 		r := C.gopsyne_msg_receive(s.ch, ms, tok)
@@ -166,7 +166,7 @@ func (s *chanState) receiveView(op string, p waitParams) (*View, error) {
 		}
 		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
 			g.exit()
-			s.endPending()
+			s.endPending(recvSide)
 			return nil, err
 		}
 	}
@@ -197,6 +197,6 @@ func (v *View) Release() error {
 	if v.lock != nil {
 		v.lock.unlock()
 	}
-	v.s.endPending()
+	v.s.endPending(recvSide)
 	return takeError(op, r.rc, r.detail)
 }

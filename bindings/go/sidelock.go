@@ -127,12 +127,17 @@ func (l *sideLock) unlock() {
 // the same memory:// or ipc:// name share one ring, so they share the locks
 // too (a registry keyed by scheme and name, reference counted).
 type sideLocks struct {
-	send, recv sideLock
-	key        string
-	refs       int
-	known      bool // mode and typ are those of the ring
-	mode       ChannelMode
-	typ        ChannelType
+	// Each lock on cache lines of its own: the sender and the receiver take
+	// theirs on every call, from different CPUs.
+	send  sideLock
+	_     [128]byte
+	recv  sideLock
+	_     [128]byte
+	key   string
+	refs  int
+	known bool // mode and typ are those of the ring
+	mode  ChannelMode
+	typ   ChannelType
 }
 
 var (
