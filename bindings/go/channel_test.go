@@ -45,6 +45,8 @@ func TestNewChannelErrors(t *testing.T) {
 		{"no-scheme", 1024, ErrInvalidArgument, "scheme"},
 		{"memory://", 1024, ErrInvalidArgument, "name"},
 		{"memory://a?bogus=1", 1024, ErrInvalidArgument, "option"},
+		{"memory://a?spin=soon", 1024, ErrInvalidArgument, "spin=soon"},
+		{"memory://a?spin=5000000", 1024, ErrInvalidArgument, "0 to 1000000"},
 		{"memory://a\x00b", 1024, ErrInvalidArgument, "NUL"},
 		{"memory://neg", -1, ErrInvalidArgument, "negative"},
 		{uniq(t, "memory"), 0, ErrInvalidArgument, "does not exist"},
@@ -605,4 +607,25 @@ func TestOutOfMemory(t *testing.T) {
 	}
 	mustIs(t, err, ErrOutOfMemory)
 	t.Log(err)
+}
+
+// spin=0 makes waiting calls sleep at once; they are woken all the same.
+func TestSpinOption(t *testing.T) {
+	for _, q := range []string{"?spin=0", "?spin=500"} {
+		ch, err := NewChannel(uniq(t, "memory")+q, 1024, ModeSPSC, TypeMulti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(5 * time.Millisecond)
+			ch.SendData([]byte("late"), 9)
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		data, typ, err := ch.ReceiveContext(ctx, 64)
+		cancel()
+		if err != nil || string(data) != "late" || typ != 9 {
+			t.Fatalf("%s: ReceiveContext = %q, %d, %v", q, data, typ, err)
+		}
+		ch.Close()
+	}
 }
