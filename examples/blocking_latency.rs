@@ -33,7 +33,7 @@ fn ping_pong(spin: Option<Duration>, gap: Duration) -> Vec<u64> {
         let mut buf = [0u8; 64];
         for _ in 0..ROUNDS {
             let (n, t) = match spin {
-                Some(_) => rx.recv_into_until(&mut buf, None, None).unwrap(),
+                Some(_) => rx.recv_into(&mut buf).unwrap(),
                 None => loop {
                     if let Ok(r) = rx.try_recv_into(&mut buf) {
                         break r;
@@ -56,7 +56,7 @@ fn ping_pong(spin: Option<Duration>, gap: Duration) -> Vec<u64> {
         tx.send(&msg, 1).unwrap();
         match spin {
             Some(_) => {
-                rx.recv_into_until(&mut buf, None, None).unwrap();
+                rx.recv_into(&mut buf).unwrap();
             }
             None => {
                 while rx.try_recv_into(&mut buf).is_err() {

@@ -47,7 +47,7 @@ fn throughput(
         threads.push(std::thread::spawn(move || {
             let mut buf = [0u8; MSG];
             for _ in 0..n {
-                rx.recv_into_until(&mut buf, None, None).unwrap();
+                rx.recv_into(&mut buf).unwrap();
             }
         }));
     }
@@ -75,7 +75,7 @@ fn latency(scheme: &str, rounds: usize) -> Result<(Duration, Duration, Duration)
     let echo = std::thread::spawn(move || {
         let mut buf = [0u8; MSG];
         for _ in 0..rounds {
-            let (n, t) = ping_rx.recv_into_until(&mut buf, None, None).unwrap();
+            let (n, t) = ping_rx.recv_into(&mut buf).unwrap();
             pong_tx.send(&buf[..n], t).unwrap();
         }
     });
@@ -85,7 +85,7 @@ fn latency(scheme: &str, rounds: usize) -> Result<(Duration, Duration, Duration)
     for i in 0..rounds {
         let t0 = Instant::now();
         ping_tx.send(&[1u8; MSG], i as u32)?;
-        pong_rx.recv_into_until(&mut buf, None, None)?;
+        pong_rx.recv_into(&mut buf)?;
         samples.push(t0.elapsed() / 2);
     }
     echo.join().unwrap();

@@ -20,7 +20,7 @@ fn main() -> Result<(), psyne::Error> {
     let mut per_producer = [0u32; 4];
     let mut buf = [0u8; 64];
     for _ in 0..4000 {
-        let (len, p) = ch.recv_into_until(&mut buf, None, None)?;
+        let (len, p) = ch.recv_into(&mut buf)?;
         let i = u32::from_le_bytes(buf[..len].try_into().unwrap());
         assert_eq!(i, per_producer[p as usize], "FIFO per producer");
         per_producer[p as usize] += 1;
