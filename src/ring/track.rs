@@ -50,6 +50,7 @@
 
 use super::*;
 use crate::sync::fence;
+use crossbeam_utils::CachePadded;
 use std::time::{Duration, Instant};
 
 /// Sentinel for an untracked claim or record (heap rings, single sides).
@@ -147,15 +148,26 @@ impl Pool {
 
 /// A process's view of its own entries in a shared segment, plus the liveness
 /// check the transport runs when a waiter has been idle for a while.
+///
+/// Senders use `claims`, receivers `views`, and each side writes its pool's
+/// free-list word on every message: the pools, and the idle-poll counters
+/// failing pollers write, each sit on cache lines of their own. (Side by
+/// side they made every message on a multi-producer or multi-consumer
+/// `ipc://` ring pull one line between the sender's and the receiver's CPU.)
 pub(crate) struct Tracker {
-    claims: Pool,
-    views: Pool,
+    claims: CachePadded<Pool>,
+    views: CachePadded<Pool>,
+    liveness: CachePadded<Liveness>,
+    check: Box<dyn Fn(&Ring) + Send + Sync>,
+}
+
+/// When the liveness check last ran; see [`Tracker::poll`].
+struct Liveness {
     epoch: Instant,
     /// Milliseconds since `epoch` of the last liveness check.
     last_check: AtomicU64,
     /// Idle polls since the clock was last read (see [`Tracker::poll`]).
     polls: AtomicU32,
-    check: Box<dyn Fn(&Ring) + Send + Sync>,
 }
 
 // SAFETY: the entry pointers refer to shared memory that the tracker's owner
@@ -175,17 +187,19 @@ impl Tracker {
         check: Box<dyn Fn(&Ring) + Send + Sync>,
     ) -> Tracker {
         Tracker {
-            claims: Pool {
+            claims: CachePadded::new(Pool {
                 entries: claims,
                 free: AtomicU64::new(u64::MAX),
-            },
-            views: Pool {
+            }),
+            views: CachePadded::new(Pool {
                 entries: views,
                 free: AtomicU64::new(u64::MAX),
-            },
-            epoch: Instant::now(),
-            last_check: AtomicU64::new(0),
-            polls: AtomicU32::new(0),
+            }),
+            liveness: CachePadded::new(Liveness {
+                epoch: Instant::now(),
+                last_check: AtomicU64::new(0),
+                polls: AtomicU32::new(0),
+            }),
             check,
         }
     }
@@ -196,8 +210,8 @@ impl Tracker {
     #[inline]
     fn poll(&self, ring: &Ring) {
         // Racy increment on purpose: an approximate count is enough.
-        let n = self.polls.load(Ordering::Relaxed).wrapping_add(1);
-        self.polls.store(n, Ordering::Relaxed);
+        let n = self.liveness.polls.load(Ordering::Relaxed).wrapping_add(1);
+        self.liveness.polls.store(n, Ordering::Relaxed);
         if n % Self::POLLS_PER_CHECK == 0 {
             self.idle(ring);
         }
@@ -207,10 +221,12 @@ impl Tracker {
 
     /// Runs the liveness check if none ran for [`LIVENESS_INTERVAL`].
     pub(crate) fn idle(&self, ring: &Ring) {
-        let now = self.epoch.elapsed().as_millis() as u64 + LIVENESS_INTERVAL.as_millis() as u64;
-        let last = self.last_check.load(Ordering::Relaxed);
+        let now =
+            self.liveness.epoch.elapsed().as_millis() as u64 + LIVENESS_INTERVAL.as_millis() as u64;
+        let last = self.liveness.last_check.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= LIVENESS_INTERVAL.as_millis() as u64
             && self
+                .liveness
                 .last_check
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
