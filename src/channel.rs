@@ -172,10 +172,11 @@ impl Shared {
             return Err(single_type_error(msg_type));
         }
         let claim = self.claim(data.len(), limit, side_held)?;
-        // SAFETY: the claim owns `len` writable bytes at its payload pointer
-        // until it is committed; `data` cannot overlap the ring's free space.
+        self.ring.count_sent(claim.len()); // before the payload: see count_sent
+                                           // SAFETY: the claim owns `len` writable bytes at its payload pointer
+                                           // until it is committed; `data` cannot overlap the ring's free space.
         unsafe { copy_bytes(data.as_ptr(), self.ring.payload_ptr(claim.pos), data.len()) };
-        self.ring.commit(claim, msg_type);
+        self.ring.commit_counted(claim, msg_type);
         if !side_held {
             self.ring.unlock_producer();
         }

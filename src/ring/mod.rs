@@ -664,9 +664,27 @@ impl Ring {
         h.state.store(state::PADDING, Ordering::Release);
     }
 
-    /// Publishes a claimed record. Wakes sleeping consumers.
+    /// Publishes a claimed record and counts it. Wakes sleeping consumers.
     #[inline(always)]
     pub(crate) fn commit(&self, claim: Claim, msg_type: u32) {
+        self.count_sent(claim.len());
+        self.commit_counted(claim, msg_type);
+    }
+
+    /// Counts a message of `len` bytes as sent. The copying send counts
+    /// before it writes the payload and then commits with
+    /// [`Ring::commit_counted`] (it cannot fail in between): on shared
+    /// (`ipc://`) multi-producer rings the count is a locked add, which after
+    /// the payload stores would wait for them to reach the cache — taking
+    /// back the lines the receiver just read — before the sender could go on.
+    #[inline(always)]
+    pub(crate) fn count_sent(&self, len: u32) {
+        self.count(&self.ctrl().sent, self.multi_producer, len as u64);
+    }
+
+    /// [`Ring::commit`] of a message already counted ([`Ring::count_sent`]).
+    #[inline(always)]
+    pub(crate) fn commit_counted(&self, claim: Claim, msg_type: u32) {
         let h = self.header(claim.pos);
         let rec = record_size(claim.len() as u64);
         h.len.store(claim.len(), Ordering::Relaxed);
@@ -685,7 +703,6 @@ impl Ring {
         // load that sees MESSAGE.
         h.state.store(state::MESSAGE, Ordering::Release);
         self.track_claim_done(claim.track()); // ipc: after the publish (track.rs)
-        self.count(&self.ctrl().sent, self.multi_producer, claim.len() as u64);
         self.wake_if_sleeping(Direction::Data);
     }
 

@@ -103,14 +103,45 @@ pub(crate) enum Outcome {
     Pending,
 }
 
-/// A free-list of entry indices (bit i set = entry i free), process-local.
+/// A process's entries of one kind. Entries `[0, DEDICATED)` each belong to
+/// one thread (the first [`DEDICATED`] threads of the process to use a
+/// tracked ring), which takes and frees its own with plain loads and stores;
+/// the rest, and a thread's second and later entries at once, come from the
+/// free-list `free` (bit i set = entry i free), process-local.
+///
+/// Why: taking and freeing through `free` is a locked read-modify-write per
+/// message, and the one after publishing a record made the sender wait for
+/// its payload stores to reach the cache (the lines the receiver had just
+/// read) before it could go on.
 struct Pool {
     entries: NonNull<TrackEntry>,
     free: AtomicU64,
 }
 
+/// Entries of each pool that belong to one thread each (see [`Pool`]).
+const DEDICATED: u32 = 8;
+
+/// This thread's index among the process's threads that used a tracked ring.
+fn thread_index() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    thread_local! {
+        static INDEX: u32 = NEXT.fetch_add(1, Ordering::Relaxed).min(u32::MAX - 1);
+    }
+    // A thread being torn down gets no dedicated entry (the pool still works).
+    INDEX.try_with(|i| *i).unwrap_or(u32::MAX)
+}
+
 impl Pool {
+    /// The bits of the entries handed out through `free`.
+    const SHARED: u64 = u64::MAX << DEDICATED;
+
     fn acquire(&self) -> Option<u32> {
+        let i = thread_index();
+        // Only this thread ever takes entry i (and recovery only touches
+        // dead processes' entries), so a plain load tells whether it is free.
+        if i < DEDICATED && self.entry(i).word.load(Ordering::Relaxed) == 0 {
+            return Some(i);
+        }
         let mut f = self.free.load(Ordering::Relaxed);
         loop {
             if f == 0 {
@@ -142,7 +173,9 @@ impl Pool {
     fn done(&self, i: u32) {
         let e = self.entry(i);
         e.word.store(0, Ordering::Release);
-        self.free.fetch_or(1u64 << i, Ordering::Release);
+        if i >= DEDICATED {
+            self.free.fetch_or(1u64 << i, Ordering::Release);
+        }
     }
 }
 
@@ -189,11 +222,11 @@ impl Tracker {
         Tracker {
             claims: CachePadded::new(Pool {
                 entries: claims,
-                free: AtomicU64::new(u64::MAX),
+                free: AtomicU64::new(Pool::SHARED),
             }),
             views: CachePadded::new(Pool {
                 entries: views,
-                free: AtomicU64::new(u64::MAX),
+                free: AtomicU64::new(Pool::SHARED),
             }),
             liveness: CachePadded::new(Liveness {
                 epoch: Instant::now(),
@@ -748,6 +781,47 @@ mod tests {
         };
         r.set_tracker(t);
         (r, claims, views)
+    }
+
+    #[test]
+    fn a_thread_claims_with_its_own_entry_first_then_from_the_shared_ones() {
+        // A fresh thread: the index it draws is its own for good.
+        std::thread::spawn(|| {
+            let (r, _, _) = ring(Mode::Mpmc);
+            let mine = r.track_claim_begin().unwrap();
+            if thread_index() < DEDICATED {
+                assert_eq!(mine, thread_index(), "its dedicated entry");
+                // Not taken yet: the entry only counts as held once written.
+                r.track_claim_intent(mine, 0, 64);
+            }
+            let mut held = vec![mine];
+            while let Some(e) = r.track_claim_begin() {
+                assert!(e >= DEDICATED, "shared entries only: {e}");
+                r.track_claim_intent(e, 0, 64);
+                held.push(e);
+            }
+            // (A thread beyond the first DEDICATED has no entry of its own.)
+            let own = usize::from(thread_index() < DEDICATED);
+            let most = own + ENTRIES - DEDICATED as usize;
+            assert_eq!(held.len(), most, "its own entry + the shared ones");
+            for &e in &held {
+                r.track_claim_done(e);
+            }
+            // Everything came back, the own entry first again.
+            assert_eq!(r.track_claim_begin(), Some(mine));
+            r.track_claim_done(mine);
+            let again: Vec<u32> = std::iter::from_fn(|| {
+                let e = r.track_claim_begin()?;
+                r.track_claim_intent(e, 0, 64);
+                Some(e)
+            })
+            .collect();
+            assert_eq!(again.len(), most);
+            // Views come from a pool of their own.
+            assert!(r.track_view_begin().is_some());
+        })
+        .join()
+        .unwrap();
     }
 
     fn send(r: &Ring, data: &[u8]) {
