@@ -123,9 +123,12 @@ const DEDICATED: u32 = 8;
 
 /// This thread's index among the process's threads that used a tracked ring.
 fn thread_index() -> u32 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // A process-wide counter, never modelled (std's atomic under loom too).
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     thread_local! {
-        static INDEX: u32 = NEXT.fetch_add(1, Ordering::Relaxed).min(u32::MAX - 1);
+        static INDEX: u32 = NEXT
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .min(u32::MAX - 1);
     }
     // A thread being torn down gets no dedicated entry (the pool still works).
     INDEX.try_with(|i| *i).unwrap_or(u32::MAX)
