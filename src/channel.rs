@@ -151,12 +151,21 @@ impl Shared {
         let Some(limit) = limit else {
             return Err(Error::ChannelFull);
         };
-        self.ring.block_on(Direction::Space, limit, || {
+        // Where receivers move `head` for every message, a polling sender
+        // reads it only on every HEAD_READ_EVERY-th attempt (the others trust
+        // its cached copy) and before it sleeps (see
+        // Ring::head_moves_per_message).
+        const HEAD_READ_EVERY: u32 = 16;
+        let throttled = self.ring.head_moves_per_message();
+        let mut attempts = 0u32;
+        self.ring.block_on(Direction::Space, limit, |before_sleep| {
             if self.ring.is_stopped() {
                 return Err(Error::ChannelStopped);
             }
             self.ring.free_for_waiting_producer();
-            Ok(self.ring.try_claim(len))
+            attempts = attempts.wrapping_add(1);
+            let refresh = before_sleep || !throttled || attempts % HEAD_READ_EVERY == 0;
+            Ok(self.ring.try_claim_refreshing(len, refresh))
         })
     }
 
@@ -241,7 +250,7 @@ impl Shared {
         max: u32,
         limit: Option<WaitLimit<'_>>,
     ) -> Result<std::result::Result<Record, usize>> {
-        let attempt = || match self.ring.try_read(max) {
+        let attempt = |_before_sleep: bool| match self.ring.try_read(max) {
             Ok(Some(r)) => Ok(Some(Ok(r))),
             Err(needed) => Ok(Some(Err(needed as usize))),
             Ok(None) if self.ring.is_stopped() => match self.ring.try_read(max) {
@@ -256,7 +265,7 @@ impl Shared {
         // more (attempt() does) so that a message committed just before the
         // stop is still delivered. Otherwise no second attempt before waiting.
         if self.ring.is_stopped() {
-            if let Some(v) = attempt()? {
+            if let Some(v) = attempt(true)? {
                 return Ok(v);
             }
         }

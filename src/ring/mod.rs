@@ -539,9 +539,10 @@ impl Ring {
     // Producer side
     // ------------------------------------------------------------------
 
-    /// Whether `need` more bytes fit after position `t` (keeping the slack free).
+    /// Whether `need` more bytes fit after position `t` (keeping the slack
+    /// free). `refresh`: when the cached `head` says no, read `head` itself.
     #[inline]
-    fn has_room(&self, t: u64, need: u64) -> bool {
+    fn has_room(&self, t: u64, need: u64, refresh: bool) -> bool {
         let p = &self.ctrl().producer.0;
         // Acquire/Release on the cache too: with several producers, the one
         // that refreshed it is not the one that uses it, and the user must
@@ -553,7 +554,7 @@ impl Ring {
         // already beyond it; `t + need + SLACK - head` then underflowed (a
         // panic in debug builds, a spurious "full" in release ones).
         t + need + SLACK <= p.head_cache.load(Ordering::Acquire) + self.capacity
-            || self.has_room_slow(t, need)
+            || (refresh && self.has_room_slow(t, need))
     }
 
     /// [`Ring::has_room`] when the cached `head` says no: reads `head`.
@@ -585,37 +586,57 @@ impl Ring {
     /// Single-producer rings: the caller holds the producer side.
     #[inline(always)]
     pub(crate) fn try_claim(&self, len: usize) -> Option<Claim> {
+        self.try_claim_refreshing(len, true)
+    }
+
+    /// [`Ring::try_claim`]; with `refresh` false, a ring that the producer's
+    /// cached `head` shows full is reported full without reading `head`
+    /// (see [`Ring::head_moves_per_message`]).
+    #[inline(always)]
+    pub(crate) fn try_claim_refreshing(&self, len: usize, refresh: bool) -> Option<Claim> {
         debug_assert!(len <= self.max_message());
         let rec = record_size(len as u64);
         if self.multi_producer {
-            self.try_claim_multi(len as u32, rec)
+            self.try_claim_multi(len as u32, rec, refresh)
         } else {
-            self.try_claim_single(len as u32, rec)
+            self.try_claim_single(len as u32, rec, refresh)
         }
     }
 
+    /// Whether receivers move `head` for every message: multi-consumer
+    /// tracked (`ipc://`) rings, which free each record when it is released.
+    /// There a sender that polls a full ring and reads `head` on every
+    /// attempt takes `head`'s line from the receivers each time, and every
+    /// free then waits for it (measured: a polling sender made one sender
+    /// and one receiver 3–4× slower than one that backed off). Blocking
+    /// sends on such rings read it only on some attempts (`channel.rs`).
+    #[inline]
+    pub(crate) fn head_moves_per_message(&self) -> bool {
+        self.multi_consumer && self.is_tracked()
+    }
+
     #[inline(always)]
-    fn try_claim_single(&self, len: u32, rec: u64) -> Option<Claim> {
+    fn try_claim_single(&self, len: u32, rec: u64, refresh: bool) -> Option<Claim> {
         let p = &self.ctrl().producer.0;
         // Only this producer writes `tail`.
         let mut t = p.tail.load(Ordering::Relaxed);
         let to_end = self.capacity - (t & self.mask);
         if rec > to_end {
-            if !self.has_room(t, to_end) {
+            if !self.has_room(t, to_end, refresh) {
                 return None;
             }
             self.publish_padding(t, to_end, true);
             t += to_end;
             p.tail.store(t, Ordering::Relaxed);
         }
-        if !self.has_room(t, rec) {
+        if !self.has_room(t, rec, refresh) {
             return None;
         }
         self.write_ahead(t + rec, rec); // while the caller fills this one
         Some(Claim::new(t, len, track::NO_TRACK))
     }
 
-    fn try_claim_multi(&self, len: u32, rec: u64) -> Option<Claim> {
+    fn try_claim_multi(&self, len: u32, rec: u64, refresh: bool) -> Option<Claim> {
         // ipc: a crash-recovery entry for this claim (track.rs).
         let slot = self.track_claim_begin()?;
         let p = &self.ctrl().producer.0;
@@ -624,7 +645,7 @@ impl Ring {
             let to_end = self.capacity - (t & self.mask);
             // Claim the rest of the lap as padding first if the record does not fit.
             let need = if rec > to_end { to_end } else { rec };
-            if !self.has_room(t, need) {
+            if !self.has_room(t, need, refresh) {
                 self.track_claim_done(slot);
                 return None;
             }

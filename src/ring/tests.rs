@@ -340,7 +340,32 @@ fn a_producer_with_a_stale_tail_behind_head_checks_room_without_underflow() {
         let r = Ring::new_heap(1024, mode).unwrap();
         r.ctrl().head.0.store(4096, Ordering::SeqCst);
         r.ctrl().producer.0.head_cache.store(4096, Ordering::SeqCst);
-        assert!(r.has_room(0, 64), "{mode:?}");
+        assert!(r.has_room(0, 64, true), "{mode:?}");
         assert!(r.has_room_slow(0, 64), "{mode:?}");
+    }
+}
+
+#[test]
+fn a_claim_that_does_not_refresh_trusts_the_cached_head() {
+    for mode in MODES {
+        let r = Ring::new_heap(1024, mode).unwrap();
+        while send(&r, &[1; 100], 1) {} // full; the cached head is now fresh
+        while recv(&r).is_some() {} // space comes back (the cache does not know)
+                                    // Multi-consumer rings free in batches; hand everything back now.
+        r.free_for_waiting_producer();
+        assert!(r.try_claim_refreshing(100, false).is_none(), "{mode:?}");
+        let c = r.try_claim_refreshing(100, true);
+        assert!(c.is_some(), "{mode:?}: a refreshing claim reads head");
+        r.cancel(c.unwrap());
+        // Refreshed: now the cache knows too.
+        assert!(r.try_claim_refreshing(100, false).is_some(), "{mode:?}");
+    }
+}
+
+#[test]
+fn only_multi_consumer_tracked_rings_move_head_per_message() {
+    for mode in MODES {
+        let r = Ring::new_heap(1024, mode).unwrap();
+        assert!(!r.head_moves_per_message(), "{mode:?} untracked");
     }
 }

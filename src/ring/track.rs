@@ -787,6 +787,22 @@ mod tests {
     }
 
     #[test]
+    fn multi_consumer_tracked_rings_move_head_per_message() {
+        for (mode, per_message) in [
+            (Mode::Spsc, false),
+            (Mode::Mpsc, false),
+            (Mode::Spmc, true),
+            (Mode::Mpmc, true),
+        ] {
+            assert_eq!(
+                ring(mode).0.head_moves_per_message(),
+                per_message,
+                "{mode:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_thread_claims_with_its_own_entry_first_then_from_the_shared_ones() {
         // A fresh thread: the index it draws is its own for good.
         std::thread::spawn(|| {

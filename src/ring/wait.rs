@@ -99,16 +99,19 @@ impl WaitLimit<'_> {
 impl Ring {
     /// Runs `attempt` until it yields a value or an error, sleeping in direction
     /// `d` between tries. `attempt` must return `Ok(None)` only when retrying
-    /// after a wake-up in direction `d` can succeed.
+    /// after a wake-up in direction `d` can succeed. Its argument is true for
+    /// the last attempt before sleeping, which must look at the ring's
+    /// current state (no cached view of it): the wake-up for anything that
+    /// happened before it may already have been sent.
     pub(crate) fn block_on<T>(
         &self,
         d: Direction,
         limit: WaitLimit<'_>,
-        mut attempt: impl FnMut() -> Result<Option<T>>,
+        mut attempt: impl FnMut(bool) -> Result<Option<T>>,
     ) -> Result<T> {
         let mut spin = SpinWait::new(limit.spin);
         loop {
-            if let Some(v) = attempt()? {
+            if let Some(v) = attempt(false)? {
                 return Ok(v);
             }
             limit.check()?;
@@ -124,7 +127,7 @@ impl Ring {
             // Pairs with the light barrier after every publish/free: either the
             // other side sees `sleepers`, or we see its update on the re-check.
             heavy_barrier(self.scope());
-            if let Some(v) = attempt()? {
+            if let Some(v) = attempt(true)? {
                 return Ok(v);
             }
             let registered = limit.cancel.map(|c| {
