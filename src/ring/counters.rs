@@ -109,7 +109,7 @@ mod slots {
 
     /// The indices that can be held exclusively: all but the last line,
     /// which is the shared overflow line.
-    const EXCLUSIVE: u32 = (1 << (COUNTER_STRIPES - 1)) - 1;
+    const EXCLUSIVE: u32 = (1 << super::THREAD_SLOTS) - 1;
 
     /// Bit i set: index i is held by a live thread of this process.
     static TAKEN: AtomicU32 = AtomicU32::new(0);
@@ -208,7 +208,11 @@ mod slots {
     }
 }
 
-use slots::thread_slot;
+/// How many threads of a process hold a slot of their own at once
+/// ([`thread_slot`] is below this); the tracker gives them an entry each too.
+pub(super) const THREAD_SLOTS: usize = COUNTER_STRIPES - 1;
+
+pub(super) use slots::thread_slot;
 
 #[cfg(all(test, not(loom)))]
 mod tests {

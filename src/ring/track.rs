@@ -103,11 +103,12 @@ pub(crate) enum Outcome {
     Pending,
 }
 
-/// A process's entries of one kind. Entries `[0, DEDICATED)` each belong to
-/// one thread (the first [`DEDICATED`] threads of the process to use a
-/// tracked ring), which takes and frees its own with plain loads and stores;
-/// the rest, and a thread's second and later entries at once, come from the
-/// free-list `free` (bit i set = entry i free), process-local.
+/// A process's entries of one kind. Entry `i < DEDICATED` belongs to the
+/// thread holding thread slot `i` (the index its counters use, exclusive
+/// among the process's live threads: `counters::thread_slot`), which takes
+/// and frees it with plain loads and stores; the rest, and a thread's second
+/// and later entries at once, come from the free-list `free` (bit i set =
+/// entry i free), process-local.
 ///
 /// Why: taking and freeing through `free` is a locked read-modify-write per
 /// message, and the one after publishing a record made the sender wait for
@@ -119,19 +120,11 @@ struct Pool {
 }
 
 /// Entries of each pool that belong to one thread each (see [`Pool`]).
-const DEDICATED: u32 = 8;
+const DEDICATED: u32 = super::counters::THREAD_SLOTS as u32;
 
-/// This thread's index among the process's threads that used a tracked ring.
-fn thread_index() -> u32 {
-    // A process-wide counter, never modelled (std's atomic under loom too).
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    thread_local! {
-        static INDEX: u32 = NEXT
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .min(u32::MAX - 1);
-    }
-    // A thread being torn down gets no dedicated entry (the pool still works).
-    INDEX.try_with(|i| *i).unwrap_or(u32::MAX)
+/// The entry this thread owns in every pool, if it holds a thread slot.
+fn own_entry() -> Option<u32> {
+    super::counters::thread_slot().map(|i| i as u32)
 }
 
 impl Pool {
@@ -139,11 +132,14 @@ impl Pool {
     const SHARED: u64 = u64::MAX << DEDICATED;
 
     fn acquire(&self) -> Option<u32> {
-        let i = thread_index();
-        // Only this thread ever takes entry i (and recovery only touches
-        // dead processes' entries), so a plain load tells whether it is free.
-        if i < DEDICATED && self.entry(i).word.load(Ordering::Relaxed) == 0 {
-            return Some(i);
+        // Only the holder of thread slot i takes entry i (and recovery only
+        // touches dead processes' entries), so a plain load tells whether it
+        // is free. (A guard may be released on another thread, or after the
+        // slot's previous holder exited: it only ever stores 0.)
+        if let Some(i) = own_entry() {
+            if self.entry(i).word.load(Ordering::Relaxed) == 0 {
+                return Some(i);
+            }
         }
         let mut f = self.free.load(Ordering::Relaxed);
         loop {
@@ -808,8 +804,8 @@ mod tests {
         std::thread::spawn(|| {
             let (r, _, _) = ring(Mode::Mpmc);
             let mine = r.track_claim_begin().unwrap();
-            if thread_index() < DEDICATED {
-                assert_eq!(mine, thread_index(), "its dedicated entry");
+            if let Some(own) = own_entry() {
+                assert_eq!(mine, own, "its dedicated entry");
                 // Not taken yet: the entry only counts as held once written.
                 r.track_claim_intent(mine, 0, 64);
             }
@@ -820,7 +816,7 @@ mod tests {
                 held.push(e);
             }
             // (A thread beyond the first DEDICATED has no entry of its own.)
-            let own = usize::from(thread_index() < DEDICATED);
+            let own = usize::from(own_entry().is_some());
             let most = own + ENTRIES - DEDICATED as usize;
             assert_eq!(held.len(), most, "its own entry + the shared ones");
             for &e in &held {
