@@ -151,12 +151,6 @@ impl Shared {
         let Some(limit) = limit else {
             return Err(Error::ChannelFull);
         };
-        // Where receivers move `head` for every message, a polling sender
-        // reads it only on every HEAD_READ_EVERY-th attempt (the others trust
-        // its cached copy) and before it sleeps (see
-        // Ring::head_moves_per_message).
-        const HEAD_READ_EVERY: u32 = 16;
-        let throttled = self.ring.head_moves_per_message();
         let mut attempts = 0u32;
         self.ring.block_on(Direction::Space, limit, |before_sleep| {
             if self.ring.is_stopped() {
@@ -164,8 +158,7 @@ impl Shared {
             }
             self.ring.free_for_waiting_producer();
             attempts = attempts.wrapping_add(1);
-            let refresh = before_sleep || !throttled || attempts % HEAD_READ_EVERY == 0;
-            Ok(self.ring.try_claim_refreshing(len, refresh))
+            Ok(self.ring.try_claim_waiting(len, attempts, before_sleep))
         })
     }
 
@@ -181,9 +174,10 @@ impl Shared {
             return Err(single_type_error(msg_type));
         }
         let claim = self.claim(data.len(), limit, side_held)?;
-        self.ring.count_sent(claim.len()); // before the payload: see count_sent
-                                           // SAFETY: the claim owns `len` writable bytes at its payload pointer
-                                           // until it is committed; `data` cannot overlap the ring's free space.
+        // Counted before the payload is written: see Ring::count_sent.
+        self.ring.count_sent(claim.len());
+        // SAFETY: the claim owns `len` writable bytes at its payload pointer
+        // until it is committed; `data` cannot overlap the ring's free space.
         unsafe { copy_bytes(data.as_ptr(), self.ring.payload_ptr(claim.pos), data.len()) };
         self.ring.commit_counted(claim, msg_type);
         if !side_held {

@@ -219,6 +219,10 @@ const fn offset_mask(capacity: u64) -> u64 {
 /// How far ahead of the freeing walk to prefetch (see `Ring::prefetch`).
 const PREFETCH_AHEAD: u64 = 512;
 
+/// A blocking send on a ring whose `head` moves per message reads `head` on
+/// every this-many-th polling attempt (see [`Ring::try_claim_waiting`]).
+const HEAD_READ_EVERY: u32 = 16;
+
 /// Bytes a ring of `capacity` needs: control block plus data area.
 pub(crate) const fn region_size(capacity: usize) -> usize {
     std::mem::size_of::<Control>() + capacity
@@ -589,11 +593,27 @@ impl Ring {
         self.try_claim_refreshing(len, true)
     }
 
+    /// [`Ring::try_claim`] for the `attempt`-th try (from 1) of a blocking
+    /// send; `before_sleep`: the last try before it sleeps. Where receivers
+    /// move `head` for every message ([`Ring::head_moves_per_message`]), only
+    /// every [`HEAD_READ_EVERY`]-th try and the one before sleeping read
+    /// `head`; the others trust the producer's cached copy.
+    #[inline]
+    pub(crate) fn try_claim_waiting(
+        &self,
+        len: usize,
+        attempt: u32,
+        before_sleep: bool,
+    ) -> Option<Claim> {
+        let refresh =
+            before_sleep || !self.head_moves_per_message() || attempt % HEAD_READ_EVERY == 0;
+        self.try_claim_refreshing(len, refresh)
+    }
+
     /// [`Ring::try_claim`]; with `refresh` false, a ring that the producer's
-    /// cached `head` shows full is reported full without reading `head`
-    /// (see [`Ring::head_moves_per_message`]).
+    /// cached `head` shows full is reported full without reading `head`.
     #[inline(always)]
-    pub(crate) fn try_claim_refreshing(&self, len: usize, refresh: bool) -> Option<Claim> {
+    fn try_claim_refreshing(&self, len: usize, refresh: bool) -> Option<Claim> {
         debug_assert!(len <= self.max_message());
         let rec = record_size(len as u64);
         if self.multi_producer {
@@ -609,9 +629,10 @@ impl Ring {
     /// attempt takes `head`'s line from the receivers each time, and every
     /// free then waits for it (measured: a polling sender made one sender
     /// and one receiver 3–4× slower than one that backed off). Blocking
-    /// sends on such rings read it only on some attempts (`channel.rs`).
+    /// sends on such rings read it only on some attempts
+    /// ([`Ring::try_claim_waiting`]).
     #[inline]
-    pub(crate) fn head_moves_per_message(&self) -> bool {
+    fn head_moves_per_message(&self) -> bool {
         self.multi_consumer && self.is_tracked()
     }
 
