@@ -156,83 +156,40 @@ func BenchmarkRoundTrip(b *testing.B) {
 // A producer goroutine and a consumer goroutine stream 64-byte messages.
 func BenchmarkPipe64(b *testing.B) {
 	payload := make([]byte, 64)
+	ctx := context.Background()
 	b.Run("psyne", func(b *testing.B) {
 		ch := openMem(b, 1<<16, ModeSPSC, TypeMulti)
-		b.SetBytes(64)
-		n := b.N
-		done := make(chan error, 1)
-		go func() {
-			buf := make([]byte, 64)
-			for i := 0; i < n; i++ {
-				if _, _, err := ch.ReceiveInto(buf, -1); err != nil {
-					done <- err
-					return
-				}
-			}
-			done <- nil
-		}()
-		b.ResetTimer()
-		ctx := context.Background()
-		for i := 0; i < n; i++ {
+		buf := make([]byte, 64)
+		pipe(b, func() error {
+			_, _, err := ch.ReceiveInto(buf, -1)
+			return err
+		}, func() error {
 			err := ch.SendData(payload, 1)
 			if errors.Is(err, ErrChannelFull) {
 				err = ch.SendContext(ctx, payload, 1)
 			}
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Fatal(err)
-			}
-		case <-time.After(time.Minute):
-			b.Fatal("consumer stuck")
-		}
+			return err
+		})
 	})
 	b.Run("psyne-zerocopy", func(b *testing.B) {
 		ch := openMem(b, 1<<16, ModeSPSC, TypeMulti)
-		b.SetBytes(64)
-		n := b.N
-		done := make(chan error, 1)
-		go func() {
-			for i := 0; i < n; i++ {
-				v, err := ch.ReceiveView(-1)
-				if err != nil {
-					done <- err
-					return
-				}
-				if err := v.Release(); err != nil {
-					done <- err
-					return
-				}
+		pipe(b, func() error {
+			v, err := ch.ReceiveView(-1)
+			if err != nil {
+				return err
 			}
-			done <- nil
-		}()
-		b.ResetTimer()
-		ctx := context.Background()
-		for i := 0; i < n; i++ {
+			return v.Release()
+		}, func() error {
 			m, err := ch.ReserveMessage(64)
 			if errors.Is(err, ErrChannelFull) {
 				m, err = ch.ReserveContext(ctx, 64)
 			}
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 			copy(m.Data(), payload)
-			if err := m.Send(1); err != nil {
-				b.Fatal(err)
-			}
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Fatal(err)
-			}
-		case <-time.After(time.Minute):
-			b.Fatal("consumer stuck")
-		}
+			return m.Send(1)
+		})
 	})
 	b.Run("chan", func(b *testing.B) {
 		c := make(chan []byte, 1024)
@@ -253,4 +210,35 @@ func BenchmarkPipe64(b *testing.B) {
 		}
 		<-done
 	})
+}
+
+// pipe runs b.N calls of send on this goroutine and b.N calls of receive on
+// another (64-byte messages), failing b on the first error of either.
+func pipe(b *testing.B, receive, send func() error) {
+	b.SetBytes(64)
+	n := b.N
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if err := receive(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	b.ResetTimer()
+	for i := 0; i < n; i++ {
+		if err := send(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			b.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		b.Fatal("consumer stuck")
+	}
 }

@@ -527,75 +527,52 @@ func TestCloseRacingWithUse(t *testing.T) {
 }
 
 // Messages and views outstanding at Close stay valid; the handle is
-// destroyed after the last one is finished.
+// destroyed after the last one is finished, in either order (each side
+// counts its own outstanding handles).
 func TestCloseWithOutstandingMessage(t *testing.T) {
-	uri := uniq(t, "memory")
-	ch, err := NewChannel(uri, 1024, ModeSPSC, TypeMulti)
-	if err != nil {
-		t.Fatal(err)
+	for _, viewLast := range []bool{false, true} {
+		uri := uniq(t, "memory")
+		ch, err := NewChannel(uri, 1024, ModeSPSC, TypeMulti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.SendData([]byte("in ring"), 1)
+		m, err := ch.ReserveMessage(4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := ch.ReceiveView(time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		finish(t, "Close with outstanding message and view", func() { ch.Close() })
+		copy(m.Data(), "late")
+		first, last := "View", "Message"
+		finishFirst, finishLast := func() {
+			if string(v.Data()) != "in ring" {
+				t.Fatalf("view after Close: %q", v.Data())
+			}
+			if err := v.Release(); err != nil {
+				t.Fatal(err)
+			}
+		}, func() {
+			if err := m.Cancel(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if viewLast {
+			first, last = last, first
+			finishFirst, finishLast = finishLast, finishFirst
+		}
+		finishFirst()
+		// The ring still exists until the other one is finished.
+		b, err := NewChannel(uri, 0, ModeSPSC, TypeMulti)
+		if err != nil {
+			t.Fatalf("%s finished: ring gone while a %s was outstanding: %v", first, last, err)
+		}
+		b.Close()
+		finishLast()
+		_, err = NewChannel(uri, 0, ModeSPSC, TypeMulti)
+		mustIs(t, err, ErrInvalidArgument) // destroyed with the last one
 	}
-	ch.SendData([]byte("in ring"), 1)
-	m, err := ch.ReserveMessage(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := ch.ReceiveView(time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	finish(t, "Close with outstanding message and view", func() { ch.Close() })
-	copy(m.Data(), "late")
-	if string(v.Data()) != "in ring" {
-		t.Fatalf("view after Close: %q", v.Data())
-	}
-	if err := v.Release(); err != nil {
-		t.Fatal(err)
-	}
-	// The ring still exists until the message is finished.
-	b, err := NewChannel(uri, 0, ModeSPSC, TypeMulti)
-	if err != nil {
-		t.Fatalf("ring gone while a Message was outstanding: %v", err)
-	}
-	b.Close()
-	if err := m.Cancel(); err != nil {
-		t.Fatal(err)
-	}
-	_, err = NewChannel(uri, 0, ModeSPSC, TypeMulti)
-	mustIs(t, err, ErrInvalidArgument) // destroyed with the last Message
-}
-
-// As TestCloseWithOutstandingMessage, finishing the Message first: each side
-// counts its own outstanding handles, and the last one of either frees.
-func TestCloseWithOutstandingViewLast(t *testing.T) {
-	uri := uniq(t, "memory")
-	ch, err := NewChannel(uri, 1024, ModeSPSC, TypeMulti)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch.SendData([]byte("in ring"), 1)
-	m, err := ch.ReserveMessage(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := ch.ReceiveView(time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	finish(t, "Close with outstanding message and view", func() { ch.Close() })
-	if err := m.Cancel(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewChannel(uri, 0, ModeSPSC, TypeMulti)
-	if err != nil {
-		t.Fatalf("ring gone while a View was outstanding: %v", err)
-	}
-	b.Close()
-	if string(v.Data()) != "in ring" {
-		t.Fatalf("view after Close: %q", v.Data())
-	}
-	if err := v.Release(); err != nil {
-		t.Fatal(err)
-	}
-	_, err = NewChannel(uri, 0, ModeSPSC, TypeMulti)
-	mustIs(t, err, ErrInvalidArgument) // destroyed with the last View
 }
