@@ -38,6 +38,7 @@ mod callback;
 mod channel;
 pub mod config;
 mod error;
+mod mode;
 pub mod ffi;
 pub(crate) mod ring;
 pub(crate) mod sync;

@@ -64,7 +64,7 @@ mod stall;
 pub(crate) mod track;
 pub(crate) mod wait;
 
-use crate::config::Mode;
+use crate::mode::Mode;
 use crate::sync::{fence, light_barrier, AtomicU32, AtomicU64, Ordering, Scope};
 use layout::*;
 use std::ptr::NonNull;

@@ -5,7 +5,7 @@
 //! name creates a fresh one.
 
 use crate::channel::Shared;
-use crate::config::{ChannelType, Mode};
+use crate::mode::{ChannelType, Mode};
 use crate::error::{Error, Result};
 use crate::ring::layout::capacity_for;
 use crate::ring::Ring;

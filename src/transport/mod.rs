@@ -6,7 +6,7 @@ pub(crate) mod ipc;
 pub(crate) mod memory;
 
 use crate::channel::Shared;
-use crate::config::{ChannelType, Mode};
+use crate::mode::{ChannelType, Mode};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::sync::{OnceLock, Weak};
