@@ -43,6 +43,7 @@ pub mod ffi;
 pub(crate) mod ring;
 pub(crate) mod sync;
 mod transport;
+mod wire;
 
 pub use callback::ReceiveCallback;
 pub use channel::{Channel, ChannelBuilder, Consumer, Metrics, Producer, ReadGuard, WriteGuard};

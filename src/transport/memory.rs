@@ -4,7 +4,7 @@
 //! holds the ring, the last handle dropped frees it, and the next open of the
 //! name creates a fresh one.
 
-use crate::channel::Shared;
+use super::Shared;
 use crate::mode::{ChannelType, Mode};
 use crate::error::{Error, Result};
 use crate::ring::layout::capacity_for;
