@@ -482,3 +482,75 @@ fn blocking_ping_pong() {
         echo.join().unwrap();
     }
 }
+
+/// Out of file descriptors: the listener neither crashes nor spins while
+/// `accept` fails, and takes peers again once descriptors are free. Runs in
+/// a child process (the limit is process-wide).
+#[test]
+fn out_of_file_descriptors() {
+    if std::env::var_os("PSYNE_TEST_EMFILE_CHILD").is_none() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "out_of_file_descriptors",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("PSYNE_TEST_EMFILE_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "child failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let (l, uri) = listen("tcp", "handshake_timeout=2000", 1 << 16, Mode::Mpsc);
+    let addr = l.local_addr().unwrap();
+    // Leave a handful of descriptors, then use them up with raw connections
+    // (each takes one here, and the listener's accept needs one more).
+    let open_fds = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let lim = libc::rlimit {
+        rlim_cur: open_fds + 8,
+        rlim_max: 4096.max(open_fds + 8),
+    };
+    // SAFETY: plain system call on a valid struct.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    let mut raw = Vec::new();
+    while let Ok(s) = std::net::TcpStream::connect(&addr) {
+        raw.push(s);
+        if raw.len() > 64 {
+            break;
+        }
+    }
+    // Accept now fails for want of descriptors: measure the CPU the
+    // process burns meanwhile (a busy loop would take a whole CPU).
+    let cpu = || {
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: plain system call on a valid struct.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        let t = |v: libc::timeval| Duration::new(v.tv_sec as u64, v.tv_usec as u32 * 1000);
+        t(u.ru_utime) + t(u.ru_stime)
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    let burnt = cpu() - before;
+    assert!(
+        burnt < Duration::from_millis(500),
+        "{burnt:?} of CPU in 1 s"
+    );
+    drop(raw);
+    let lim = libc::rlimit {
+        rlim_cur: 4096.min(lim.rlim_max),
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    let c = connect(&uri, 1 << 16, Mode::Spsc);
+    c.send_timeout(b"after", 1, LONG).unwrap();
+    assert_eq!(&l.recv_timeout(LONG).unwrap()[..], b"after");
+    assert!(l.last_peer_error().is_some());
+}

@@ -158,17 +158,17 @@ impl NetEnd {
         }
     }
 
-    /// Registers an open connection's socket (for shutdown); `None` if the
-    /// end is closing or the socket cannot be cloned.
-    fn register(&self, stream: &Stream) -> Option<u64> {
-        let clone = stream.try_clone().ok()?;
+    /// Registers an open connection's socket (for shutdown). `Ok(None)`:
+    /// the end is closing; `Err`: no descriptor for the clone.
+    fn register(&self, stream: &Stream) -> io::Result<Option<u64>> {
+        let clone = stream.try_clone()?;
         let mut conns = self.conns.lock();
         if self.is_closing() {
-            return None;
+            return Ok(None);
         }
         let id = self.next_conn.fetch_add(1, Relaxed);
         conns.push((id, clone));
-        Some(id)
+        Ok(Some(id))
     }
 
     fn unregister(&self, id: u64) {
@@ -412,9 +412,14 @@ fn accept_loop(end: &Arc<NetEnd>) {
             refuse_peer(end, &stream);
             continue;
         }
-        let Some(id) = end.register(&stream) else {
-            stream.shutdown();
-            break;
+        let id = match end.register(&stream) {
+            Ok(Some(id)) => id,
+            Ok(None) => break, // closing
+            Err(e) => {
+                end.note(format!("dropped a new peer: {e}"));
+                end.nap(ACCEPT_PAUSE);
+                continue;
+            }
         };
         end.open_conns.fetch_add(1, Relaxed);
         let e = end.clone();
@@ -461,15 +466,16 @@ fn connect_loop(end: &Arc<NetEnd>) {
             &end.addr,
             CONNECT_TIMEOUT.min(end.opts.handshake_timeout.max(BACKOFF_MIN)),
         ) {
-            Ok(stream) => {
-                let Some(id) = end.register(&stream) else {
-                    break;
-                };
-                if serve(end, stream, Side::Connector) {
-                    backoff = BACKOFF_MIN;
+            Ok(stream) => match end.register(&stream) {
+                Ok(Some(id)) => {
+                    if serve(end, stream, Side::Connector) {
+                        backoff = BACKOFF_MIN;
+                    }
+                    end.unregister(id);
                 }
-                end.unregister(id);
-            }
+                Ok(None) => break, // closing
+                Err(e) => end.note(format!("connecting: {e}")),
+            },
             Err(e) => {
                 let mut last = end.last_error.lock();
                 if last.is_none() {
