@@ -554,3 +554,41 @@ fn out_of_file_descriptors() {
     assert_eq!(&l.recv_timeout(LONG).unwrap()[..], b"after");
     assert!(l.last_peer_error().is_some());
 }
+
+/// A HELLO of a connector as PROTOCOL.md describes it (MULTI, SPSC).
+fn raw_hello(max_frame: u32) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h[..4].copy_from_slice(b"PSYN");
+    h[4..6].copy_from_slice(&1u16.to_le_bytes());
+    h[6..8].copy_from_slice(&32u16.to_le_bytes());
+    h[10] = 1;
+    h[16..20].copy_from_slice(&max_frame.to_le_bytes());
+    h
+}
+
+/// A peer that stalls in the middle of a frame does not hold up what the
+/// other peers of the listener send.
+#[test]
+fn a_stalled_frame_does_not_hold_up_other_peers() {
+    use std::io::Write;
+    let (l, uri) = listen("tcp", "", 1 << 16, Mode::Mpsc);
+    let mut raw = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    raw.write_all(&raw_hello(1 << 16)).unwrap();
+    let mut header = [0u8; 16];
+    header[..4].copy_from_slice(&100u32.to_le_bytes());
+    raw.write_all(&header).unwrap();
+    raw.write_all(&[0u8; 10]).unwrap(); // 10 of 100 bytes, then silence
+    wait_for("the raw peer", || l.metrics().peers == 1);
+    let good = connect(&uri, 1 << 16, Mode::Spsc);
+    for i in 0..100u32 {
+        good.send_timeout(&i.to_le_bytes(), i, LONG).unwrap();
+    }
+    for i in 0..100u32 {
+        assert_eq!(l.recv_timeout(LONG).unwrap().msg_type(), i);
+    }
+    // The stalled frame completes later and arrives whole.
+    raw.write_all(&[7u8; 90]).unwrap();
+    let m = l.recv_timeout(LONG).unwrap();
+    assert_eq!(m.len(), 100);
+    assert!(m[10..].iter().all(|&b| b == 7));
+}
