@@ -310,7 +310,12 @@ impl<'a> Reader<'a> {
         }
         // SAFETY: as above: bytes `have..len` of the claim are ours to write.
         let rest = unsafe { std::slice::from_raw_parts_mut(dst.add(have), len - have) };
-        let deadline = Instant::now() + self.end.opts.handshake_timeout;
+        // The frame holds space in the ring while it arrives, so it gets a
+        // deadline: the handshake timeout, plus 1 ms per KiB (a peer slower
+        // than about 1 MB/s is dropped).
+        let deadline = Instant::now()
+            + self.end.opts.handshake_timeout
+            + Duration::from_millis((len >> 10) as u64);
         let r = read_exact_by(self.end, &self.peer.stream, rest, deadline, Kind::Truncated);
         self.peer.stream.set_read_timeout(None)?;
         r

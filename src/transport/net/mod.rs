@@ -51,6 +51,8 @@ const THREAD_STACK: usize = 256 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// Wait after `accept` failed for want of file descriptors or memory.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// A connection that lasts this long resets the connector's backoff.
+const HEALTHY: Duration = Duration::from_secs(1);
 /// Longest a connect attempt may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -468,7 +470,10 @@ fn connect_loop(end: &Arc<NetEnd>) {
         ) {
             Ok(stream) => match end.register(&stream) {
                 Ok(Some(id)) => {
-                    if serve(end, stream, Side::Connector) {
+                    // A connection that lasted starts the backoff afresh; one
+                    // turned away at once (a full listener) keeps backing off.
+                    let began = std::time::Instant::now();
+                    if serve(end, stream, Side::Connector) && began.elapsed() >= HEALTHY {
                         backoff = BACKOFF_MIN;
                     }
                     end.unregister(id);
