@@ -30,7 +30,7 @@ mod socket;
 
 use self::conn::{Ended, Peer, Reader, Run};
 use self::socket::{Address, Listener, Stream};
-use super::{Opened, Shared};
+use super::{Opened, Shared, WireCounters};
 use crate::config::{Endpoint, NetOptions, Role};
 use crate::error::{Error, Result};
 use crate::mode::{ChannelType, Mode};
@@ -66,19 +66,6 @@ pub(crate) struct Counters {
     pub connects: AtomicU64,
     pub reconnects: AtomicU64,
     pub peers: AtomicU64,
-}
-
-/// A snapshot of [`Counters`].
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct WireCounters {
-    pub wire_bytes_sent: u64,
-    pub wire_bytes_received: u64,
-    pub messages_compressed: u64,
-    pub checksum_failures: u64,
-    pub frames_refused: u64,
-    pub connects: u64,
-    pub reconnects: u64,
-    pub peers: u64,
 }
 
 /// What every thread of one socket end shares.
