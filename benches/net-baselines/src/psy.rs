@@ -1,0 +1,159 @@
+//! psyne `tcp://` and `unix://` (feature `psyne-net`).
+//!
+//! One channel per end: the server opens `...?role=listen`, the client
+//! connects (in the background, retrying); both are connected once each
+//! side's `metrics().peers >= 1` (polled, 5 s limit). Rings of 4 MiB (largest
+//! message 2 MiB - 16). Streaming: the client's `Producer::send_timeout`
+//! copies the payload into its ring; the server's `Consumer::recv_timeout`
+//! returns a view of the message (released when dropped). Ping-pong: the
+//! client sends and receives on its own channel handle, the server answers
+//! on its handle with `recv_into_timeout` + `send_timeout`.
+
+use crate::{fill_payload, parse_seq, Echo, Net, PingClient, Res, StreamRx, StreamTx, STOP, TIMEOUT};
+use psyne::{Channel, ChannelType, Consumer, Mode, Producer};
+use std::time::{Duration, Instant};
+
+pub const RING: usize = 4 << 20;
+const MSG_TYPE: u32 = 1;
+
+fn e(what: &'static str) -> impl Fn(psyne::Error) -> String {
+    move |err| format!("psyne {what}: {err}")
+}
+
+/// (server, client), both connected.
+pub fn open_pair(net: Net) -> Res<(Channel, Channel)> {
+    let (listen, connect) = match net {
+        Net::Tcp => {
+            let port = crate::tcp_port();
+            (
+                format!("tcp://127.0.0.1:{port}?role=listen"),
+                format!("tcp://127.0.0.1:{port}"),
+            )
+        }
+        Net::Unix => {
+            let path = crate::unix_path();
+            (format!("unix://{path}?role=listen"), format!("unix://{path}"))
+        }
+    };
+    let server = Channel::open(&listen, RING, Mode::Spsc, ChannelType::Multi)
+        .map_err(|err| format!("psyne open {listen}: {err}"))?;
+    let client = Channel::open(&connect, RING, Mode::Spsc, ChannelType::Multi)
+        .map_err(|err| format!("psyne open {connect}: {err}"))?;
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (s, c) = (server.metrics().peers, client.metrics().peers);
+        if s >= 1 && c >= 1 {
+            return Ok((server, client));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "psyne {connect}: not connected after {TIMEOUT:?} (server peers {s}, client peers {c})"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The client's producer (fields drop in order: handle before channel).
+pub struct Tx {
+    p: Producer,
+    _ch: Channel,
+    payload: Vec<u8>,
+}
+
+/// The server's consumer.
+pub struct Rx {
+    c: Consumer,
+    _ch: Channel,
+}
+
+pub fn stream(net: Net, size: usize) -> Res<(Tx, Rx)> {
+    let (server, client) = open_pair(net)?;
+    let mut payload = vec![0u8; size];
+    fill_payload(&mut payload);
+    let tx = Tx {
+        p: client.producer().map_err(e("producer"))?,
+        _ch: client,
+        payload,
+    };
+    let rx = Rx {
+        c: server.consumer().map_err(e("consumer"))?,
+        _ch: server,
+    };
+    Ok((tx, rx))
+}
+
+impl StreamTx for Tx {
+    #[inline]
+    fn send(&mut self, seq: u64) -> Res<()> {
+        self.payload[..8].copy_from_slice(&seq.to_le_bytes());
+        self.p
+            .send_timeout(&self.payload, MSG_TYPE, TIMEOUT)
+            .map_err(e("send"))
+    }
+}
+
+impl StreamRx for Rx {
+    #[inline]
+    fn recv(&mut self) -> Res<(u64, usize)> {
+        let m = self.c.recv_timeout(TIMEOUT).map_err(e("recv"))?;
+        if m.msg_type() != MSG_TYPE {
+            return Err(format!("psyne: message type {}, expected {MSG_TYPE}", m.msg_type()));
+        }
+        Ok((parse_seq(&m), m.len()))
+    }
+}
+
+pub struct Side {
+    ch: Channel,
+    buf: Vec<u8>,
+}
+
+/// (client, echo server).
+pub fn ping(net: Net, size: usize) -> Res<(Side, Side)> {
+    let (server, client) = open_pair(net)?;
+    let mut buf = vec![0u8; size];
+    fill_payload(&mut buf);
+    Ok((
+        Side {
+            ch: client,
+            buf: buf.clone(),
+        },
+        Side { ch: server, buf },
+    ))
+}
+
+impl PingClient for Side {
+    #[inline]
+    fn round(&mut self, seq: u64) -> Res<u64> {
+        self.buf[..8].copy_from_slice(&seq.to_le_bytes());
+        self.ch
+            .send_timeout(&self.buf, MSG_TYPE, TIMEOUT)
+            .map_err(e("send"))?;
+        let m = self.ch.recv_timeout(TIMEOUT).map_err(e("recv"))?;
+        Ok(parse_seq(&m))
+    }
+    fn stop(&mut self) -> Res<()> {
+        self.buf[..8].copy_from_slice(&STOP.to_le_bytes());
+        self.ch
+            .send_timeout(&self.buf, MSG_TYPE, TIMEOUT)
+            .map_err(e("send"))
+    }
+}
+
+impl Echo for Side {
+    #[inline]
+    fn echo(&mut self) -> Res<bool> {
+        let (n, t) = self
+            .ch
+            .recv_into_timeout(&mut self.buf, TIMEOUT)
+            .map_err(e("recv_into"))?;
+        if parse_seq(&self.buf[..n]) == STOP {
+            return Ok(false);
+        }
+        self.ch
+            .send_timeout(&self.buf[..n], t, TIMEOUT)
+            .map_err(e("send"))?;
+        Ok(true)
+    }
+}
