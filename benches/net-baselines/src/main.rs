@@ -242,7 +242,7 @@ impl Cfg {
     }
     fn clamp(&self, size: usize, n: f64) -> u64 {
         let (lo, hi) = match size {
-            0..=64 => (5_000.0, 20e6),
+            0..=64 => (2_000.0, 20e6),
             65..=65536 => (100.0, 200e3),
             _ => (8.0, 5e3),
         };
@@ -584,7 +584,8 @@ fn run(cfg: &Cfg, res: &mut Results) {
                                     n
                                 }
                             };
-                            let r = stream_run(imp, net, size, &[warm / 2, n])?;
+                            // Warm-up: half the calibration run, at most a quarter of the measured one.
+                            let r = stream_run(imp, net, size, &[(warm / 2).min(n / 4).max(2), n])?;
                             let c = res.cell(net, Metric::Rate(size), imp);
                             c.samples.push(r[1]);
                             c.n = n;
