@@ -65,7 +65,12 @@ impl Write for Sock {
 }
 
 fn e(what: &'static str) -> impl Fn(std::io::Error) -> String {
-    move |err| format!("{what}: {err}")
+    move |err| match err.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("{what}: timed out after {TIMEOUT:?}")
+        }
+        _ => format!("{what}: {err}"),
+    }
 }
 
 /// A connected pair (client, server) with read/write timeouts and, for TCP,
