@@ -6,6 +6,8 @@
 //!   cargo run --release --manifest-path benches/net-baselines/Cargo.toml -- --json      # JSON on stdout
 //!   ... --no-default-features --features zmq,nng   # baselines only (no psyne rows)
 //!   ... -- --reps N                                # rounds per measurement (default 5, quick 3)
+//!   PSYNE_BENCH_SPIN_US=N ...                      # psyne URIs get `spin=N` (poll N µs before sleeping)
+//!   PSYNE_BENCH_VERBOSE=1 ...                      # each case's time on stderr
 //!
 //! Rows (each for tcp and unix), columns = psyne and the baselines:
 //! * ping-pong 64 B: the client sends a 64-byte message (sequence number in

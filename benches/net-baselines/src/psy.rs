@@ -20,6 +20,15 @@ fn e(what: &'static str) -> impl Fn(psyne::Error) -> String {
     move |err| format!("psyne {what}: {err}")
 }
 
+/// `PSYNE_BENCH_SPIN_US=N` adds the URI option `spin=N` (how long blocking
+/// calls poll before they sleep) to every psyne URI, as in ipc-baselines.
+fn with_spin(uri: &str) -> String {
+    match std::env::var("PSYNE_BENCH_SPIN_US") {
+        Ok(us) => format!("{uri}{}spin={us}", if uri.contains('?') { '&' } else { '?' }),
+        Err(_) => uri.to_string(),
+    }
+}
+
 /// (server, client), both connected.
 pub fn open_pair(net: Net) -> Res<(Channel, Channel)> {
     let (listen, connect) = match net {
@@ -35,6 +44,7 @@ pub fn open_pair(net: Net) -> Res<(Channel, Channel)> {
             (format!("unix://{path}?role=listen"), format!("unix://{path}"))
         }
     };
+    let (listen, connect) = (with_spin(&listen), with_spin(&connect));
     let server = Channel::open(&listen, RING, Mode::Spsc, ChannelType::Multi)
         .map_err(|err| format!("psyne open {listen}: {err}"))?;
     let client = Channel::open(&connect, RING, Mode::Spsc, ChannelType::Multi)
