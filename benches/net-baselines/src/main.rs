@@ -13,13 +13,19 @@
 //! * ping-pong 64 B: the client sends a 64-byte message (sequence number in
 //!   its first 8 bytes), an echo thread sends it back, the client checks the
 //!   number; one-way latency = round trip / 2, p50 and p99 from an
-//!   hdrhistogram of all rounds of one run (after a warm-up).
-//! * stream 64 B / 64 KiB / 1 MiB: one sender thread sends N messages as fast
-//!   as the transport takes them, the receiving thread checks every length
-//!   and sequence number (so lost, reordered or duplicated messages fail the
-//!   run) and times from the end of a warm-up to the N-th message: messages/s
-//!   (64 B) or payload GB/s (64 KiB, 1 MiB). N is picked in the first round
-//!   from a calibration run so one run lasts about 0.2 s (quick: 25 ms).
+//!   hdrhistogram of the rounds of one run (after 80 ms of warm-up, then
+//!   200 ms of rounds; quick: 20 + 30 ms).
+//! * stream 64 B / 64 KiB / 1 MiB: one sender thread sends messages back to
+//!   back (sequence number in the first 8 payload bytes), the receiving
+//!   thread checks every length and sequence number. After 80 ms of warm-up
+//!   (every buffer between the two is full by then) it counts the messages
+//!   of the next 200 ms (quick: 20 + 30 ms): messages/s (64 B) or payload
+//!   GB/s (64 KiB, 1 MiB). It then stops the sender, which sends an end
+//!   marker and reports how many it sent; the receiver takes the backlog and
+//!   the run fails unless it got exactly that many, in order (lost,
+//!   duplicated or reordered messages fail loudly). A backlog that takes
+//!   over 0.5 s to drain (nng at 64 B: megabytes of socket buffers at
+//!   ~20 k msg/s; quick: 0.15 s) is abandoned and the cell marked `~`.
 //! Columns:
 //! * psyne: `Channel::open("tcp://127.0.0.1:P?role=listen")` / connect,
 //!   ring 4 MiB, `Producer::send_timeout` (copies the payload in) and
@@ -54,9 +60,9 @@ mod zmqb;
 
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Limit of every single blocking call.
@@ -224,39 +230,14 @@ struct Cfg {
     quick: bool,
     json: bool,
     reps: usize,
-    /// Target length of one measured run.
+    /// Warm-up before each measurement (connections, caches, and every
+    /// buffer between sender and receiver filled: psyne alone holds 4 MiB
+    /// a side).
+    warm: Duration,
+    /// Length of one measurement.
     target: Duration,
-}
-
-impl Cfg {
-    /// Warm-up messages before each measured run (round 0: the calibration run).
-    fn warm(&self, size: usize) -> u64 {
-        let n = match size {
-            0..=64 => 20_000,
-            65..=65536 => 400,
-            _ => 24,
-        };
-        if self.quick {
-            n / 4
-        } else {
-            n
-        }
-    }
-    fn clamp(&self, size: usize, n: f64) -> u64 {
-        let (lo, hi) = match size {
-            0..=64 => (2_000.0, 20e6),
-            65..=65536 => (100.0, 200e3),
-            _ => (8.0, 5e3),
-        };
-        n.clamp(lo, hi) as u64
-    }
-    fn ping_warm(&self) -> u64 {
-        if self.quick {
-            300
-        } else {
-            2_000
-        }
-    }
+    /// Longest wait for a stream's backlog after the measurement.
+    drain: Duration,
 }
 
 // ---------------------------------------------------------------------------
@@ -317,71 +298,141 @@ impl<T: Send + 'static> Worker<T> {
 // Streaming
 // ---------------------------------------------------------------------------
 
-/// Sends `counts.iter().sum()` messages back to back; the receiver times
-/// each segment (the first from its first message, the others from the
-/// previous segment's last message) and returns messages/s per segment.
-fn stream_session<T: StreamTx, R: StreamRx>((tx, mut rx): (T, R), size: usize, counts: &[u64]) -> Res<Vec<f64>> {
-    let total: u64 = counts.iter().sum();
-    let sender = Worker::spawn(tx, move |tx| {
-        for seq in 0..total {
-            tx.send(seq).map_err(|e| format!("sender, message {seq}: {e}"))?;
-        }
-        tx.flush()
-    });
-    let mut rates = Vec::new();
-    let mut seq = 0u64;
-    let mut mark = None;
-    let recv_all = (|| -> Res<()> {
-        for (k, &c) in counts.iter().enumerate() {
-            for _ in 0..c {
-                let (got, len) = rx.recv().map_err(|e| format!("receiver, message {seq}: {e}"))?;
-                if got != seq || len != size {
-                    return Err(format!(
-                        "receiver: message {seq}: got sequence number {got} and length {len}, expected {seq} and {size}"
-                    ));
-                }
-                if seq == 0 {
-                    mark = Some(Instant::now());
-                }
-                seq += 1;
-            }
-            let now = Instant::now();
-            let n = if k == 0 { c - 1 } else { c };
-            rates.push(n as f64 / (now - mark.unwrap()).as_secs_f64());
-            mark = Some(now);
-        }
-        Ok(())
-    })();
-    // A receiver that failed has already waited out a timeout: the sender gets 1 s more.
-    let sent = sender.finish(if recv_all.is_ok() { TIMEOUT * 2 } else { Duration::from_secs(1) });
-    // Errors: the receiver's first (it saw the data), then the sender's.
-    recv_all?;
-    let tx = sent?;
-    drop(tx); // after the receiver has everything: a drop that loses queued data is not measured
-    drop(rx);
-    Ok(rates)
+/// How a streaming run ended.
+struct StreamResult {
+    /// Messages/s over the measured window.
+    rate: f64,
+    /// Messages in the measured window.
+    n: u64,
+    /// The backlog after the window was not all taken within the drain
+    /// budget: the sequence numbers up to there were checked, the total
+    /// count was not.
+    undrained: bool,
 }
 
-fn stream_run(imp: Imp, net: Net, size: usize, counts: &[u64]) -> Res<Vec<f64>> {
+/// The sender sends back to back (sequence numbers 0, 1, ...) until told to
+/// stop, then sends one message numbered `STOP` and says how many it sent
+/// before it. The receiver checks every message's sequence number and
+/// length, lets `warm` pass, counts the messages of the next `target`, then
+/// stops the sender and takes the backlog up to `STOP`: the run fails unless
+/// it received exactly what was sent, in order. A backlog that takes longer
+/// than `drain` to take (a slow receiver behind megabytes of socket buffers)
+/// is abandoned and the result marked.
+fn stream_session<T: StreamTx, R: StreamRx>(
+    (tx, mut rx): (T, R),
+    size: usize,
+    warm: Duration,
+    target: Duration,
+    drain: Duration,
+) -> Res<StreamResult> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(u64::MAX));
+    let (stop2, sent2) = (stop.clone(), sent.clone());
+    let sender = Worker::spawn(tx, move |tx| {
+        let mut seq = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            tx.send(seq).map_err(|e| format!("sender, message {seq}: {e}"))?;
+            seq += 1;
+        }
+        sent2.store(seq, Ordering::Release);
+        tx.send(STOP).map_err(|e| format!("sender, end marker after {seq}: {e}"))?;
+        tx.flush()
+    });
+    // The clock is read every `every` messages: often enough to see a
+    // millisecond pass, rarely enough to cost nothing at millions a second.
+    let mut every: u64 = 1;
+    let mut next = 1u64;
+    let mut last = Instant::now();
+    let mut seq = 0u64;
+    let mut window: Option<(Instant, u64)> = None;
+    let mut result: Option<(f64, u64)> = None;
+    let mut drain_end = None;
+    let mut undrained = false;
+    let t0 = last;
+    let recv_all = (|| -> Res<()> {
+        loop {
+            let (got, len) = rx.recv().map_err(|e| format!("receiver, waiting for message {seq}: {e}"))?;
+            if got == STOP && len == size && result.is_some() {
+                return Ok(());
+            }
+            if got != seq || len != size {
+                return Err(format!(
+                    "receiver: message {seq}: got sequence number {got} and length {len}, expected {seq} and {size}"
+                ));
+            }
+            seq += 1;
+            if let Some(end) = drain_end {
+                if Instant::now() > end {
+                    undrained = true;
+                    return Ok(());
+                }
+            } else if seq == next {
+                let now = Instant::now();
+                let gap = now - last;
+                if gap < Duration::from_micros(100) && every < 1024 {
+                    every *= 2;
+                } else if gap > Duration::from_millis(2) && every > 1 {
+                    every /= 2;
+                }
+                next = seq + every;
+                last = now;
+                match window {
+                    None if now - t0 >= warm => window = Some((now, seq)),
+                    Some((ta, na)) if now - ta >= target => {
+                        result = Some(((seq - na) as f64 / (now - ta).as_secs_f64(), seq - na));
+                        stop.store(true, Ordering::Relaxed);
+                        drain_end = Some(now + drain);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    })();
+    stop.store(true, Ordering::Relaxed);
+    if undrained {
+        // Close the receiving end so a sender blocked on a full pipe gives
+        // up; a sender still stuck after that is left behind (its calls
+        // time out on their own).
+        drop(rx);
+        let _ = sender.finish(Duration::from_millis(200));
+        let (rate, n) = result.unwrap();
+        return Ok(StreamResult { rate, n, undrained });
+    }
+    // A receiver that failed has already waited out a timeout: the sender gets 1 s more.
+    let sent_ok = sender.finish(if recv_all.is_ok() { TIMEOUT * 2 } else { Duration::from_secs(1) });
+    // Errors: the receiver's first (it saw the data), then the sender's.
+    recv_all?;
+    let tx = sent_ok?;
+    let total = sent.load(Ordering::Acquire);
+    if total != seq {
+        return Err(format!("sender sent {total} messages, receiver got {seq} before the end marker"));
+    }
+    drop(tx); // after the receiver has everything: a drop that loses queued data is not measured
+    drop(rx);
+    let (rate, n) = result.unwrap();
+    Ok(StreamResult { rate, n, undrained })
+}
+
+fn stream_run(imp: Imp, net: Net, size: usize, w: Duration, t: Duration, d: Duration) -> Res<StreamResult> {
     match imp {
         #[cfg(feature = "psyne-net")]
-        Imp::Psyne => stream_session(psy::stream(net, size)?, size, counts),
+        Imp::Psyne => stream_session(psy::stream(net, size)?, size, w, t, d),
         Imp::Raw => {
             let (c, s) = raw::pair(net)?;
-            stream_session((raw::RawTx::new(c, size), raw::rx_unbuffered(s, size)), size, counts)
+            stream_session((raw::RawTx::new(c, size), raw::rx_unbuffered(s, size)), size, w, t, d)
         }
         Imp::RawBuf => {
             let (c, s) = raw::pair(net)?;
-            stream_session((raw::BufTx::new(c, size), raw::rx_buffered(s, size)), size, counts)
+            stream_session((raw::BufTx::new(c, size), raw::rx_buffered(s, size)), size, w, t, d)
         }
         Imp::Writev => {
             let (c, s) = raw::pair(net)?;
-            stream_session((raw::WritevTx::new(c, size), raw::rx_unbuffered(s, size)), size, counts)
+            stream_session((raw::WritevTx::new(c, size), raw::rx_unbuffered(s, size)), size, w, t, d)
         }
         #[cfg(feature = "zmq")]
-        Imp::Zmq => stream_session(zmqb::stream(net, size)?, size, counts),
+        Imp::Zmq => stream_session(zmqb::stream(net, size)?, size, w, t, d),
         #[cfg(feature = "nng")]
-        Imp::Nng => stream_session(nngb::stream(net, size)?, size, counts),
+        Imp::Nng => stream_session(nngb::stream(net, size)?, size, w, t, d),
         #[allow(unreachable_patterns)]
         _ => Err("not built".into()),
     }
@@ -391,9 +442,9 @@ fn stream_run(imp: Imp, net: Net, size: usize, counts: &[u64]) -> Res<Vec<f64>> 
 // Ping-pong
 // ---------------------------------------------------------------------------
 
-/// Round trips: `warm` rounds, then rounds until `target` has passed.
+/// Round trips: for `warm`, then for `target` (at least 200 rounds).
 /// Returns (p50, p99) one-way latency in ns and the number of rounds.
-fn ping_session<C: PingClient, E: Echo>((mut client, echo): (C, E), warm: u64, target: Duration) -> Res<(f64, f64, u64)> {
+fn ping_session<C: PingClient, E: Echo>((mut client, echo): (C, E), warm: Duration, target: Duration) -> Res<(f64, f64, u64)> {
     let server = Worker::spawn(echo, |e| {
         while e.echo().map_err(|err| format!("echo: {err}"))? {}
         Ok(())
@@ -402,6 +453,7 @@ fn ping_session<C: PingClient, E: Echo>((mut client, echo): (C, E), warm: u64, t
     let run = (|| -> Res<()> {
         let mut seq = 0u64;
         let mut t_end = None;
+        let t_warm = Instant::now() + warm;
         loop {
             let t0 = Instant::now();
             let got = client.round(seq).map_err(|e| format!("client, round {seq}: {e}"))?;
@@ -410,7 +462,7 @@ fn ping_session<C: PingClient, E: Echo>((mut client, echo): (C, E), warm: u64, t
                 return Err(format!("client: round {seq} answered with sequence number {got}"));
             }
             seq += 1;
-            if seq > warm {
+            if t1 >= t_warm {
                 hist.saturating_record((t1 - t0).as_nanos() as u64);
                 if t_end.is_none() {
                     t_end = Some(t1 + target);
@@ -433,7 +485,7 @@ fn ping_session<C: PingClient, E: Echo>((mut client, echo): (C, E), warm: u64, t
     ))
 }
 
-fn ping_run(imp: Imp, net: Net, warm: u64, target: Duration) -> Res<(f64, f64, u64)> {
+fn ping_run(imp: Imp, net: Net, warm: Duration, target: Duration) -> Res<(f64, f64, u64)> {
     match imp {
         #[cfg(feature = "psyne-net")]
         Imp::Psyne => ping_session(psy::ping(net, 64)?, warm, target),
@@ -459,8 +511,10 @@ fn ping_run(imp: Imp, net: Net, warm: u64, target: Duration) -> Res<(f64, f64, u
 struct Cell {
     samples: Vec<f64>,
     err: Option<String>,
-    /// Messages (streaming) or rounds (ping-pong) per measured run.
-    n: u64,
+    /// Messages (streaming) or rounds (ping-pong) of each measured run.
+    n: Vec<u64>,
+    /// Streaming runs whose backlog was abandoned (total count unchecked).
+    undrained: usize,
 }
 
 fn median(v: &[f64]) -> Option<f64> {
@@ -556,8 +610,6 @@ impl Results {
 // ---------------------------------------------------------------------------
 
 fn run(cfg: &Cfg, res: &mut Results) {
-    // Messages per measured run, chosen in round 0.
-    let mut plan: Vec<((Net, Work, Imp), u64)> = Vec::new();
     for round in 0..cfg.reps {
         for net in NETS {
             for work in WORKS {
@@ -569,29 +621,18 @@ fn run(cfg: &Cfg, res: &mut Results) {
                     let t0 = Instant::now();
                     let r: Res<()> = case(name.clone(), || match work {
                         Work::Ping => {
-                            let (p50, p99, n) = ping_run(imp, net, cfg.ping_warm(), cfg.target)?;
+                            let (p50, p99, n) = ping_run(imp, net, cfg.warm, cfg.target)?;
                             res.cell(net, Metric::P50, imp).samples.push(p50);
                             res.cell(net, Metric::P99, imp).samples.push(p99);
-                            res.cell(net, Metric::P50, imp).n = n;
+                            res.cell(net, Metric::P50, imp).n.push(n);
                             Ok(())
                         }
                         Work::Stream(size) => {
-                            let warm = cfg.warm(size);
-                            let key = (net, work, imp);
-                            let n = match plan.iter().find(|(k, _)| *k == key) {
-                                Some(&(_, n)) => n,
-                                None => {
-                                    let r = stream_run(imp, net, size, &[warm])?;
-                                    let n = cfg.clamp(size, r[0] * cfg.target.as_secs_f64());
-                                    plan.push((key, n));
-                                    n
-                                }
-                            };
-                            // Warm-up: half the calibration run, at most a quarter of the measured one.
-                            let r = stream_run(imp, net, size, &[(warm / 2).min(n / 4).max(2), n])?;
+                            let r = stream_run(imp, net, size, cfg.warm, cfg.target, cfg.drain)?;
                             let c = res.cell(net, Metric::Rate(size), imp);
-                            c.samples.push(r[1]);
-                            c.n = n;
+                            c.samples.push(r.rate);
+                            c.n.push(r.n);
+                            c.undrained += r.undrained as usize;
                             Ok(())
                         }
                     });
@@ -667,6 +708,7 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                 } else {
                     match res.get(net, m, imp) {
                         Some(c) if c.err.is_some() => "FAIL".into(),
+                        Some(c) if c.undrained > 0 => res.value(net, m, imp).map(|v| format!("{}~", fmt_val(v))).unwrap_or("?".into()),
                         _ => res.value(net, m, imp).map(fmt_val).unwrap_or("?".into()),
                     }
                 };
@@ -693,7 +735,8 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
         o,
         "psyne/raw*: against raw (ping-pong), raw buf (64 B stream), raw writev (64 KiB, 1 MiB); \
          latency ratios: lower is better, rate ratios: higher is better.\n\
-         – not measured for this row, n/b not built, FAIL see errors. zmq/nng unix rows use their ipc:// transport."
+         – not measured for this row, n/b not built, FAIL see errors. zmq/nng unix rows use their ipc:// transport.\n\
+         ~ some runs' backlog was too slow to drain: their order was checked, their total count not."
     );
     let errs: Vec<String> = errors(res);
     if !errs.is_empty() {
@@ -742,6 +785,8 @@ fn json(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
         for m in METRICS {
             let mut vals = Vec::new();
             let mut samples = Vec::new();
+            let mut counts = Vec::new();
+            let mut undrained = Vec::new();
             for imp in IMPS.iter().filter(|i| m.work().applies(**i)) {
                 let c = res.get(net, m, *imp);
                 let v = match c {
@@ -752,6 +797,11 @@ fn json(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                 if let Some(c) = c {
                     let s: Vec<String> = c.samples.iter().map(|x| json_num(Some(m.scale(*x)))).collect();
                     samples.push(format!("{}: [{}]", json_str(imp.key()), s.join(", ")));
+                    let n: Vec<String> = c.n.iter().map(|x| x.to_string()).collect();
+                    counts.push(format!("{}: [{}]", json_str(imp.key()), n.join(", ")));
+                    if c.undrained > 0 {
+                        undrained.push(format!("{}: {}", json_str(imp.key()), c.undrained));
+                    }
                 }
             }
             let ratios: Vec<String> = m
@@ -776,12 +826,14 @@ fn json(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                 })
                 .collect();
             rows.push(format!(
-                "    {{\"transport\": {}, \"workload\": {}, \"unit\": {}, \"values\": {{{}}}, \"samples\": {{{}}}, \"ratios\": {{{}}}}}",
+                "    {{\"transport\": {}, \"workload\": {}, \"unit\": {}, \"values\": {{{}}}, \"samples\": {{{}}}, \"counts\": {{{}}}, \"undrained_runs\": {{{}}}, \"ratios\": {{{}}}}}",
                 json_str(net.name()),
                 json_str(&m.label()),
                 json_str(m.unit()),
                 vals.join(", "),
                 samples.join(", "),
+                counts.join(", "),
+                undrained.join(", "),
                 ratios.join(", ")
             ));
         }
@@ -835,7 +887,9 @@ fn main() {
         quick,
         json: json_out,
         reps,
-        target: if quick { Duration::from_millis(25) } else { Duration::from_millis(200) },
+        warm: if quick { Duration::from_millis(20) } else { Duration::from_millis(80) },
+        target: if quick { Duration::from_millis(30) } else { Duration::from_millis(200) },
+        drain: if quick { Duration::from_millis(150) } else { Duration::from_millis(500) },
     };
     watchdog();
     for imp in IMPS {
