@@ -400,9 +400,13 @@ fn stream_session<T: StreamTx, R: StreamRx>(
     }
     // A receiver that failed has already waited out a timeout: the sender gets 1 s more.
     let sent_ok = sender.finish(if recv_all.is_ok() { TIMEOUT * 2 } else { Duration::from_secs(1) });
-    // Errors: the receiver's first (it saw the data), then the sender's.
-    recv_all?;
-    let tx = sent_ok?;
+    // Errors: the receiver's (it saw the data) and the sender's, if any.
+    let tx = match (recv_all, sent_ok) {
+        (Ok(()), Ok(tx)) => tx,
+        (Err(r), Ok(_)) => return Err(r),
+        (Ok(()), Err(s)) => return Err(s),
+        (Err(r), Err(s)) => return Err(format!("{r}; {s}")),
+    };
     let total = sent.load(Ordering::Acquire);
     if total != seq {
         return Err(format!("sender sent {total} messages, receiver got {seq} before the end marker"));
@@ -475,8 +479,12 @@ fn ping_session<C: PingClient, E: Echo>((mut client, echo): (C, E), warm: Durati
         client.stop()
     })();
     let echoed = server.finish(if run.is_ok() { TIMEOUT * 2 } else { Duration::from_secs(1) });
-    run?;
-    drop(echoed?);
+    match (run, echoed) {
+        (Ok(()), Ok(e)) => drop(e),
+        (Err(c), Ok(_)) => return Err(c),
+        (Ok(()), Err(e)) => return Err(e),
+        (Err(c), Err(e)) => return Err(format!("{c}; {e}")),
+    }
     drop(client);
     Ok((
         hist.value_at_quantile(0.5) as f64 / 2.0,
