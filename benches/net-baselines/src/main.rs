@@ -26,6 +26,7 @@
 //!   duplicated or reordered messages fail loudly). A backlog that takes
 //!   over 0.5 s to drain (nng at 64 B: megabytes of socket buffers at
 //!   ~20 k msg/s; quick: 0.15 s) is abandoned and the cell marked `~`.
+//!
 //! Columns:
 //! * psyne: `Channel::open("tcp://127.0.0.1:P?role=listen")` / connect,
 //!   ring 4 MiB, `Producer::send_timeout` (copies the payload in) and
@@ -39,6 +40,7 @@
 //! * zmq: ZeroMQ PUSH/PULL (streaming), PAIR (ping-pong), tcp or ipc
 //!   transport (feature `zmq`, default; libzmq built from source).
 //! * nng: PUSH0/PULL0, PAIR1 (feature `nng`, default).
+//!
 //! Ratio columns (the targets): ping-pong p50 psyne/raw <= 1.2; 64 B
 //! streaming psyne/raw buf >= 1.0 and psyne/zmq >= 5; 64 KiB and 1 MiB
 //! psyne/raw writev >= 0.9 and psyne/zmq >= 2.
@@ -848,12 +850,16 @@ fn json(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
     }
     let errs: Vec<String> = errors(res).iter().map(|e| json_str(e)).collect();
     format!(
-        "{{\n  \"date\": {},\n  \"mode\": {},\n  \"rounds\": {},\n  \"seconds\": {:.1},\n  \"psyne_rows\": {},\n  \"rows\": [\n{}\n  ],\n  \"errors\": [{}]\n}}\n",
+        "{{\n  \"date\": {},\n  \"mode\": {},\n  \"rounds\": {},\n  \"seconds\": {:.1},\n  \"psyne_rows\": {},\n  \"not_built\": {{{}}},\n  \"rows\": [\n{}\n  ],\n  \"errors\": [{}]\n}}\n",
         json_str(stamp),
         json_str(if cfg.quick { "quick" } else { "full" }),
         cfg.reps,
         elapsed,
         Imp::Psyne.missing().is_none(),
+        IMPS.iter()
+            .filter_map(|i| i.missing().map(|why| format!("{}: {}", json_str(i.key()), json_str(why))))
+            .collect::<Vec<_>>()
+            .join(", "),
         rows.join(",\n"),
         errs.join(", ")
     )
