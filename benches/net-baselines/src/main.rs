@@ -97,6 +97,9 @@ pub fn tcp_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// Socket paths handed out and not yet checked (see `left_behind`).
+static PATHS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 /// A fresh socket path (removed first if it exists).
 pub fn unix_path() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -106,7 +109,20 @@ pub fn unix_path() -> String {
         N.fetch_add(1, Ordering::Relaxed)
     );
     let _ = std::fs::remove_file(&p);
+    PATHS.lock().unwrap().push(p.clone());
     p
+}
+
+/// Removes the socket files of a finished case; returns those that were
+/// still there (the implementation did not unlink what it bound).
+fn left_behind() -> Vec<String> {
+    let mut left = Vec::new();
+    for p in PATHS.lock().unwrap().drain(..) {
+        if std::fs::remove_file(&p).is_ok() {
+            left.push(p);
+        }
+    }
+    left
 }
 
 pub fn fill_payload(p: &mut [u8]) {
@@ -620,6 +636,7 @@ impl Results {
 // ---------------------------------------------------------------------------
 
 fn run(cfg: &Cfg, res: &mut Results) {
+    let mut noted = Vec::new();
     for round in 0..cfg.reps {
         for net in NETS {
             for work in WORKS {
@@ -646,6 +663,11 @@ fn run(cfg: &Cfg, res: &mut Results) {
                             Ok(())
                         }
                     });
+                    let left = left_behind();
+                    if !left.is_empty() && !noted.contains(&imp) {
+                        noted.push(imp);
+                        eprintln!("  note: {} {} left its socket file(s) behind (removed): {}", net.name(), imp.name(), left.join(" "));
+                    }
                     if let Err(e) = r {
                         eprintln!("  FAIL {name}: {e}");
                         let m = match work {
