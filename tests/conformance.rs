@@ -69,10 +69,17 @@ fn order_and_exactly_once(scheme: &str) {
             assert_eq!(m.msg_type(), i, "{scheme} {mode:?}: order");
             let len = (i % 200) as usize;
             assert_eq!(m.len(), len);
-            assert!(m.iter().enumerate().all(|(k, &b)| b == (i as usize + k) as u8));
+            assert!(m
+                .iter()
+                .enumerate()
+                .all(|(k, &b)| b == (i as usize + k) as u8));
         }
         let tx = sender.join().unwrap();
-        assert_eq!(rx.try_recv().err(), Some(Error::NoMessage), "{scheme}: a duplicate");
+        assert_eq!(
+            rx.try_recv().err(),
+            Some(Error::NoMessage),
+            "{scheme}: a duplicate"
+        );
         assert_eq!(tx.metrics().messages_sent, n as u64);
         assert_eq!(rx.metrics().messages_received, n as u64);
     }
@@ -95,16 +102,23 @@ fn reservation_and_views(scheme: &str) {
     let v = rx.recv_timeout(LONG).unwrap();
     assert_eq!((v.len(), v.msg_type()), (0, 10));
     drop(v);
-    assert_eq!(rx.recv_timeout(Duration::from_millis(50)).err(), Some(Error::Timeout));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(50)).err(),
+        Some(Error::Timeout)
+    );
 }
 
 fn timeouts_and_empty(scheme: &str) {
     let (tx, rx) = pair(scheme, Mode::Spsc, ChannelType::Multi);
     assert_eq!(rx.try_recv().err(), Some(Error::NoMessage));
-    assert_eq!(rx.recv_timeout(Duration::from_millis(30)).err(), Some(Error::Timeout));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_millis(30)).err(),
+        Some(Error::Timeout)
+    );
     let mut buf = [0u8; 8];
     assert_eq!(
-        rx.recv_into_timeout(&mut buf, Duration::from_millis(30)).err(),
+        rx.recv_into_timeout(&mut buf, Duration::from_millis(30))
+            .err(),
         Some(Error::Timeout)
     );
     tx.try_send(b"x", 1).unwrap();
@@ -114,9 +128,15 @@ fn timeouts_and_empty(scheme: &str) {
 fn sizes(scheme: &str) {
     let (tx, rx) = pair(scheme, Mode::Spsc, ChannelType::Multi);
     let max = tx.max_message_size();
-    assert!(matches!(tx.try_send(&vec![0; max + 1], 0), Err(Error::InvalidArgument(_))));
-    assert!(matches!(tx.try_reserve(max + 1), Err(Error::InvalidArgument(_))));
-    tx.send_timeout(&vec![5u8; 100], 3, LONG).unwrap();
+    assert!(matches!(
+        tx.try_send(&vec![0; max + 1], 0),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        tx.try_reserve(max + 1),
+        Err(Error::InvalidArgument(_))
+    ));
+    tx.send_timeout(&[5u8; 100], 3, LONG).unwrap();
     // Too small a buffer: the error names the size, the message stays.
     let mut small = [0u8; 10];
     let t = Instant::now();
@@ -153,7 +173,11 @@ fn stop_drains_then_stops(scheme: &str) {
     rx.stop();
     assert!(rx.is_stopped());
     for i in 0..10u32 {
-        assert_eq!(rx.recv_timeout(LONG).unwrap().msg_type(), i, "{scheme}: drain");
+        assert_eq!(
+            rx.recv_timeout(LONG).unwrap().msg_type(),
+            i,
+            "{scheme}: drain"
+        );
     }
     assert_eq!(rx.recv_timeout(LONG).err(), Some(Error::ChannelStopped));
     assert_eq!(rx.try_send(b"late", 0).err(), Some(Error::ChannelStopped));
@@ -189,7 +213,10 @@ fn metrics_count_both_ends(scheme: &str) {
 
 fn single_type(scheme: &str) {
     let (tx, rx) = pair(scheme, Mode::Spsc, ChannelType::Single);
-    assert!(matches!(tx.try_send(b"a", 3), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        tx.try_send(b"a", 3),
+        Err(Error::InvalidArgument(_))
+    ));
     tx.send_timeout(b"a", 0, LONG).unwrap();
     assert_eq!(rx.recv_timeout(LONG).unwrap().msg_type(), 0);
 }

@@ -93,7 +93,11 @@ fn connector_before_listener(scheme: &str) {
             (format!("unix://{p}?role=listen"), format!("unix://{p}"))
         }
     };
-    let c = connect(&format!("{uri_connect}?reconnect_max=50"), 1 << 16, Mode::Spsc);
+    let c = connect(
+        &format!("{uri_connect}?reconnect_max=50"),
+        1 << 16,
+        Mode::Spsc,
+    );
     for i in 0..10u32 {
         c.try_send(&[i as u8; 10], i).unwrap();
     }
@@ -175,13 +179,19 @@ fn listener_sends_each_message_to_one_peer() {
             while let Ok(m) = p.try_recv() {
                 let i = u32::from_le_bytes(m[..].try_into().unwrap());
                 assert!(seen.insert(i), "message {i} delivered twice");
-                assert!(last.map_or(true, |l| i > l), "a peer got messages out of order");
+                assert!(
+                    last.map_or(true, |l| i > l),
+                    "a peer got messages out of order"
+                );
                 last = Some(i);
             }
         }
     }
     std::thread::sleep(Duration::from_millis(50));
-    assert!(peers.iter().all(|p| p.try_recv().is_err()), "a duplicate arrived late");
+    assert!(
+        peers.iter().all(|p| p.try_recv().is_err()),
+        "a duplicate arrived late"
+    );
 }
 
 /// With broadcast=on every peer gets every message, in order.
@@ -245,7 +255,9 @@ fn sixteen_mib_messages() {
     let pattern = |i: usize, k: usize| (k.wrapping_mul(31) ^ i) as u8;
     for i in 0..3 {
         let mut w = c.reserve_timeout(SIZE, LONG).unwrap();
-        w.iter_mut().enumerate().for_each(|(k, b)| *b = pattern(i, k));
+        w.iter_mut()
+            .enumerate()
+            .for_each(|(k, b)| *b = pattern(i, k));
         w.send(i as u32).unwrap();
     }
     for i in 0..3 {
@@ -287,7 +299,10 @@ fn slow_receiver_bounds_the_sender() {
             }
             Err(e) => panic!("{e}"),
         }
-        assert!(t.elapsed() < LONG, "the sender never filled up ({sent} sent)");
+        assert!(
+            t.elapsed() < LONG,
+            "the sender never filled up ({sent} sent)"
+        );
     }
     // Two 64 KiB rings and the kernel's socket buffers hold it all.
     assert!(sent < 20_000, "{sent} messages were accepted");
@@ -295,7 +310,10 @@ fn slow_receiver_bounds_the_sender() {
     for _ in 0..sent {
         assert_eq!(l.recv_timeout(LONG).unwrap().len(), 1000);
     }
-    assert_eq!(l.recv_timeout(Duration::from_millis(50)).err(), Some(Error::Timeout));
+    assert_eq!(
+        l.recv_timeout(Duration::from_millis(50)).err(),
+        Some(Error::Timeout)
+    );
 }
 
 /// Dropping a channel in the middle of a transfer closes its sockets and
@@ -319,7 +337,11 @@ fn drop_mid_transfer_is_prompt() {
     std::thread::sleep(Duration::from_millis(200));
     let t = Instant::now();
     drop(l);
-    assert!(t.elapsed() < Duration::from_secs(10), "drop took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "drop took {:?}",
+        t.elapsed()
+    );
     wait_for("the connector to see the drop", || c.metrics().peers == 0);
     c.stop();
     assert_eq!(sender.join().unwrap(), Error::ChannelStopped);
@@ -346,10 +368,11 @@ fn stop_flushes_then_closes() {
 
 #[test]
 fn bad_configurations_are_refused() {
-    let inv = |uri: &str, size: usize| match Channel::open(uri, size, Mode::Spsc, ChannelType::Multi) {
-        Err(Error::InvalidArgument(m)) => m,
-        other => panic!("{uri}: {other:?}"),
-    };
+    let inv =
+        |uri: &str, size: usize| match Channel::open(uri, size, Mode::Spsc, ChannelType::Multi) {
+            Err(Error::InvalidArgument(m)) => m,
+            other => panic!("{uri}: {other:?}"),
+        };
     assert!(inv("tcp://127.0.0.1:1?broadcast=on", 1024).contains("broadcast"));
     assert!(inv("tcp://127.0.0.1:1", 0).contains("ring size"));
     assert!(inv("tcp://127.0.0.1:1?max_peers=0", 1024).contains("max_peers"));
@@ -367,14 +390,26 @@ fn bad_configurations_are_refused() {
     // A unix path where a live listener accepts, and one that is a file.
     let (u, _) = listen("unix", "", 1024, Mode::Spsc);
     let live = format!("unix://{}?role=listen", u.local_addr().unwrap());
-    assert!(matches!(Channel::open(&live, 1024, Mode::Spsc, ChannelType::Multi), Err(Error::Io(_))));
+    assert!(matches!(
+        Channel::open(&live, 1024, Mode::Spsc, ChannelType::Multi),
+        Err(Error::Io(_))
+    ));
     let file = sock_path();
     std::fs::write(&file, b"not a socket").unwrap();
-    match Channel::open(&format!("unix://{file}?role=listen"), 1024, Mode::Spsc, ChannelType::Multi) {
+    match Channel::open(
+        &format!("unix://{file}?role=listen"),
+        1024,
+        Mode::Spsc,
+        ChannelType::Multi,
+    ) {
         Err(Error::Io(m)) => assert!(m.contains("not a socket"), "{m}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(std::fs::read(&file).unwrap(), b"not a socket", "the file was replaced");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"not a socket",
+        "the file was replaced"
+    );
     std::fs::remove_file(&file).unwrap();
 }
 
@@ -396,7 +431,10 @@ fn unix_socket_files_are_cleaned_up() {
     c.send_timeout(b"hi", 0, LONG).unwrap();
     assert_eq!(&l.recv_timeout(LONG).unwrap()[..], b"hi");
     drop(l);
-    assert!(!std::path::Path::new(&path).exists(), "the socket file was left behind");
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the socket file was left behind"
+    );
 }
 
 /// A message larger than the peer accepts is dropped and counted on the
