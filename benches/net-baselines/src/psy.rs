@@ -22,6 +22,14 @@ fn e(what: &'static str) -> impl Fn(psyne::Error) -> String {
     move |err| format!("psyne {what}: {err}")
 }
 
+/// `what: err`, plus the channel's last protocol violation or close reason.
+fn ech<'a>(what: &'static str, ch: &'a Channel) -> impl Fn(psyne::Error) -> String + 'a {
+    move |err| match ch.last_peer_error() {
+        Some(p) => format!("psyne {what}: {err} (last peer error: {p})"),
+        None => format!("psyne {what}: {err}"),
+    }
+}
+
 /// `PSYNE_BENCH_SPIN_US=N` adds the URI option `spin=N` (how long blocking
 /// calls poll before they sleep) to every psyne URI, as in ipc-baselines.
 fn with_spin(uri: &str) -> String {
@@ -59,7 +67,9 @@ pub fn open_pair(net: Net) -> Res<(Channel, Channel)> {
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "psyne {connect}: not connected after {TIMEOUT:?} (server peers {s}, client peers {c})"
+                "psyne {connect}: not connected after {TIMEOUT:?} (server peers {s}, client peers {c}; last peer errors: server {:?}, client {:?})",
+                server.last_peer_error(),
+                client.last_peer_error()
             ));
         }
         std::thread::sleep(Duration::from_millis(1));
@@ -69,14 +79,14 @@ pub fn open_pair(net: Net) -> Res<(Channel, Channel)> {
 /// The client's producer (fields drop in order: handle before channel).
 pub struct Tx {
     p: Producer,
-    _ch: Channel,
+    ch: Channel,
     payload: Vec<u8>,
 }
 
 /// The server's consumer.
 pub struct Rx {
     c: Consumer,
-    _ch: Channel,
+    ch: Channel,
 }
 
 pub fn stream(net: Net, size: usize) -> Res<(Tx, Rx)> {
@@ -85,12 +95,12 @@ pub fn stream(net: Net, size: usize) -> Res<(Tx, Rx)> {
     fill_payload(&mut payload);
     let tx = Tx {
         p: client.producer().map_err(e("producer"))?,
-        _ch: client,
+        ch: client,
         payload,
     };
     let rx = Rx {
         c: server.consumer().map_err(e("consumer"))?,
-        _ch: server,
+        ch: server,
     };
     Ok((tx, rx))
 }
@@ -110,8 +120,8 @@ impl StreamTx for Tx {
             Err(psyne::Error::ChannelFull) => self
                 .p
                 .send_timeout(&self.payload, MSG_TYPE, TIMEOUT)
-                .map_err(e("send")),
-            r => r.map_err(e("try_send")),
+                .map_err(ech("send", &self.ch)),
+            r => r.map_err(ech("try_send", &self.ch)),
         }
     }
 }
@@ -129,9 +139,9 @@ impl StreamRx for Rx {
         match self.c.try_recv() {
             Ok(m) => return check(&m, m.msg_type()),
             Err(psyne::Error::NoMessage) => {}
-            Err(err) => return Err(format!("psyne try_recv: {err}")),
+            Err(err) => return Err(ech("try_recv", &self.ch)(err)),
         }
-        let m = self.c.recv_timeout(TIMEOUT).map_err(e("recv"))?;
+        let m = self.c.recv_timeout(TIMEOUT).map_err(ech("recv", &self.ch))?;
         check(&m, m.msg_type())
     }
 }
@@ -161,8 +171,8 @@ impl PingClient for Side {
         self.buf[..8].copy_from_slice(&seq.to_le_bytes());
         self.ch
             .send_timeout(&self.buf, MSG_TYPE, TIMEOUT)
-            .map_err(e("send"))?;
-        let m = self.ch.recv_timeout(TIMEOUT).map_err(e("recv"))?;
+            .map_err(ech("send", &self.ch))?;
+        let m = self.ch.recv_timeout(TIMEOUT).map_err(ech("recv", &self.ch))?;
         Ok(parse_seq(&m))
     }
     fn stop(&mut self) -> Res<()> {
@@ -179,13 +189,13 @@ impl Echo for Side {
         let (n, t) = self
             .ch
             .recv_into_timeout(&mut self.buf, TIMEOUT)
-            .map_err(e("recv_into"))?;
+            .map_err(ech("recv_into", &self.ch))?;
         if parse_seq(&self.buf[..n]) == STOP {
             return Ok(false);
         }
         self.ch
             .send_timeout(&self.buf[..n], t, TIMEOUT)
-            .map_err(e("send"))?;
+            .map_err(ech("send", &self.ch))?;
         Ok(true)
     }
 }
