@@ -6,6 +6,7 @@
 //!   cargo run --release --manifest-path benches/net-baselines/Cargo.toml -- --json      # JSON on stdout
 //!   ... --no-default-features --features zmq,nng   # baselines only (no psyne rows)
 //!   ... -- --reps N                                # rounds per measurement (default 5, quick 3)
+//!   ... -- --only psyne,raw,raw_buf,raw_writev,zmq,nng  # just these columns
 //!   PSYNE_BENCH_SPIN_US=N ...                      # psyne URIs get `spin=N` (poll N µs before sleeping)
 //!   PSYNE_BENCH_VERBOSE=1 ...                      # each case's time on stderr
 //!
@@ -248,6 +249,8 @@ struct Cfg {
     quick: bool,
     json: bool,
     reps: usize,
+    /// `--only a,b`: the columns to run (keys as in the JSON), None: all.
+    only: Option<Vec<String>>,
     /// Warm-up before each measurement (connections, caches, and every
     /// buffer between sender and receiver filled: psyne alone holds 4 MiB
     /// a side).
@@ -256,6 +259,12 @@ struct Cfg {
     target: Duration,
     /// Longest wait for a stream's backlog after the measurement.
     drain: Duration,
+}
+
+impl Cfg {
+    fn selected(&self, imp: Imp) -> bool {
+        self.only.as_ref().map_or(true, |o| o.iter().any(|k| k == imp.key()))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -641,7 +650,7 @@ fn run(cfg: &Cfg, res: &mut Results) {
         for net in NETS {
             for work in WORKS {
                 for imp in IMPS {
-                    if !work.applies(imp) || imp.missing().is_some() || res.failed(net, work, imp) {
+                    if !work.applies(imp) || imp.missing().is_some() || !cfg.selected(imp) || res.failed(net, work, imp) {
                         continue;
                     }
                     let name = format!("{} {} {} (round {})", net.name(), work.label(), imp.name(), round + 1);
@@ -737,6 +746,8 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                     "–".to_string()
                 } else if imp.missing().is_some() {
                     "n/b".to_string()
+                } else if !cfg.selected(imp) {
+                    "off".to_string()
                 } else {
                     match res.get(net, m, imp) {
                         Some(c) if c.err.is_some() => "FAIL".into(),
@@ -767,7 +778,7 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
         o,
         "psyne/raw*: against raw (ping-pong), raw buf (64 B stream), raw writev (64 KiB, 1 MiB); \
          latency ratios: lower is better, rate ratios: higher is better.\n\
-         – not measured for this row, n/b not built, FAIL see errors. zmq/nng unix rows use their ipc:// transport.\n\
+         – not measured for this row, n/b not built, off left out by --only, FAIL see errors. zmq/nng unix rows use their ipc:// transport.\n\
          ~ some runs' backlog was too slow to drain: their order was checked, their total count not."
     );
     let errs: Vec<String> = errors(res);
@@ -913,9 +924,19 @@ fn main() {
         .position(|a| a == "--reps")
         .map(|i| args.get(i + 1).and_then(|v| v.parse().ok()).expect("--reps N"))
         .unwrap_or(if quick { 3 } else { 5 });
+    let only = args.iter().position(|a| a == "--only").map(|i| {
+        let v: Vec<String> = args.get(i + 1).expect("--only COLUMNS").split(',').map(str::to_string).collect();
+        for k in &v {
+            if !IMPS.iter().any(|i| i.key() == k) {
+                eprintln!("--only: unknown column {k}; columns: psyne, raw, raw_buf, raw_writev, zmq, nng");
+                std::process::exit(2);
+            }
+        }
+        v
+    });
     for a in &args {
-        if a.starts_with("--") && !["--quick", "--json", "--reps"].contains(&a.as_str()) {
-            eprintln!("unknown option {a}; usage: [--quick] [--json] [--reps N]");
+        if a.starts_with("--") && !["--quick", "--json", "--reps", "--only"].contains(&a.as_str()) {
+            eprintln!("unknown option {a}; usage: [--quick] [--json] [--reps N] [--only psyne,raw,raw_buf,raw_writev,zmq,nng]");
             std::process::exit(2);
         }
     }
@@ -923,6 +944,7 @@ fn main() {
         quick,
         json: json_out,
         reps,
+        only,
         warm: if quick { Duration::from_millis(20) } else { Duration::from_millis(80) },
         target: if quick { Duration::from_millis(30) } else { Duration::from_millis(200) },
         drain: if quick { Duration::from_millis(150) } else { Duration::from_millis(500) },
