@@ -263,7 +263,7 @@ struct Cfg {
 
 impl Cfg {
     fn selected(&self, imp: Imp) -> bool {
-        self.only.as_ref().map_or(true, |o| o.iter().any(|k| k == imp.key()))
+        self.only.as_ref().is_none_or(|o| o.iter().any(|k| k == imp.key()))
     }
 }
 
