@@ -179,7 +179,14 @@ enum Imp {
     Nng,
 }
 
-const IMPS: [Imp; 6] = [Imp::Psyne, Imp::Raw, Imp::RawBuf, Imp::Writev, Imp::Zmq, Imp::Nng];
+const IMPS: [Imp; 6] = [
+    Imp::Psyne,
+    Imp::Raw,
+    Imp::RawBuf,
+    Imp::Writev,
+    Imp::Zmq,
+    Imp::Nng,
+];
 
 impl Imp {
     fn name(self) -> &'static str {
@@ -219,7 +226,12 @@ enum Work {
     Stream(usize),
 }
 
-const WORKS: [Work; 4] = [Work::Ping, Work::Stream(64), Work::Stream(64 << 10), Work::Stream(1 << 20)];
+const WORKS: [Work; 4] = [
+    Work::Ping,
+    Work::Stream(64),
+    Work::Stream(64 << 10),
+    Work::Stream(1 << 20),
+];
 
 impl Work {
     fn applies(self, imp: Imp) -> bool {
@@ -263,7 +275,9 @@ struct Cfg {
 
 impl Cfg {
     fn selected(&self, imp: Imp) -> bool {
-        self.only.as_ref().is_none_or(|o| o.iter().any(|k| k == imp.key()))
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|k| k == imp.key()))
     }
 }
 
@@ -358,11 +372,13 @@ fn stream_session<T: StreamTx, R: StreamRx>(
     let sender = Worker::spawn(tx, move |tx| {
         let mut seq = 0u64;
         while !stop2.load(Ordering::Relaxed) {
-            tx.send(seq).map_err(|e| format!("sender, message {seq}: {e}"))?;
+            tx.send(seq)
+                .map_err(|e| format!("sender, message {seq}: {e}"))?;
             seq += 1;
         }
         sent2.store(seq, Ordering::Release);
-        tx.send(STOP).map_err(|e| format!("sender, end marker after {seq}: {e}"))?;
+        tx.send(STOP)
+            .map_err(|e| format!("sender, end marker after {seq}: {e}"))?;
         tx.flush()
     });
     // The clock is read every `every` messages: often enough to see a
@@ -378,7 +394,9 @@ fn stream_session<T: StreamTx, R: StreamRx>(
     let t0 = last;
     let recv_all = (|| -> Res<()> {
         loop {
-            let (got, len) = rx.recv().map_err(|e| format!("receiver, waiting for message {seq}: {e}"))?;
+            let (got, len) = rx
+                .recv()
+                .map_err(|e| format!("receiver, waiting for message {seq}: {e}"))?;
             if got == STOP && len == size && result.is_some() {
                 return Ok(());
             }
@@ -426,7 +444,11 @@ fn stream_session<T: StreamTx, R: StreamRx>(
         return Ok(StreamResult { rate, n, undrained });
     }
     // A receiver that failed has already waited out a timeout: the sender gets 1 s more.
-    let sent_ok = sender.finish(if recv_all.is_ok() { TIMEOUT * 2 } else { Duration::from_secs(1) });
+    let sent_ok = sender.finish(if recv_all.is_ok() {
+        TIMEOUT * 2
+    } else {
+        Duration::from_secs(1)
+    });
     // Errors: the receiver's (it saw the data) and the sender's, if any.
     let tx = match (recv_all, sent_ok) {
         (Ok(()), Ok(tx)) => tx,
@@ -436,7 +458,9 @@ fn stream_session<T: StreamTx, R: StreamRx>(
     };
     let total = sent.load(Ordering::Acquire);
     if total != seq {
-        return Err(format!("sender sent {total} messages, receiver got {seq} before the end marker"));
+        return Err(format!(
+            "sender sent {total} messages, receiver got {seq} before the end marker"
+        ));
     }
     drop(tx); // after the receiver has everything: a drop that loses queued data is not measured
     drop(rx);
@@ -444,21 +468,46 @@ fn stream_session<T: StreamTx, R: StreamRx>(
     Ok(StreamResult { rate, n, undrained })
 }
 
-fn stream_run(imp: Imp, net: Net, size: usize, w: Duration, t: Duration, d: Duration) -> Res<StreamResult> {
+fn stream_run(
+    imp: Imp,
+    net: Net,
+    size: usize,
+    w: Duration,
+    t: Duration,
+    d: Duration,
+) -> Res<StreamResult> {
     match imp {
         #[cfg(feature = "psyne-net")]
         Imp::Psyne => stream_session(psy::stream(net, size)?, size, w, t, d),
         Imp::Raw => {
             let (c, s) = raw::pair(net)?;
-            stream_session((raw::RawTx::new(c, size), raw::rx_unbuffered(s, size)), size, w, t, d)
+            stream_session(
+                (raw::RawTx::new(c, size), raw::rx_unbuffered(s, size)),
+                size,
+                w,
+                t,
+                d,
+            )
         }
         Imp::RawBuf => {
             let (c, s) = raw::pair(net)?;
-            stream_session((raw::BufTx::new(c, size), raw::rx_buffered(s, size)), size, w, t, d)
+            stream_session(
+                (raw::BufTx::new(c, size), raw::rx_buffered(s, size)),
+                size,
+                w,
+                t,
+                d,
+            )
         }
         Imp::Writev => {
             let (c, s) = raw::pair(net)?;
-            stream_session((raw::WritevTx::new(c, size), raw::rx_unbuffered(s, size)), size, w, t, d)
+            stream_session(
+                (raw::WritevTx::new(c, size), raw::rx_unbuffered(s, size)),
+                size,
+                w,
+                t,
+                d,
+            )
         }
         #[cfg(feature = "zmq")]
         Imp::Zmq => stream_session(zmqb::stream(net, size)?, size, w, t, d),
@@ -475,7 +524,11 @@ fn stream_run(imp: Imp, net: Net, size: usize, w: Duration, t: Duration, d: Dura
 
 /// Round trips: for `warm`, then for `target` (at least 200 rounds).
 /// Returns (p50, p99) one-way latency in ns and the number of rounds.
-fn ping_session<C: PingClient, E: Echo>((mut client, echo): (C, E), warm: Duration, target: Duration) -> Res<(f64, f64, u64)> {
+fn ping_session<C: PingClient, E: Echo>(
+    (mut client, echo): (C, E),
+    warm: Duration,
+    target: Duration,
+) -> Res<(f64, f64, u64)> {
     let server = Worker::spawn(echo, |e| {
         while e.echo().map_err(|err| format!("echo: {err}"))? {}
         Ok(())
@@ -487,10 +540,14 @@ fn ping_session<C: PingClient, E: Echo>((mut client, echo): (C, E), warm: Durati
         let t_warm = Instant::now() + warm;
         loop {
             let t0 = Instant::now();
-            let got = client.round(seq).map_err(|e| format!("client, round {seq}: {e}"))?;
+            let got = client
+                .round(seq)
+                .map_err(|e| format!("client, round {seq}: {e}"))?;
             let t1 = Instant::now();
             if got != seq {
-                return Err(format!("client: round {seq} answered with sequence number {got}"));
+                return Err(format!(
+                    "client: round {seq} answered with sequence number {got}"
+                ));
             }
             seq += 1;
             if t1 >= t_warm {
@@ -505,7 +562,11 @@ fn ping_session<C: PingClient, E: Echo>((mut client, echo): (C, E), warm: Durati
         }
         client.stop()
     })();
-    let echoed = server.finish(if run.is_ok() { TIMEOUT * 2 } else { Duration::from_secs(1) });
+    let echoed = server.finish(if run.is_ok() {
+        TIMEOUT * 2
+    } else {
+        Duration::from_secs(1)
+    });
     match (run, echoed) {
         (Ok(()), Ok(e)) => drop(e),
         (Err(c), Ok(_)) => return Err(c),
@@ -526,7 +587,11 @@ fn ping_run(imp: Imp, net: Net, warm: Duration, target: Duration) -> Res<(f64, f
         Imp::Psyne => ping_session(psy::ping(net, 64)?, warm, target),
         Imp::Raw => {
             let (c, s) = raw::pair(net)?;
-            ping_session((raw::PingSide::new(c, 64)?, raw::PingSide::new(s, 64)?), warm, target)
+            ping_session(
+                (raw::PingSide::new(c, 64)?, raw::PingSide::new(s, 64)?),
+                warm,
+                target,
+            )
         }
         #[cfg(feature = "zmq")]
         Imp::Zmq => ping_session(zmqb::ping(net, 64)?, warm, target),
@@ -559,7 +624,11 @@ fn median(v: &[f64]) -> Option<f64> {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let m = s.len() / 2;
-    Some(if s.len() % 2 == 1 { s[m] } else { (s[m - 1] + s[m]) / 2.0 })
+    Some(if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    })
 }
 
 /// Metric rows of the table: (net, metric).
@@ -602,15 +671,33 @@ impl Metric {
     /// (ratio column, baseline, target, higher ratio is better).
     fn ratios(self) -> [(&'static str, Imp, Option<f64>, bool); 2] {
         match self {
-            Metric::P50 => [("psyne/raw", Imp::Raw, Some(1.2), false), ("psyne/zmq", Imp::Zmq, None, false)],
-            Metric::P99 => [("psyne/raw", Imp::Raw, None, false), ("psyne/zmq", Imp::Zmq, None, false)],
-            Metric::Rate(64) => [("psyne/raw", Imp::RawBuf, Some(1.0), true), ("psyne/zmq", Imp::Zmq, Some(5.0), true)],
-            Metric::Rate(_) => [("psyne/raw", Imp::Writev, Some(0.9), true), ("psyne/zmq", Imp::Zmq, Some(2.0), true)],
+            Metric::P50 => [
+                ("psyne/raw", Imp::Raw, Some(1.2), false),
+                ("psyne/zmq", Imp::Zmq, None, false),
+            ],
+            Metric::P99 => [
+                ("psyne/raw", Imp::Raw, None, false),
+                ("psyne/zmq", Imp::Zmq, None, false),
+            ],
+            Metric::Rate(64) => [
+                ("psyne/raw", Imp::RawBuf, Some(1.0), true),
+                ("psyne/zmq", Imp::Zmq, Some(5.0), true),
+            ],
+            Metric::Rate(_) => [
+                ("psyne/raw", Imp::Writev, Some(0.9), true),
+                ("psyne/zmq", Imp::Zmq, Some(2.0), true),
+            ],
         }
     }
 }
 
-const METRICS: [Metric; 5] = [Metric::P50, Metric::P99, Metric::Rate(64), Metric::Rate(64 << 10), Metric::Rate(1 << 20)];
+const METRICS: [Metric; 5] = [
+    Metric::P50,
+    Metric::P99,
+    Metric::Rate(64),
+    Metric::Rate(64 << 10),
+    Metric::Rate(1 << 20),
+];
 const NETS: [Net; 2] = [Net::Tcp, Net::Unix];
 
 struct Results {
@@ -620,7 +707,11 @@ struct Results {
 
 impl Results {
     fn cell(&mut self, net: Net, m: Metric, imp: Imp) -> &mut Cell {
-        let i = match self.cells.iter().position(|(k, i, _)| *k == (net, m) && *i == imp) {
+        let i = match self
+            .cells
+            .iter()
+            .position(|(k, i, _)| *k == (net, m) && *i == imp)
+        {
             Some(i) => i,
             None => {
                 self.cells.push(((net, m), imp, Cell::default()));
@@ -630,13 +721,21 @@ impl Results {
         &mut self.cells[i].2
     }
     fn get(&self, net: Net, m: Metric, imp: Imp) -> Option<&Cell> {
-        self.cells.iter().find(|(k, i, _)| *k == (net, m) && *i == imp).map(|c| &c.2)
+        self.cells
+            .iter()
+            .find(|(k, i, _)| *k == (net, m) && *i == imp)
+            .map(|c| &c.2)
     }
     fn value(&self, net: Net, m: Metric, imp: Imp) -> Option<f64> {
-        self.get(net, m, imp).filter(|c| c.err.is_none()).and_then(|c| median(&c.samples)).map(|v| m.scale(v))
+        self.get(net, m, imp)
+            .filter(|c| c.err.is_none())
+            .and_then(|c| median(&c.samples))
+            .map(|v| m.scale(v))
     }
     fn failed(&self, net: Net, w: Work, imp: Imp) -> bool {
-        METRICS.iter().any(|&m| m.work() == w && self.get(net, m, imp).is_some_and(|c| c.err.is_some()))
+        METRICS
+            .iter()
+            .any(|&m| m.work() == w && self.get(net, m, imp).is_some_and(|c| c.err.is_some()))
     }
 }
 
@@ -650,10 +749,20 @@ fn run(cfg: &Cfg, res: &mut Results) {
         for net in NETS {
             for work in WORKS {
                 for imp in IMPS {
-                    if !work.applies(imp) || imp.missing().is_some() || !cfg.selected(imp) || res.failed(net, work, imp) {
+                    if !work.applies(imp)
+                        || imp.missing().is_some()
+                        || !cfg.selected(imp)
+                        || res.failed(net, work, imp)
+                    {
                         continue;
                     }
-                    let name = format!("{} {} {} (round {})", net.name(), work.label(), imp.name(), round + 1);
+                    let name = format!(
+                        "{} {} {} (round {})",
+                        net.name(),
+                        work.label(),
+                        imp.name(),
+                        round + 1
+                    );
                     let t0 = Instant::now();
                     let r: Res<()> = case(name.clone(), || match work {
                         Work::Ping => {
@@ -675,7 +784,12 @@ fn run(cfg: &Cfg, res: &mut Results) {
                     let left = left_behind();
                     if !left.is_empty() && !noted.contains(&imp) {
                         noted.push(imp);
-                        eprintln!("  note: {} {} left its socket file(s) behind (removed): {}", net.name(), imp.name(), left.join(" "));
+                        eprintln!(
+                            "  note: {} {} left its socket file(s) behind (removed): {}",
+                            net.name(),
+                            imp.name(),
+                            left.join(" ")
+                        );
                     }
                     if let Err(e) = r {
                         eprintln!("  FAIL {name}: {e}");
@@ -708,7 +822,14 @@ fn fmt_val(v: f64) -> String {
 }
 
 /// ratio = psyne / baseline, and whether it meets the target.
-fn ratio(res: &Results, net: Net, m: Metric, base: Imp, target: Option<f64>, higher: bool) -> Option<(f64, Option<bool>)> {
+fn ratio(
+    res: &Results,
+    net: Net,
+    m: Metric,
+    base: Imp,
+    target: Option<f64>,
+    higher: bool,
+) -> Option<(f64, Option<bool>)> {
     let p = res.value(net, m, Imp::Psyne)?;
     let b = res.value(net, m, base)?;
     let r = p / b;
@@ -734,7 +855,9 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
         "net",
         "workload",
         "unit",
-        IMPS.iter().map(|i| format!("{:>11}", i.name())).collect::<String>(),
+        IMPS.iter()
+            .map(|i| format!("{:>11}", i.name()))
+            .collect::<String>(),
         "psyne/raw*",
         "psyne/zmq"
     );
@@ -751,7 +874,10 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                 } else {
                     match res.get(net, m, imp) {
                         Some(c) if c.err.is_some() => "FAIL".into(),
-                        Some(c) if c.undrained > 0 => res.value(net, m, imp).map(|v| format!("{}~", fmt_val(v))).unwrap_or("?".into()),
+                        Some(c) if c.undrained > 0 => res
+                            .value(net, m, imp)
+                            .map(|v| format!("{}~", fmt_val(v)))
+                            .unwrap_or("?".into()),
                         _ => res.value(net, m, imp).map(fmt_val).unwrap_or("?".into()),
                     }
                 };
@@ -763,7 +889,11 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                     None => "–".to_string(),
                     Some((r, met)) => {
                         let t = match target {
-                            Some(t) => format!(" {}{t} {}", if higher { "≥" } else { "≤" }, if met == Some(true) { "ok" } else { "MISS" }),
+                            Some(t) => format!(
+                                " {}{t} {}",
+                                if higher { "≥" } else { "≤" },
+                                if met == Some(true) { "ok" } else { "MISS" }
+                            ),
                             None => String::new(),
                         };
                         format!("{r:.2}{t}")
@@ -794,8 +924,16 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
 fn errors(res: &Results) -> Vec<String> {
     res.cells
         .iter()
-        .filter(|(( _, m), _, c)| c.err.is_some() && *m != Metric::P99)
-        .map(|((net, m), imp, c)| format!("{} {} {}: {}", net.name(), m.work().label(), imp.name(), c.err.as_ref().unwrap()))
+        .filter(|((_, m), _, c)| c.err.is_some() && *m != Metric::P99)
+        .map(|((net, m), imp, c)| {
+            format!(
+                "{} {} {}: {}",
+                net.name(),
+                m.work().label(),
+                imp.name(),
+                c.err.as_ref().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -838,7 +976,11 @@ fn json(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                 };
                 vals.push(format!("{}: {v}", json_str(imp.key())));
                 if let Some(c) = c {
-                    let s: Vec<String> = c.samples.iter().map(|x| json_num(Some(m.scale(*x)))).collect();
+                    let s: Vec<String> = c
+                        .samples
+                        .iter()
+                        .map(|x| json_num(Some(m.scale(*x))))
+                        .collect();
                     samples.push(format!("{}: [{}]", json_str(imp.key()), s.join(", ")));
                     let n: Vec<String> = c.n.iter().map(|x| x.to_string()).collect();
                     counts.push(format!("{}: [{}]", json_str(imp.key()), n.join(", ")));
@@ -858,7 +1000,8 @@ fn json(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                         json_str(base.key()),
                         json_num(r.map(|x| x.0)),
                         match target {
-                            Some(t) => json_str(&format!("{}{t}", if *higher { ">=" } else { "<=" })),
+                            Some(t) =>
+                                json_str(&format!("{}{t}", if *higher { ">=" } else { "<=" })),
                             None => "null".into(),
                         },
                         match r.and_then(|x| x.1) {
@@ -900,7 +1043,10 @@ fn json(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
 
 /// "YYYY-MM-DD HH:MM:SS UTC" without a date crate.
 fn utc_now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -912,7 +1058,12 @@ fn utc_now() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn main() {
@@ -922,7 +1073,11 @@ fn main() {
     let reps = args
         .iter()
         .position(|a| a == "--reps")
-        .map(|i| args.get(i + 1).and_then(|v| v.parse().ok()).expect("--reps N"))
+        .map(|i| {
+            args.get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .expect("--reps N")
+        })
         .unwrap_or(if quick { 3 } else { 5 });
     let only = args.iter().position(|a| a == "--only").map(|i| {
         let v: Vec<String> = args.get(i + 1).expect("--only COLUMNS").split(',').map(str::to_string).collect();
@@ -945,9 +1100,21 @@ fn main() {
         json: json_out,
         reps,
         only,
-        warm: if quick { Duration::from_millis(20) } else { Duration::from_millis(80) },
-        target: if quick { Duration::from_millis(30) } else { Duration::from_millis(200) },
-        drain: if quick { Duration::from_millis(150) } else { Duration::from_millis(500) },
+        warm: if quick {
+            Duration::from_millis(20)
+        } else {
+            Duration::from_millis(80)
+        },
+        target: if quick {
+            Duration::from_millis(30)
+        } else {
+            Duration::from_millis(200)
+        },
+        drain: if quick {
+            Duration::from_millis(150)
+        } else {
+            Duration::from_millis(500)
+        },
     };
     watchdog();
     for imp in IMPS {

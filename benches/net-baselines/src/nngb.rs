@@ -5,7 +5,9 @@
 //! allocates an nng message and copies the payload in; each receive returns
 //! a new message.
 
-use crate::{fill_payload, parse_seq, Echo, Net, PingClient, Res, StreamRx, StreamTx, STOP, TIMEOUT};
+use crate::{
+    fill_payload, parse_seq, Echo, Net, PingClient, Res, StreamRx, StreamTx, STOP, TIMEOUT,
+};
 use nng::options::{Options, RecvBufferSize, RecvTimeout, SendBufferSize, SendTimeout};
 use nng::{Protocol, Socket};
 
@@ -22,8 +24,10 @@ fn endpoint(net: Net) -> String {
 
 fn socket(p: Protocol) -> Res<Socket> {
     let s = Socket::new(p).map_err(e("socket"))?;
-    s.set_opt::<SendTimeout>(Some(TIMEOUT)).map_err(e("sendtimeout"))?;
-    s.set_opt::<RecvTimeout>(Some(TIMEOUT)).map_err(e("recvtimeout"))?;
+    s.set_opt::<SendTimeout>(Some(TIMEOUT))
+        .map_err(e("sendtimeout"))?;
+    s.set_opt::<RecvTimeout>(Some(TIMEOUT))
+        .map_err(e("recvtimeout"))?;
     Ok(s)
 }
 
@@ -105,7 +109,9 @@ impl Echo for Side {
             return Ok(false);
         }
         // The received message goes back as it is (no copy).
-        self.s.send(m).map_err(|(_, err)| format!("nng send: {err}"))?;
+        self.s
+            .send(m)
+            .map_err(|(_, err)| format!("nng send: {err}"))?;
         Ok(true)
     }
 }

@@ -11,7 +11,9 @@
 //! client sends and receives on its own channel handle, the server answers
 //! on its handle with `recv_into_timeout` + `send_timeout`.
 
-use crate::{fill_payload, parse_seq, Echo, Net, PingClient, Res, StreamRx, StreamTx, STOP, TIMEOUT};
+use crate::{
+    fill_payload, parse_seq, Echo, Net, PingClient, Res, StreamRx, StreamTx, STOP, TIMEOUT,
+};
 use psyne::{Channel, ChannelType, Consumer, Mode, Producer};
 use std::time::{Duration, Instant};
 
@@ -34,7 +36,10 @@ fn ech<'a>(what: &'static str, ch: &'a Channel) -> impl Fn(psyne::Error) -> Stri
 /// calls poll before they sleep) to every psyne URI, as in ipc-baselines.
 fn with_spin(uri: &str) -> String {
     match std::env::var("PSYNE_BENCH_SPIN_US") {
-        Ok(us) => format!("{uri}{}spin={us}", if uri.contains('?') { '&' } else { '?' }),
+        Ok(us) => format!(
+            "{uri}{}spin={us}",
+            if uri.contains('?') { '&' } else { '?' }
+        ),
         Err(_) => uri.to_string(),
     }
 }
@@ -51,7 +56,10 @@ pub fn open_pair(net: Net) -> Res<(Channel, Channel)> {
         }
         Net::Unix => {
             let path = crate::unix_path();
-            (format!("unix://{path}?role=listen"), format!("unix://{path}"))
+            (
+                format!("unix://{path}?role=listen"),
+                format!("unix://{path}"),
+            )
         }
     };
     let (listen, connect) = (with_spin(&listen), with_spin(&connect));
@@ -141,7 +149,10 @@ impl StreamRx for Rx {
             Err(psyne::Error::NoMessage) => {}
             Err(err) => return Err(ech("try_recv", &self.ch)(err)),
         }
-        let m = self.c.recv_timeout(TIMEOUT).map_err(ech("recv", &self.ch))?;
+        let m = self
+            .c
+            .recv_timeout(TIMEOUT)
+            .map_err(ech("recv", &self.ch))?;
         check(&m, m.msg_type())
     }
 }
@@ -172,7 +183,10 @@ impl PingClient for Side {
         self.ch
             .send_timeout(&self.buf, MSG_TYPE, TIMEOUT)
             .map_err(ech("send", &self.ch))?;
-        let m = self.ch.recv_timeout(TIMEOUT).map_err(ech("recv", &self.ch))?;
+        let m = self
+            .ch
+            .recv_timeout(TIMEOUT)
+            .map_err(ech("recv", &self.ch))?;
         Ok(parse_seq(&m))
     }
     fn stop(&mut self) -> Res<()> {

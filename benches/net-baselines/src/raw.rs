@@ -11,7 +11,9 @@
 //! * ping-pong: each side writes a whole frame with one `write_all` and reads
 //!   through a `BufReader` (one `read` system call per message).
 
-use crate::{fill_payload, parse_seq, Echo, Net, PingClient, Res, StreamRx, StreamTx, STOP, TIMEOUT};
+use crate::{
+    fill_payload, parse_seq, Echo, Net, PingClient, Res, StreamRx, StreamTx, STOP, TIMEOUT,
+};
 use std::io::{BufReader, BufWriter, IoSlice, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};

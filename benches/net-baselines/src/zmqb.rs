@@ -5,7 +5,9 @@
 //! timeouts. `send(&[u8])` copies the payload into a zmq message; the
 //! receiver reuses one `zmq::Message`.
 
-use crate::{fill_payload, parse_seq, Echo, Net, PingClient, Res, StreamRx, StreamTx, STOP, TIMEOUT};
+use crate::{
+    fill_payload, parse_seq, Echo, Net, PingClient, Res, StreamRx, StreamTx, STOP, TIMEOUT,
+};
 
 fn e(what: &'static str) -> impl Fn(zmq::Error) -> String {
     move |err| format!("zmq {what}: {err}")
