@@ -451,3 +451,34 @@ fn message_too_large_for_the_peer_is_dropped_and_counted() {
     assert!(c.last_peer_error().unwrap().contains("2000"));
     assert_eq!(c.metrics().peers, 1);
 }
+
+/// Ping-pong with blocking calls, the echo in a thread of its own that owns
+/// the listener (the demo's latency row).
+#[test]
+fn blocking_ping_pong() {
+    for scheme in ["tcp", "unix"] {
+        let (server, uri) = listen(scheme, "", 1 << 16, Mode::Spsc);
+        let client = connect(&uri, 1 << 16, Mode::Spsc);
+        wait_for("the connection", || client.metrics().peers == 1);
+        let rounds = 5000;
+        let echo = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            for _ in 0..rounds {
+                let (n, t) = server.recv_into_timeout(&mut buf, LONG).unwrap();
+                server.send_timeout(&buf[..n], t, LONG).unwrap();
+            }
+        });
+        let mut buf = [0u8; 64];
+        for i in 0..rounds {
+            client.send_timeout(&[1u8; 64], i, LONG).unwrap();
+            let got = client.recv_into_timeout(&mut buf, LONG);
+            assert_eq!(
+                got,
+                Ok((64, i)),
+                "{scheme}: round {i}, {:?}",
+                client.metrics()
+            );
+        }
+        echo.join().unwrap();
+    }
+}

@@ -250,6 +250,16 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Linger: messages already sent get up to `linger` to go out while a
+        // peer is connected (handed to the kernel, not acknowledged).
+        let end = &self.end;
+        let deadline = std::time::Instant::now() + end.opts.linger;
+        while end.tx.ring.used_bytes() > 0
+            && end.counters.peers.load(Relaxed) > 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.end.tx.ring.stop();
         self.end.rx.ring.stop();
         self.end.close_all();
