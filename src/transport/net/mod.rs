@@ -76,9 +76,8 @@ pub(crate) struct NetEnd {
     addr: Address,
     single_type: bool,
     /// How long the driver's ring waits poll before sleeping: not at all.
-    /// Its threads are extra to the application's; polling ones took the
-    /// CPUs from the threads they waited for (net-baselines on 2 cores:
-    /// ping-pong p50 75 -> 50 us, 64 B streaming 2.5 -> 5 M msg/s).
+    /// Its threads come on top of the application's, and polling ones took
+    /// the CPUs from the very threads they waited for (docs/PERFORMANCE-NET.md).
     spin: Duration,
     counters: Counters,
     last_error: Mutex<Option<String>>,
