@@ -1084,7 +1084,7 @@ fn psyne_connector_with_python(kind: Kind, checksum: bool) {
     let opts = [ck, "reconnect_max=50"];
     let n = 40;
 
-    // psyne -> Python (the messages are queued before the listener is there).
+    // psyne -> Python (sent right after open: they wait in the ring until the connection is up).
     let py = Py::spawn(&[&["--listen", ep.as_str(), "recv", "40", "--verify"][..], ckarg].concat());
     let addr = py.listening();
     let c = Channel::open(&connector_uri(&addr, &opts), RING, Mode::Spsc, ChannelType::Multi).unwrap();

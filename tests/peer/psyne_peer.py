@@ -363,7 +363,7 @@ def main(argv=None):
                    help="seconds to wait for any one frame, connection or accept")
     p.add_argument("--no-close", action="store_true",
                    help="end without a CLOSE frame (send, recv, hello)")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)
     if a.action in ("send", "recv") and a.count is None:
         p.error("%s needs N" % a.action)
     sizes = [int(s) for s in a.sizes.split(",")]
