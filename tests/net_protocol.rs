@@ -44,7 +44,11 @@ fn crc32c(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -133,12 +137,22 @@ impl Hello {
         assert_eq!(self.reserved8, [0; 8]);
         assert_eq!(self.flags & !1, 0, "unknown HELLO flags");
         assert!(self.max_frame >= 64);
-        assert_eq!(self.decoders, 0, "psyne does not compress yet: decoders = 0");
+        assert_eq!(
+            self.decoders, 0,
+            "psyne does not compress yet: decoders = 0"
+        );
     }
 }
 
 /// A frame header followed by `body` (the header's `length` need not match).
-fn frame_raw(length: u32, msg_type: u32, flags: u16, reserved: u16, checksum: u32, body: &[u8]) -> Vec<u8> {
+fn frame_raw(
+    length: u32,
+    msg_type: u32,
+    flags: u16,
+    reserved: u16,
+    checksum: u32,
+    body: &[u8],
+) -> Vec<u8> {
     let mut v = Vec::with_capacity(16 + body.len());
     v.extend_from_slice(&length.to_le_bytes());
     v.extend_from_slice(&msg_type.to_le_bytes());
@@ -150,12 +164,23 @@ fn frame_raw(length: u32, msg_type: u32, flags: u16, reserved: u16, checksum: u3
 }
 
 fn frame(data: &[u8], msg_type: u32, checksum: bool) -> Vec<u8> {
-    let (flags, crc) = if checksum { (F_CHECKSUM, crc32c(data)) } else { (0, 0) };
+    let (flags, crc) = if checksum {
+        (F_CHECKSUM, crc32c(data))
+    } else {
+        (0, 0)
+    };
     frame_raw(data.len() as u32, msg_type, flags, 0, crc, data)
 }
 
 fn close_frame(reason: &str) -> Vec<u8> {
-    frame_raw(reason.len() as u32, CTRL_CLOSE, F_CONTROL, 0, 0, reason.as_bytes())
+    frame_raw(
+        reason.len() as u32,
+        CTRL_CLOSE,
+        F_CONTROL,
+        0,
+        0,
+        reason.as_bytes(),
+    )
 }
 
 #[derive(Debug)]
@@ -201,7 +226,11 @@ fn unique_path(tag: &str) -> String {
 }
 
 fn query(opts: &[&str]) -> String {
-    opts.iter().filter(|o| !o.is_empty()).cloned().collect::<Vec<_>>().join("&")
+    opts.iter()
+        .filter(|o| !o.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// A psyne listener; `opts` are extra URI options.
@@ -213,7 +242,8 @@ fn listen(kind: Kind, opts: &[&str], ring: usize, channel_type: ChannelType) -> 
         Kind::Tcp => format!("tcp://127.0.0.1:0?{q}"),
         Kind::Unix => format!("unix://{}?{q}", unique_path("l")),
     };
-    let l = Channel::open(&uri, ring, Mode::Spsc, channel_type).unwrap_or_else(|e| panic!("open {uri}: {e}"));
+    let l = Channel::open(&uri, ring, Mode::Spsc, channel_type)
+        .unwrap_or_else(|e| panic!("open {uri}: {e}"));
     let a = l.local_addr().unwrap();
     let addr = match kind {
         Kind::Tcp => Addr::Tcp(a),
@@ -308,7 +338,9 @@ struct Raw {
 
 impl Raw {
     fn connect(addr: &Addr) -> Raw {
-        Raw { s: Stream::connect(addr) }
+        Raw {
+            s: Stream::connect(addr),
+        }
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -324,7 +356,12 @@ impl Raw {
                 Ok(0) => return Err(End::Closed(got)),
                 Ok(k) => got += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     panic!("timed out after {LONG:?} reading {n} bytes ({got} arrived)")
                 }
                 Err(_) => return Err(End::Closed(got)), // ECONNRESET and the like
@@ -335,7 +372,9 @@ impl Raw {
 
     /// The psyne end's HELLO (a psyne end sends it at once, whatever we do).
     fn read_hello(&mut self) -> Hello {
-        let b = self.read_n(32).unwrap_or_else(|e| panic!("no HELLO from psyne: {e:?}"));
+        let b = self
+            .read_n(32)
+            .unwrap_or_else(|e| panic!("no HELLO from psyne: {e:?}"));
         Hello::parse(&b)
     }
 
@@ -349,9 +388,9 @@ impl Raw {
         let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
         let length = u32_at(0);
         assert!(length <= 1 << 24, "absurd frame length {length} from psyne");
-        let payload = self
-            .read_n(length as usize)
-            .unwrap_or_else(|e| panic!("psyne's stream ended inside a {length}-byte payload: {e:?}"));
+        let payload = self.read_n(length as usize).unwrap_or_else(|e| {
+            panic!("psyne's stream ended inside a {length}-byte payload: {e:?}")
+        });
         Some(Frame {
             msg_type: u32_at(4),
             flags: u16::from_le_bytes([h[8], h[9]]),
@@ -377,12 +416,22 @@ impl Raw {
 
     /// A message frame from psyne, checked against section 3.
     fn recv_msg(&mut self) -> (Vec<u8>, u32) {
-        let f = self.read_frame().expect("psyne closed instead of sending a message");
-        assert_eq!(f.flags & F_CONTROL, 0, "expected a message, got control frame {f:?}");
+        let f = self
+            .read_frame()
+            .expect("psyne closed instead of sending a message");
+        assert_eq!(
+            f.flags & F_CONTROL,
+            0,
+            "expected a message, got control frame {f:?}"
+        );
         assert_eq!(f.flags & !F_CHECKSUM, 0, "flags {:#x}", f.flags);
         assert_eq!(f.reserved, 0);
         if f.flags & F_CHECKSUM != 0 {
-            assert_eq!(f.checksum, crc32c(&f.payload), "psyne sent a wrong checksum");
+            assert_eq!(
+                f.checksum,
+                crc32c(&f.payload),
+                "psyne sent a wrong checksum"
+            );
         } else {
             assert_eq!(f.checksum, 0, "checksum field without CHECKSUM flag");
         }
@@ -392,13 +441,21 @@ impl Raw {
     /// The documented CLOSE frame whose reason starts with `tag`, then the end
     /// of the stream. Returns the reason.
     fn expect_close(&mut self, tag: &str) -> String {
-        let f = self.read_frame().unwrap_or_else(|| panic!("stream closed without the {tag:?} CLOSE frame"));
-        assert_eq!(f.flags, F_CONTROL, "expected a CLOSE frame ({tag}), got {f:?}");
+        let f = self
+            .read_frame()
+            .unwrap_or_else(|| panic!("stream closed without the {tag:?} CLOSE frame"));
+        assert_eq!(
+            f.flags, F_CONTROL,
+            "expected a CLOSE frame ({tag}), got {f:?}"
+        );
         assert_eq!(f.msg_type, CTRL_CLOSE, "control code");
         assert_eq!((f.reserved, f.checksum), (0, 0));
         assert!(f.payload.len() <= 1024);
         let reason = String::from_utf8(f.payload).expect("CLOSE reason is UTF-8");
-        assert!(reason.starts_with(tag), "CLOSE reason {reason:?} does not start with {tag:?}");
+        assert!(
+            reason.starts_with(tag),
+            "CLOSE reason {reason:?} does not start with {tag:?}"
+        );
         self.expect_end();
         reason
     }
@@ -415,7 +472,10 @@ impl Raw {
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !cond() {
-        assert!(t0.elapsed() < LONG, "timed out after {LONG:?} waiting for {what}");
+        assert!(
+            t0.elapsed() < LONG,
+            "timed out after {LONG:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -462,10 +522,21 @@ fn violation(kind: Kind, extra: &[&str], tag: &str, expect: Expect, act: impl Fn
         }
         Expect::NoClose => bad.expect_end(),
     }
-    wait_for("frames_refused to count the violation", || l.metrics().frames_refused > before);
-    assert_eq!(l.metrics().frames_refused, before + 1, "one violation, one count");
-    let err = l.last_peer_error().expect("last_peer_error after a violation");
-    assert!(err.starts_with(tag), "last_peer_error {err:?} does not start with {tag:?}");
+    wait_for("frames_refused to count the violation", || {
+        l.metrics().frames_refused > before
+    });
+    assert_eq!(
+        l.metrics().frames_refused,
+        before + 1,
+        "one violation, one count"
+    );
+    let err = l
+        .last_peer_error()
+        .expect("last_peer_error after a violation");
+    assert!(
+        err.starts_with(tag),
+        "last_peer_error {err:?} does not start with {tag:?}"
+    );
     wait_for("the bad peer to be gone", || l.metrics().peers == 1);
     exchange(&l, &mut good, 2);
     exchange(&l, &mut good, 3);
@@ -517,22 +588,94 @@ fn bad_version_gets_a_version_1_close() {
 fn bad_hello_variants() {
     let base = Hello::connector();
     let variants: Vec<(&str, Hello)> = vec![
-        ("hello_len 31", Hello { hello_len: 31, ..base }),
-        ("hello_len 33", Hello { hello_len: 33, ..base }),
-        ("hello_len 0", Hello { hello_len: 0, ..base }),
+        (
+            "hello_len 31",
+            Hello {
+                hello_len: 31,
+                ..base
+            },
+        ),
+        (
+            "hello_len 33",
+            Hello {
+                hello_len: 33,
+                ..base
+            },
+        ),
+        (
+            "hello_len 0",
+            Hello {
+                hello_len: 0,
+                ..base
+            },
+        ),
         ("same role (listener)", Hello { role: 1, ..base }),
         ("role 2", Hello { role: 2, ..base }),
         ("mode 4", Hello { mode: 4, ..base }),
-        ("channel_type 2", Hello { channel_type: 2, ..base }),
-        ("reserved byte 11", Hello { reserved: 1, ..base }),
+        (
+            "channel_type 2",
+            Hello {
+                channel_type: 2,
+                ..base
+            },
+        ),
+        (
+            "reserved byte 11",
+            Hello {
+                reserved: 1,
+                ..base
+            },
+        ),
         ("flags bit 1", Hello { flags: 2, ..base }),
-        ("flags bit 31", Hello { flags: 1 << 31, ..base }),
-        ("reserved byte 24", Hello { reserved8: [1, 0, 0, 0, 0, 0, 0, 0], ..base }),
-        ("reserved byte 31", Hello { reserved8: [0, 0, 0, 0, 0, 0, 0, 0x80], ..base }),
-        ("max_frame 63", Hello { max_frame: 63, ..base }),
-        ("max_frame 0", Hello { max_frame: 0, ..base }),
-        ("decoders 8", Hello { decoders: 8, ..base }),
-        ("decoders u32::MAX", Hello { decoders: u32::MAX, ..base }),
+        (
+            "flags bit 31",
+            Hello {
+                flags: 1 << 31,
+                ..base
+            },
+        ),
+        (
+            "reserved byte 24",
+            Hello {
+                reserved8: [1, 0, 0, 0, 0, 0, 0, 0],
+                ..base
+            },
+        ),
+        (
+            "reserved byte 31",
+            Hello {
+                reserved8: [0, 0, 0, 0, 0, 0, 0, 0x80],
+                ..base
+            },
+        ),
+        (
+            "max_frame 63",
+            Hello {
+                max_frame: 63,
+                ..base
+            },
+        ),
+        (
+            "max_frame 0",
+            Hello {
+                max_frame: 0,
+                ..base
+            },
+        ),
+        (
+            "decoders 8",
+            Hello {
+                decoders: 8,
+                ..base
+            },
+        ),
+        (
+            "decoders u32::MAX",
+            Hello {
+                decoders: u32::MAX,
+                ..base
+            },
+        ),
     ];
     for (what, h) in variants {
         eprintln!("bad-hello: {what}");
@@ -541,8 +684,17 @@ fn bad_hello_variants() {
     // The edges that are valid: max_frame 64, every decoder, checksum flag, any mode.
     let (l, addr) = listener(Kind::Tcp, &[]);
     for h in [
-        Hello { max_frame: 64, ..base },
-        Hello { decoders: 7, flags: 1, mode: 3, channel_type: 0, ..base },
+        Hello {
+            max_frame: 64,
+            ..base
+        },
+        Hello {
+            decoders: 7,
+            flags: 1,
+            mode: 3,
+            channel_type: 0,
+            ..base
+        },
     ] {
         let mut g = Raw::connect(&addr);
         g.handshake(h);
@@ -558,15 +710,23 @@ fn bad_hello_variants() {
 /// Section 2 / 3.1: what a psyne end announces.
 #[test]
 fn psyne_hello_fields() {
-    for (i, mode) in [Mode::Spsc, Mode::Spmc, Mode::Mpsc, Mode::Mpmc].into_iter().enumerate() {
+    for (i, mode) in [Mode::Spsc, Mode::Spmc, Mode::Mpsc, Mode::Mpmc]
+        .into_iter()
+        .enumerate()
+    {
         for (ct, ctype) in [(0u8, ChannelType::Single), (1, ChannelType::Multi)] {
             for (ck, opt) in [(0u32, ""), (1, "checksum=on")] {
                 let hs = format!("handshake_timeout={HS_MS}");
                 let q = query(&["role=listen", &hs, opt]);
-                let l = Channel::open(&format!("tcp://127.0.0.1:0?{q}"), 1 << 12, mode, ctype).unwrap();
+                let l =
+                    Channel::open(&format!("tcp://127.0.0.1:0?{q}"), 1 << 12, mode, ctype).unwrap();
                 let mut r = Raw::connect(&Addr::Tcp(l.local_addr().unwrap()));
                 let h = r.handshake(Hello::connector());
-                assert_eq!((h.mode, h.channel_type, h.flags), (i as u8, ct, ck), "{mode:?} {ctype:?} {opt}");
+                assert_eq!(
+                    (h.mode, h.channel_type, h.flags),
+                    (i as u8, ct, ck),
+                    "{mode:?} {ctype:?} {opt}"
+                );
                 assert_eq!(h.max_frame as usize, l.max_message_size());
                 assert_eq!(h.max_frame, (1 << 12) / 2 - 16);
             }
@@ -576,7 +736,10 @@ fn psyne_hello_fields() {
 
 #[test]
 fn same_role_is_refused_on_unix_too() {
-    let h = Hello { role: 1, ..Hello::connector() };
+    let h = Hello {
+        role: 1,
+        ..Hello::connector()
+    };
     violation(Kind::Unix, &[], "bad-hello", Expect::Close, send_hello(h));
 }
 
@@ -631,7 +794,10 @@ fn handshake_timeout_slowloris() {
         trickle.join().unwrap();
         wait_for("frames_refused", || l.metrics().frames_refused > before);
         assert_eq!(l.metrics().frames_refused, before + 1);
-        assert!(l.last_peer_error().unwrap().starts_with("handshake-timeout"));
+        assert!(l
+            .last_peer_error()
+            .unwrap()
+            .starts_with("handshake-timeout"));
         exchange(&l, &mut good, 9);
     }
 }
@@ -640,14 +806,26 @@ fn handshake_timeout_slowloris() {
 fn too_many_peers() {
     for kind in [Kind::Tcp, Kind::Unix] {
         // The extra peer says HELLO at once, as a real peer does ...
-        violation(kind, &["max_peers=1"], "too-many-peers", Expect::Close, |bad| {
-            bad.send(&Hello::connector().bytes());
-            bad.read_hello().check(1);
-        });
+        violation(
+            kind,
+            &["max_peers=1"],
+            "too-many-peers",
+            Expect::Close,
+            |bad| {
+                bad.send(&Hello::connector().bytes());
+                bad.read_hello().check(1);
+            },
+        );
         // ... or says nothing: the listener still answers HELLO + CLOSE.
-        violation(kind, &["max_peers=1"], "too-many-peers", Expect::Close, |bad| {
-            bad.read_hello().check(1);
-        });
+        violation(
+            kind,
+            &["max_peers=1"],
+            "too-many-peers",
+            Expect::Close,
+            |bad| {
+                bad.read_hello().check(1);
+            },
+        );
     }
 }
 
@@ -662,9 +840,21 @@ fn frame_too_long_is_refused_before_allocation() {
         });
     }
     // One byte over the limit, again header only.
-    violation(Kind::Tcp, &[], "frame-too-long", Expect::Close, after_handshake(frame_raw(RING_MAX_FRAME + 1, 1, 0, 0, 0, &[])));
+    violation(
+        Kind::Tcp,
+        &[],
+        "frame-too-long",
+        Expect::Close,
+        after_handshake(frame_raw(RING_MAX_FRAME + 1, 1, 0, 0, 0, &[])),
+    );
     // A control frame above 1024 bytes.
-    violation(Kind::Tcp, &[], "frame-too-long", Expect::Close, after_handshake(frame_raw(1025, CTRL_CLOSE, F_CONTROL, 0, 0, &[])));
+    violation(
+        Kind::Tcp,
+        &[],
+        "frame-too-long",
+        Expect::Close,
+        after_handshake(frame_raw(1025, CTRL_CLOSE, F_CONTROL, 0, 0, &[])),
+    );
 }
 
 #[test]
@@ -693,16 +883,47 @@ fn bad_flags() {
         ("flag bit 3", frame_raw(5, 1, 1 << 3, 0, 0, &body)),
         ("flag bit 14", frame_raw(5, 1, 1 << 14, 0, 0, &body)),
         ("reserved field", frame_raw(5, 1, 0, 1, 0, &body)),
-        ("reserved field 0x8000", frame_raw(5, 1, 0, 0x8000, 0, &body)),
-        ("control + CHECKSUM", frame_raw(2, CTRL_CLOSE, F_CONTROL | F_CHECKSUM, 0, crc32c(b"ok"), b"ok")),
-        ("control + LZ4", frame_raw(2, CTRL_CLOSE, F_CONTROL | 2, 0, 0, b"ok")),
-        ("control + Snappy", frame_raw(2, CTRL_CLOSE, F_CONTROL | 6, 0, 0, b"ok")),
+        (
+            "reserved field 0x8000",
+            frame_raw(5, 1, 0, 0x8000, 0, &body),
+        ),
+        (
+            "control + CHECKSUM",
+            frame_raw(
+                2,
+                CTRL_CLOSE,
+                F_CONTROL | F_CHECKSUM,
+                0,
+                crc32c(b"ok"),
+                b"ok",
+            ),
+        ),
+        (
+            "control + LZ4",
+            frame_raw(2, CTRL_CLOSE, F_CONTROL | 2, 0, 0, b"ok"),
+        ),
+        (
+            "control + Snappy",
+            frame_raw(2, CTRL_CLOSE, F_CONTROL | 6, 0, 0, b"ok"),
+        ),
     ];
     for (what, bytes) in cases {
         eprintln!("bad-flags: {what}");
-        violation(Kind::Tcp, &[], "bad-flags", Expect::Close, after_handshake(bytes));
+        violation(
+            Kind::Tcp,
+            &[],
+            "bad-flags",
+            Expect::Close,
+            after_handshake(bytes),
+        );
     }
-    violation(Kind::Unix, &[], "bad-flags", Expect::Close, after_handshake(frame_raw(5, 1, 1 << 9, 0, 0, &body)));
+    violation(
+        Kind::Unix,
+        &[],
+        "bad-flags",
+        Expect::Close,
+        after_handshake(frame_raw(5, 1, 1 << 9, 0, 0, &body)),
+    );
 }
 
 #[test]
@@ -712,10 +933,22 @@ fn bad_compression() {
         let mut body = 5u32.to_le_bytes().to_vec();
         body.extend_from_slice(b"\x50hello");
         let bytes = frame_raw(body.len() as u32, 1, algo << 1, 0, 0, &body);
-        violation(Kind::Tcp, &[], "bad-compression", Expect::Close, after_handshake(bytes));
+        violation(
+            Kind::Tcp,
+            &[],
+            "bad-compression",
+            Expect::Close,
+            after_handshake(bytes),
+        );
     }
     let body = [5u8, 0, 0, 0, 0x50, b'h', b'e', b'l', b'l', b'o'];
-    violation(Kind::Unix, &[], "bad-compression", Expect::Close, after_handshake(frame_raw(10, 1, 2, 0, 0, &body)));
+    violation(
+        Kind::Unix,
+        &[],
+        "bad-compression",
+        Expect::Close,
+        after_handshake(frame_raw(10, 1, 2, 0, 0, &body)),
+    );
 }
 
 #[test]
@@ -723,9 +956,21 @@ fn checksum_mismatch() {
     for kind in [Kind::Tcp, Kind::Unix] {
         let data = b"the quick brown fox";
         let bytes = frame_raw(data.len() as u32, 9, F_CHECKSUM, 0, crc32c(data) ^ 1, data);
-        violation(kind, &[], "checksum-mismatch", Expect::Close, after_handshake(bytes));
+        violation(
+            kind,
+            &[],
+            "checksum-mismatch",
+            Expect::Close,
+            after_handshake(bytes),
+        );
         // A zero-length message with a wrong checksum (the CRC of nothing is 0).
-        violation(kind, &[], "checksum-mismatch", Expect::Close, after_handshake(frame_raw(0, 9, F_CHECKSUM, 0, 1, &[])));
+        violation(
+            kind,
+            &[],
+            "checksum-mismatch",
+            Expect::Close,
+            after_handshake(frame_raw(0, 9, F_CHECKSUM, 0, 1, &[])),
+        );
     }
 }
 
@@ -740,11 +985,20 @@ fn checksum_mismatch_counts_checksum_failures_and_delivers_nothing() {
     let before = l.metrics();
     let data = vec![0xA5u8; 30_000];
     let mut bad = Raw::good(&addr);
-    bad.send(&frame_raw(data.len() as u32, 9, F_CHECKSUM, 0, crc32c(&data).wrapping_add(1), &data));
+    bad.send(&frame_raw(
+        data.len() as u32,
+        9,
+        F_CHECKSUM,
+        0,
+        crc32c(&data).wrapping_add(1),
+        &data,
+    ));
     bad.expect_close("checksum-mismatch");
-    wait_for("checksum_failures", || l.metrics().checksum_failures > before.checksum_failures);
+    wait_for("checksum_failures", || {
+        l.metrics().checksum_failures > before.checksum_failures
+    });
     assert_eq!(l.metrics().frames_refused, before.frames_refused + 1);
-    assert!(matches!(l.try_recv(), Err(_)), "the corrupted message was delivered");
+    assert!(l.try_recv().is_err(), "the corrupted message was delivered");
     g.send(&frame(b"still good", 2, true));
     let m = l.recv_timeout(LONG).unwrap();
     assert_eq!((&m[..], m.msg_type()), (&b"still good"[..], 2));
@@ -753,9 +1007,21 @@ fn checksum_mismatch_counts_checksum_failures_and_delivers_nothing() {
 #[test]
 fn bad_control() {
     for code in [0u32, 2, 0xFFFF_FFFF] {
-        violation(Kind::Tcp, &[], "bad-control", Expect::Close, after_handshake(frame_raw(0, code, F_CONTROL, 0, 0, &[])));
+        violation(
+            Kind::Tcp,
+            &[],
+            "bad-control",
+            Expect::Close,
+            after_handshake(frame_raw(0, code, F_CONTROL, 0, 0, &[])),
+        );
     }
-    violation(Kind::Unix, &[], "bad-control", Expect::Close, after_handshake(frame_raw(3, 7, F_CONTROL, 0, 0, b"abc")));
+    violation(
+        Kind::Unix,
+        &[],
+        "bad-control",
+        Expect::Close,
+        after_handshake(frame_raw(3, 7, F_CONTROL, 0, 0, b"abc")),
+    );
 }
 
 #[test]
@@ -797,9 +1063,16 @@ fn truncated_by_a_killed_peer() {
             dir = peer_dir(),
             ep = addr.peer_endpoint()
         );
-        let mut child = Command::new("python3").arg("-c").arg(&script).stdout(Stdio::piped()).spawn().unwrap();
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(&script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         assert_eq!(line.trim(), "ready");
         wait_for("the killed peer's handshake", || l.metrics().peers == 2);
         child.kill().unwrap();
@@ -828,7 +1101,10 @@ fn a_stalled_large_frame_is_dropped() {
     // gone"; for a stall the stream is not gone, so either is accepted.
     if let Some(f) = bad.read_frame() {
         assert_eq!((f.flags, f.msg_type), (F_CONTROL, CTRL_CLOSE), "{f:?}");
-        assert!(String::from_utf8_lossy(&f.payload).starts_with("truncated"), "{f:?}");
+        assert!(
+            String::from_utf8_lossy(&f.payload).starts_with("truncated"),
+            "{f:?}"
+        );
         bad.expect_end();
     }
     wait_for("frames_refused", || l.metrics().frames_refused == 1);
@@ -899,14 +1175,26 @@ fn connector_refuses_a_bad_listener_hello_and_reconnects() {
     };
     // 1: we claim to be a connector too.
     let mut s = accept();
-    s.send(&Hello { role: 0, ..Hello::connector() }.bytes());
+    s.send(
+        &Hello {
+            role: 0,
+            ..Hello::connector()
+        }
+        .bytes(),
+    );
     s.read_hello().check(0);
     s.expect_close("bad-hello");
     wait_for("frames_refused", || c.metrics().frames_refused == 1);
     assert!(c.last_peer_error().unwrap().starts_with("bad-hello"));
     // 2: the connector comes back; this time we answer properly.
     let mut s = accept();
-    s.send(&Hello { role: 1, ..Hello::connector() }.bytes());
+    s.send(
+        &Hello {
+            role: 1,
+            ..Hello::connector()
+        }
+        .bytes(),
+    );
     let h = s.read_hello();
     h.check(0);
     assert_eq!(h.max_frame, RING_MAX_FRAME);
@@ -954,7 +1242,9 @@ impl Py {
     }
 
     fn line(&self) -> String {
-        self.lines.recv_timeout(LONG + Duration::from_secs(5)).expect("a line from psyne_peer.py")
+        self.lines
+            .recv_timeout(LONG + Duration::from_secs(5))
+            .expect("a line from psyne_peer.py")
     }
 
     /// A listening peer's endpoint, as psyne spells it (`127.0.0.1:PORT` or the path).
@@ -979,10 +1269,16 @@ impl Py {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(t0.elapsed() < LONG, "psyne_peer.py did not exit; summary {summary}");
+            assert!(
+                t0.elapsed() < LONG,
+                "psyne_peer.py did not exit; summary {summary}"
+            );
             std::thread::sleep(Duration::from_millis(5));
         };
-        assert!(status.success(), "psyne_peer.py failed ({status}): {summary}");
+        assert!(
+            status.success(),
+            "psyne_peer.py failed ({status}): {summary}"
+        );
         assert!(!summary.contains("\"violation\""), "{summary}");
         summary
     }
@@ -997,13 +1293,23 @@ impl Drop for Py {
 
 /// The `messages` field `psyne_peer.py recv` prints for these messages.
 fn messages_json(msgs: &[(Vec<u8>, u32)]) -> String {
-    let items: Vec<String> = msgs.iter().map(|(d, t)| format!("[{},{},{}]", d.len(), t, crc32c(d))).collect();
+    let items: Vec<String> = msgs
+        .iter()
+        .map(|(d, t)| format!("[{},{},{}]", d.len(), t, crc32c(d)))
+        .collect();
     format!("\"messages\":[{}]", items.join(","))
 }
 
 /// What `psyne_peer.py send N --sizes S` sends (type i+1 unless `ty`).
 fn peer_messages(n: usize, sizes: &[usize], ty: Option<u32>) -> Vec<(Vec<u8>, u32)> {
-    (0..n).map(|i| (payload(i, sizes[i % sizes.len()]), ty.unwrap_or(i as u32 + 1))).collect()
+    (0..n)
+        .map(|i| {
+            (
+                payload(i, sizes[i % sizes.len()]),
+                ty.unwrap_or(i as u32 + 1),
+            )
+        })
+        .collect()
 }
 
 const SIZES: &[usize] = &[0, 1, 3, 16, 255, 1000, 4096, 20_000];
@@ -1035,7 +1341,13 @@ fn psyne_listener_with_python(kind: Kind, checksum: bool) {
 
     // Python -> psyne.
     let n = 40;
-    let py = Py::spawn(&[&["--connect", ep.as_str(), "send", "40", "--sizes", SIZES_ARG][..], ckarg].concat());
+    let py = Py::spawn(
+        &[
+            &["--connect", ep.as_str(), "send", "40", "--sizes", SIZES_ARG][..],
+            ckarg,
+        ]
+        .concat(),
+    );
     let got = recv_all(&l, n);
     assert!(got == peer_messages(n, SIZES, None), "messages differ");
     py.finish();
@@ -1043,7 +1355,13 @@ fn psyne_listener_with_python(kind: Kind, checksum: bool) {
     assert_eq!(l.last_peer_error().as_deref(), Some("done"));
 
     // psyne -> Python.
-    let py = Py::spawn(&[&["--connect", ep.as_str(), "recv", "40", "--verify"][..], ckarg].concat());
+    let py = Py::spawn(
+        &[
+            &["--connect", ep.as_str(), "recv", "40", "--verify"][..],
+            ckarg,
+        ]
+        .concat(),
+    );
     wait_for("the receiver", || l.metrics().peers == 1);
     let msgs = peer_messages(n, SIZES, None);
     for (d, t) in &msgs {
@@ -1058,7 +1376,14 @@ fn psyne_listener_with_python(kind: Kind, checksum: bool) {
     let py = Py::spawn(&[&["--connect", ep.as_str(), "echo"][..], ckarg].concat());
     wait_for("the echo peer", || l.metrics().peers == 1);
     let n = 300;
-    let msgs: Vec<(Vec<u8>, u32)> = (0..n).map(|i| (payload(i, (i * 97) % 3000), (i as u32).wrapping_mul(0x9E37_79B9))).collect();
+    let msgs: Vec<(Vec<u8>, u32)> = (0..n)
+        .map(|i| {
+            (
+                payload(i, (i * 97) % 3000),
+                (i as u32).wrapping_mul(0x9E37_79B9),
+            )
+        })
+        .collect();
     std::thread::scope(|sc| {
         sc.spawn(|| {
             for (d, t) in &msgs {
@@ -1105,9 +1430,21 @@ fn psyne_connector_with_python(kind: Kind, checksum: bool) {
     let n = 40;
 
     // psyne -> Python (sent right after open: they wait in the ring until the connection is up).
-    let py = Py::spawn(&[&["--listen", ep.as_str(), "recv", "40", "--verify"][..], ckarg].concat());
+    let py = Py::spawn(
+        &[
+            &["--listen", ep.as_str(), "recv", "40", "--verify"][..],
+            ckarg,
+        ]
+        .concat(),
+    );
     let addr = py.listening();
-    let c = Channel::open(&connector_uri(&addr, &opts), RING, Mode::Spsc, ChannelType::Multi).unwrap();
+    let c = Channel::open(
+        &connector_uri(&addr, &opts),
+        RING,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
     let msgs = peer_messages(n, SIZES, None);
     for (d, t) in &msgs {
         c.send(d, *t).unwrap();
@@ -1119,9 +1456,21 @@ fn psyne_connector_with_python(kind: Kind, checksum: bool) {
     drop(c);
 
     // Python -> psyne.
-    let py = Py::spawn(&[&["--listen", ep.as_str(), "send", "40", "--sizes", SIZES_ARG][..], ckarg].concat());
+    let py = Py::spawn(
+        &[
+            &["--listen", ep.as_str(), "send", "40", "--sizes", SIZES_ARG][..],
+            ckarg,
+        ]
+        .concat(),
+    );
     let addr = py.listening();
-    let c = Channel::open(&connector_uri(&addr, &opts), RING, Mode::Spsc, ChannelType::Multi).unwrap();
+    let c = Channel::open(
+        &connector_uri(&addr, &opts),
+        RING,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
     let got = recv_all(&c, n);
     assert!(got == peer_messages(n, SIZES, None), "messages differ");
     py.finish();
@@ -1132,8 +1481,16 @@ fn psyne_connector_with_python(kind: Kind, checksum: bool) {
     // Python echoes what psyne sends.
     let py = Py::spawn(&[&["--listen", ep.as_str(), "echo"][..], ckarg].concat());
     let addr = py.listening();
-    let c = Channel::open(&connector_uri(&addr, &opts), RING, Mode::Spsc, ChannelType::Multi).unwrap();
-    let msgs: Vec<(Vec<u8>, u32)> = (0..300).map(|i| (payload(i, (i * 89) % 5000), u32::MAX - i as u32)).collect();
+    let c = Channel::open(
+        &connector_uri(&addr, &opts),
+        RING,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    let msgs: Vec<(Vec<u8>, u32)> = (0..300)
+        .map(|i| (payload(i, (i * 89) % 5000), u32::MAX - i as u32))
+        .collect();
     std::thread::scope(|sc| {
         sc.spawn(|| {
             for (d, t) in &msgs {
@@ -1171,7 +1528,12 @@ fn psyne_connector_against_python_peer_unix_checksum() {
 /// Section 3.3: a SINGLE end sends type 0 and delivers every message as type 0.
 #[test]
 fn single_channels_carry_no_type() {
-    let (l, addr) = listen(Kind::Tcp, &[&format!("handshake_timeout={HS_MS}")], RING, ChannelType::Single);
+    let (l, addr) = listen(
+        Kind::Tcp,
+        &[&format!("handshake_timeout={HS_MS}")],
+        RING,
+        ChannelType::Single,
+    );
     let ep = addr.peer_endpoint();
     let py = Py::spawn(&["--connect", ep.as_str(), "send", "10"]); // types 1..=10 on the wire
     let got = recv_all(&l, 10);
@@ -1180,9 +1542,20 @@ fn single_channels_carry_no_type() {
         assert!(d[..] == payload(i, [0, 1, 3, 16, 255, 1000, 4096][i % 7])[..]);
     }
     let s = py.finish();
-    assert!(s.contains("\"channel_type\":0"), "psyne's HELLO announces SINGLE: {s}");
+    assert!(
+        s.contains("\"channel_type\":0"),
+        "psyne's HELLO announces SINGLE: {s}"
+    );
     wait_for("the sender to go", || l.metrics().peers == 0);
-    let py = Py::spawn(&["--connect", ep.as_str(), "recv", "5", "--verify", "--type", "0"]);
+    let py = Py::spawn(&[
+        "--connect",
+        ep.as_str(),
+        "recv",
+        "5",
+        "--verify",
+        "--type",
+        "0",
+    ]);
     wait_for("the receiver", || l.metrics().peers == 1);
     for i in 0..5 {
         l.send(&payload(i, 100), 0).unwrap();
@@ -1196,7 +1569,10 @@ fn single_channels_carry_no_type() {
 fn a_message_above_the_peers_max_frame_is_dropped_by_the_sender() {
     let (l, addr) = listener(Kind::Tcp, &[]);
     let mut g = Raw::connect(&addr);
-    g.handshake(Hello { max_frame: 64, ..Hello::connector() });
+    g.handshake(Hello {
+        max_frame: 64,
+        ..Hello::connector()
+    });
     wait_for("the peer", || l.metrics().peers == 1);
     l.send(&[1u8; 65], 1).unwrap();
     l.send(&[2u8; 64], 2).unwrap();
