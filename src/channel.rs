@@ -10,13 +10,17 @@
 use crate::config::{parse_uri, ChannelType, CompressionConfig, CompressionType, Endpoint, Mode};
 use crate::error::{Error, Result};
 use crate::ring::wait::{CancelToken, WaitLimit};
-use crate::ring::{Claim, Direction, Record, Ring};
-use crate::transport;
+use crate::ring::{Claim, Direction, Record};
+use crate::transport::{self, Shared};
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Per-channel counters (SPEC §6). The first six fields match `psyne_metrics_t`.
+/// A channel end's counters. The first six fields are `psyne_metrics_t`;
+/// all of them, in this order, are `psyne_extended_metrics_t`.
+///
+/// On `memory://` and `ipc://` the wire is the ring itself: the wire byte
+/// counts equal the payload byte counts and the connection counts stay 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Messages published.
@@ -31,28 +35,36 @@ pub struct Metrics {
     pub send_blocks: u64,
     /// Receive calls that found the ring empty.
     pub receive_blocks: u64,
+    /// Bytes written to the wire: frames with their headers (payload bytes
+    /// on memory/ipc).
+    pub wire_bytes_sent: u64,
+    /// Bytes read from the wire, HELLOs and frame headers included (payload
+    /// bytes on memory/ipc).
+    pub wire_bytes_received: u64,
+    /// Messages sent compressed.
+    pub messages_compressed: u64,
+    /// Received messages whose checksum did not match (never delivered).
+    pub checksum_failures: u64,
+    /// Frames and handshakes refused: malformed, oversized, bad HELLO, and
+    /// messages too large for the peer (dropped on the sending side).
+    pub frames_refused: u64,
+    /// Connections established (handshake completed).
+    pub connects: u64,
+    /// Connections a connector re-established after losing one.
+    pub reconnects: u64,
+    /// Peers connected now.
+    pub peers: u64,
+    /// Bytes queued now (messages not yet released, with their headers and
+    /// padding; on a socket end, in both of its rings).
+    pub queued_bytes: u64,
+    /// The deepest queue seen since the last reset (sampled: see README,
+    /// Metrics).
+    pub high_water_bytes: u64,
 }
 
-/// The ring and configuration every handle on one channel shares.
-pub(crate) struct Shared {
-    pub(crate) ring: Ring,
-    pub(crate) mode: Mode,
-    pub(crate) channel_type: ChannelType,
-    /// Token written into single-side locks (the process id, so that a lock left
-    /// by a dead process can be recognised).
-    token: u32,
-}
-
+// The send/receive logic over one ring. `Shared` itself (ring, mode, type,
+// lock token) is defined by the transports, which open it.
 impl Shared {
-    pub(crate) fn new(ring: Ring, mode: Mode, channel_type: ChannelType) -> Shared {
-        Shared {
-            ring,
-            mode,
-            channel_type,
-            token: std::process::id().max(1),
-        }
-    }
-
     #[inline]
     fn check_type(&self, msg_type: u32) -> Result<()> {
         if self.channel_type == ChannelType::Single && msg_type != 0 {
@@ -712,42 +724,42 @@ impl ChannelBuilder {
                 )),
                 (a, b) => a.or(b),
             };
+        let mut net = parsed.net.clone();
         if let Some(c) = compression {
-            if c.kind != CompressionType::None || c.enable_checksum {
+            if c.kind != CompressionType::None {
                 return Err(Error::Unsupported(format!(
-                    "compression {:?} / checksums are not built yet (only CompressionType::None without checksum)",
+                    "compression {:?} is not built yet (CompressionType::None is accepted)",
                     c.kind
                 )));
             }
+            if c.enable_checksum {
+                if matches!(parsed.endpoint, Endpoint::Memory { .. } | Endpoint::Ipc { .. }) {
+                    return Err(Error::Unsupported(
+                        "checksums on memory:// and ipc:// are not built yet (tcp:// and unix:// have them)"
+                            .into(),
+                    ));
+                }
+                net.checksum = true;
+            }
         }
-        let shared = match &parsed.endpoint {
-            Endpoint::Memory { name } => {
-                transport::memory::open(name, self.buffer_size, self.mode, self.channel_type)?
-            }
-            #[cfg(not(loom))]
-            Endpoint::Ipc { name } => {
-                transport::ipc::open(name, self.buffer_size, self.mode, self.channel_type)?
-            }
-            #[cfg(loom)]
-            Endpoint::Ipc { .. } => {
-                return Err(Error::Unsupported(
-                    "ipc:// is not available in loom builds".into(),
-                ))
-            }
-            Endpoint::Tcp { .. } | Endpoint::Unix { .. } | Endpoint::Ws { .. } => {
-                return Err(Error::Unsupported(format!(
-                    "network transports are not built yet: {}",
-                    self.uri
-                )))
-            }
-        };
+        let opened = transport::open(
+            &parsed.endpoint,
+            self.buffer_size,
+            self.mode,
+            self.channel_type,
+            &net,
+        )?;
         if let Some(on) = self.metrics.or(parsed.metrics) {
-            shared.ring.set_metrics_enabled(on);
+            opened.tx.ring.set_metrics_enabled(on);
+            opened.rx.ring.set_metrics_enabled(on);
         }
+        let keep = |s: &Arc<Shared>| Arc::new(crossbeam_utils::CachePadded::new(s.clone()));
         Ok(Channel {
             inner: Arc::new(Handle {
-                keep: [0, 1].map(|_| Arc::new(crossbeam_utils::CachePadded::new(shared.clone()))),
-                shared,
+                keep: [keep(&opened.tx), keep(&opened.rx)],
+                tx: opened.tx,
+                rx: opened.rx,
+                driver: opened.driver,
                 spin,
                 uri: self.uri,
                 dispatcher: parking_lot::Mutex::new(None),
@@ -757,9 +769,18 @@ impl ChannelBuilder {
 }
 
 struct Handle {
-    shared: Arc<Shared>,
-    /// What C API guards hold on to: senders' `[0]`, receivers' `[1]`.
+    /// The ring senders write into.
+    tx: Arc<Shared>,
+    /// The ring receivers read from (the same `Arc` as `tx` on memory and
+    /// ipc; a socket end's I/O driver moves messages between them and the
+    /// peers).
+    rx: Arc<Shared>,
+    /// What C API guards hold on to: senders' `[0]` (on `tx`), receivers'
+    /// `[1]` (on `rx`).
     keep: [SideKeep; 2],
+    /// A socket end's I/O driver (dropped after the dispatcher, so that a
+    /// callback sees the last messages).
+    driver: Option<transport::Driver>,
     /// Polling phase of this handle's blocking calls.
     spin: Duration,
     uri: String,
@@ -828,8 +849,23 @@ impl Channel {
             .build()
     }
 
-    fn shared(&self) -> &Shared {
-        &self.inner.shared
+    /// The ring senders write into.
+    #[inline(always)]
+    fn tx(&self) -> &Shared {
+        &self.inner.tx
+    }
+
+    /// The ring receivers read from (the same as [`Channel::tx`] except on
+    /// socket ends).
+    #[inline(always)]
+    fn rx(&self) -> &Shared {
+        &self.inner.rx
+    }
+
+    /// Both rings, or the one: what `stop` and the metrics go over.
+    fn rings(&self) -> impl Iterator<Item = &Shared> {
+        let two = !Arc::ptr_eq(&self.inner.tx, &self.inner.rx);
+        std::iter::once(self.tx()).chain(two.then(|| self.rx()))
     }
 
     /// The URI this handle was opened with.
@@ -843,20 +879,20 @@ impl Channel {
     }
     /// Ring size in bytes.
     pub fn buffer_size(&self) -> usize {
-        self.shared().ring.capacity()
+        self.tx().ring.capacity()
     }
     /// Largest message accepted: half the ring size minus 16 bytes (so that an
     /// empty ring always has room for it).
     pub fn max_message_size(&self) -> usize {
-        self.shared().ring.max_message()
+        self.tx().ring.max_message()
     }
     /// The channel's mode.
     pub fn mode(&self) -> Mode {
-        self.shared().mode
+        self.tx().mode
     }
     /// The channel's type.
     pub fn channel_type(&self) -> ChannelType {
-        self.shared().channel_type
+        self.tx().channel_type
     }
 
     // ---- sending -------------------------------------------------------
@@ -875,7 +911,7 @@ impl Channel {
     /// probability 1/2 after 1024 — the thread it waits for may be queued on
     /// this CPU (README, "Polling on busy machines").
     pub fn try_send(&self, data: &[u8], msg_type: u32) -> Result<()> {
-        self.shared().send(data, msg_type, None, false)
+        self.tx().send(data, msg_type, None, false)
     }
     /// Sends, waiting for room until the channel stops.
     pub fn send(&self, data: &[u8], msg_type: u32) -> Result<()> {
@@ -893,7 +929,7 @@ impl Channel {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<()> {
-        self.shared().send(
+        self.tx().send(
             data,
             msg_type,
             Some(limit_for(timeout, cancel, self.inner.spin)),
@@ -924,8 +960,8 @@ impl Channel {
     }
 
     fn reserve_inner(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<WriteGuard<'_>> {
-        let claim = self.shared().claim(len, limit, false)?;
-        Ok(WriteGuard::new(self.shared(), claim, true))
+        let claim = self.tx().claim(len, limit, false)?;
+        Ok(WriteGuard::new(self.tx(), claim, true))
     }
 
     /// A reservation that owns a reference to the channel (for the C API).
@@ -968,8 +1004,8 @@ impl Channel {
     }
 
     fn recv_inner(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
-        match self.shared().read(usize::MAX, limit, false)? {
-            Ok(rec) => Ok(ReadGuard::new(self.shared(), rec, true)),
+        match self.rx().read(usize::MAX, limit, false)? {
+            Ok(rec) => Ok(ReadGuard::new(self.rx(), rec, true)),
             Err(_) => unreachable!("no message exceeds usize::MAX"),
         }
     }
@@ -988,7 +1024,7 @@ impl Channel {
     /// small the error says the size needed and the message stays queued.
     pub fn try_recv_into(&self, buf: &mut [u8]) -> Result<(usize, u32)> {
         let cap = buf.len();
-        self.shared()
+        self.rx()
             .recv_into(buf, None, false)?
             .map_err(|n| too_small(cap, n))
     }
@@ -1010,7 +1046,7 @@ impl Channel {
         cancel: Option<&CancelToken>,
     ) -> Result<(usize, u32)> {
         let cap = buf.len();
-        self.shared()
+        self.rx()
             .recv_into(
                 buf,
                 Some(limit_for(timeout, cancel, self.inner.spin)),
@@ -1025,7 +1061,7 @@ impl Channel {
         buf: &mut [u8],
         limit: Option<WaitLimit<'_>>,
     ) -> Result<std::result::Result<(usize, u32), usize>> {
-        self.shared().recv_into(buf, limit, false)
+        self.rx().recv_into(buf, limit, false)
     }
 
     // ---- exclusive sides -------------------------------------------------
@@ -1035,9 +1071,9 @@ impl Channel {
     /// `send` through a `Channel`, is refused meanwhile) and lets each send skip
     /// the per-call side lock.
     pub fn producer(&self) -> Result<Producer> {
-        self.shared().lock_producer()?;
+        self.tx().lock_producer()?;
         Ok(Producer {
-            shared: self.inner.shared.clone(),
+            shared: self.inner.tx.clone(),
             spin: self.inner.spin,
         })
     }
@@ -1045,9 +1081,9 @@ impl Channel {
     /// Takes the consumer side for as long as the returned handle lives (see
     /// [`producer`](Channel::producer)).
     pub fn consumer(&self) -> Result<Consumer> {
-        self.shared().lock_consumer()?;
+        self.rx().lock_consumer()?;
         Ok(Consumer {
-            shared: self.inner.shared.clone(),
+            shared: self.inner.rx.clone(),
             spin: self.inner.spin,
         })
     }
@@ -1056,38 +1092,85 @@ impl Channel {
 
     /// Stops the channel (every handle on it): wakes all waiters; sends fail
     /// with [`Error::ChannelStopped`]; receivers drain what is queued first.
+    /// A socket end also stops accepting and reconnecting; its driver writes
+    /// out what was sent before the stop, then closes its connections.
     pub fn stop(&self) {
-        self.shared().ring.stop();
+        for s in self.rings() {
+            s.ring.stop();
+        }
+        if let Some(d) = &self.inner.driver {
+            d.stop();
+        }
     }
     /// Whether the channel was stopped.
     pub fn is_stopped(&self) -> bool {
-        self.shared().ring.is_stopped()
+        self.tx().ring.is_stopped()
     }
     /// The channel's counters.
     pub fn metrics(&self) -> Metrics {
-        let [messages_sent, bytes_sent, messages_received, bytes_received, send_blocks, receive_blocks] =
-            self.shared().ring.counters();
-        Metrics {
+        let [messages_sent, bytes_sent, _, _, send_blocks, _] = self.tx().ring.counters();
+        let [_, _, messages_received, bytes_received, _, receive_blocks] =
+            self.rx().ring.counters();
+        let (queued, high_water) = self.rings().fold((0, 0), |(q, h), s| {
+            (q + s.ring.used_bytes(), h + s.ring.high_water_bytes())
+        });
+        let mut m = Metrics {
             messages_sent,
             bytes_sent,
             messages_received,
             bytes_received,
             send_blocks,
             receive_blocks,
+            wire_bytes_sent: bytes_sent,
+            wire_bytes_received: bytes_received,
+            queued_bytes: queued,
+            high_water_bytes: high_water.max(queued),
+            ..Metrics::default()
+        };
+        if let Some(d) = &self.inner.driver {
+            let w = d.counters();
+            m.wire_bytes_sent = w.wire_bytes_sent;
+            m.wire_bytes_received = w.wire_bytes_received;
+            m.messages_compressed = w.messages_compressed;
+            m.checksum_failures = w.checksum_failures;
+            m.frames_refused = w.frames_refused;
+            m.connects = w.connects;
+            m.reconnects = w.reconnects;
+            m.peers = w.peers;
         }
+        m
     }
     /// Bytes currently queued (messages not yet released, with their headers
-    /// and padding): the ring's depth.
+    /// and padding): the ring's depth (both rings' on a socket end).
     pub fn queued_bytes(&self) -> usize {
-        self.shared().ring.used_bytes() as usize
+        self.rings().map(|s| s.ring.used_bytes() as usize).sum()
     }
-    /// Sets every counter to zero.
+    /// Sets every counter to zero (the connection counts too; `peers` and
+    /// `queued_bytes` describe the present and stay).
     pub fn reset_metrics(&self) {
-        self.shared().ring.reset_counters();
+        for s in self.rings() {
+            s.ring.reset_counters();
+        }
+        if let Some(d) = &self.inner.driver {
+            d.reset_counters();
+        }
     }
     /// Turns counting on or off (on by default).
     pub fn set_metrics_enabled(&self, on: bool) {
-        self.shared().ring.set_metrics_enabled(on);
+        for s in self.rings() {
+            s.ring.set_metrics_enabled(on);
+        }
+    }
+    /// A socket end's bound address: `HOST:PORT` of a tcp listener (with the
+    /// port the system chose for port 0), the path of a unix listener, the
+    /// peer address of a connector. `None` on memory:// and ipc://.
+    pub fn local_addr(&self) -> Option<String> {
+        self.inner.driver.as_ref().map(|d| d.local_addr())
+    }
+    /// The last protocol violation or close reason seen on a socket end,
+    /// e.g. `"checksum-mismatch: ..."` (docs/PROTOCOL.md lists the tags).
+    pub fn last_peer_error(&self) -> Option<String> {
+        self.inner.driver.as_ref().and_then(|d| d.last_peer_error())
     }
 
     /// Calls `callback(payload, type)` on a dispatcher thread for every message

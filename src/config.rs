@@ -5,75 +5,7 @@
 //! place options are defined, and the README's option table is written from it.
 
 use crate::error::{Error, Result};
-
-/// How many threads (or processes) may send and receive at the same time.
-///
-/// Using a single side concurrently (two senders on [`Mode::Spsc`]) is refused
-/// with [`Error::InvalidArgument`]; it never corrupts the ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum Mode {
-    /// One sender, one receiver.
-    Spsc = 0,
-    /// One sender, many competing receivers.
-    Spmc = 1,
-    /// Many senders, one receiver.
-    Mpsc = 2,
-    /// Many senders, many competing receivers.
-    Mpmc = 3,
-}
-
-impl Mode {
-    /// Whether several senders may be active at once.
-    pub fn multi_producer(self) -> bool {
-        matches!(self, Mode::Mpsc | Mode::Mpmc)
-    }
-    /// Whether several receivers may be active at once.
-    pub fn multi_consumer(self) -> bool {
-        matches!(self, Mode::Spmc | Mode::Mpmc)
-    }
-    /// Converts a C integer, refusing values outside 0..=3.
-    pub fn from_raw(v: i64) -> Result<Mode> {
-        Ok(match v {
-            0 => Mode::Spsc,
-            1 => Mode::Spmc,
-            2 => Mode::Mpsc,
-            3 => Mode::Mpmc,
-            _ => {
-                return Err(Error::invalid(format!(
-                    "channel mode {v} is not one of SPSC=0, SPMC=1, MPSC=2, MPMC=3"
-                )))
-            }
-        })
-    }
-}
-
-/// Whether each message carries its own `u32` type.
-///
-/// On a [`ChannelType::Single`] channel the type is not carried: receivers
-/// always see type 0, and sending a non-zero type is refused with
-/// [`Error::InvalidArgument`] (so a type is never silently dropped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum ChannelType {
-    /// One message type per channel (always 0).
-    Single = 0,
-    /// Every message carries a `u32` type.
-    Multi = 1,
-}
-
-impl ChannelType {
-    /// Converts a C integer, refusing values outside 0..=1.
-    pub fn from_raw(v: i64) -> Result<ChannelType> {
-        match v {
-            0 => Ok(ChannelType::Single),
-            1 => Ok(ChannelType::Multi),
-            _ => Err(Error::invalid(format!(
-                "channel type {v} is not one of SINGLE=0, MULTI=1"
-            ))),
-        }
-    }
-}
+pub use crate::mode::{ChannelType, Mode};
 
 /// Compression algorithm for network transports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -194,8 +126,48 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "compression", schemes: NET, values: "none | lz4 | zstd | snappy", doc: "compress on the wire (not built yet)" },
     OptionSpec { key: "level", schemes: NET, values: "-7..=22", doc: "compression level" },
     OptionSpec { key: "min_size", schemes: NET, values: "bytes", doc: "compress only messages at least this large" },
-    OptionSpec { key: "checksum", schemes: NET, values: "on | off", doc: "CRC32C per payload (not built yet)" },
+    OptionSpec { key: "checksum", schemes: NET, values: "on | off", doc: "CRC32C of every message sent, in its frame header (tcp, unix; received checksums are always verified)" },
+    OptionSpec { key: "broadcast", schemes: NET, values: "on | off", doc: "listener: send every message to every peer (default off: each message to one peer)" },
+    OptionSpec { key: "max_peers", schemes: NET, values: "1..=65536", doc: "listener: most peers connected at once (default 1024); one more is refused" },
+    OptionSpec { key: "handshake_timeout", schemes: NET, values: "1..=600000", doc: "milliseconds a peer has to complete its HELLO, and a large frame begun to arrive (default 5000)" },
+    OptionSpec { key: "reconnect_max", schemes: NET, values: "10..=600000", doc: "connector: longest wait between connection attempts, in milliseconds (backoff from 10 ms doubling, default 1000)" },
 ];
+
+/// Socket-end options (tcp, unix, ws): the defaults, or what the URI set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetOptions {
+    /// Put a CRC32C on every frame sent.
+    pub checksum: bool,
+    /// Listener: every message to every peer.
+    pub broadcast: bool,
+    /// Listener: most peers at once.
+    pub max_peers: usize,
+    /// Time a peer has for its HELLO (and to finish a large frame).
+    pub handshake_timeout: std::time::Duration,
+    /// Connector: longest wait between attempts.
+    pub reconnect_max: std::time::Duration,
+}
+
+impl Default for NetOptions {
+    fn default() -> NetOptions {
+        NetOptions {
+            checksum: false,
+            broadcast: false,
+            max_peers: 1024,
+            handshake_timeout: std::time::Duration::from_millis(5000),
+            reconnect_max: std::time::Duration::from_millis(1000),
+        }
+    }
+}
+
+fn parse_range(key: &str, v: &str, lo: u64, hi: u64) -> Result<u64> {
+    match v.parse::<u64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(Error::invalid(format!(
+            "{key}={v}: expected an integer from {lo} to {hi}"
+        ))),
+    }
+}
 
 /// A parsed URI: endpoint plus the options its query set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +180,8 @@ pub struct ParsedUri {
     pub spin: Option<std::time::Duration>,
     /// Compression settings if any compression key was given.
     pub compression: Option<CompressionConfig>,
+    /// Socket-end options (defaults unless the query set them).
+    pub net: NetOptions,
 }
 
 /// Longest NAME accepted by `memory://` and `ipc://` (ipc turns it into a file name).
@@ -312,6 +286,7 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
     let mut metrics = None;
     let mut spin = None;
     let mut comp: Option<CompressionConfig> = None;
+    let mut net = NetOptions::default();
     let mut seen: Vec<&str> = Vec::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair
@@ -375,6 +350,16 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
             }
             "checksum" => {
                 comp.get_or_insert_with(Default::default).enable_checksum = parse_bool(key, value)?
+            }
+            "broadcast" => net.broadcast = parse_bool(key, value)?,
+            "max_peers" => net.max_peers = parse_range(key, value, 1, 65536)? as usize,
+            "handshake_timeout" => {
+                net.handshake_timeout =
+                    std::time::Duration::from_millis(parse_range(key, value, 1, 600_000)?)
+            }
+            "reconnect_max" => {
+                net.reconnect_max =
+                    std::time::Duration::from_millis(parse_range(key, value, 10, 600_000)?)
             }
             _ => unreachable!("every key in OPTIONS is handled"),
         }
@@ -447,6 +432,7 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
         metrics,
         spin,
         compression: comp,
+        net,
     })
 }
 

@@ -38,10 +38,12 @@ mod callback;
 mod channel;
 pub mod config;
 mod error;
+mod mode;
 pub mod ffi;
 pub(crate) mod ring;
 pub(crate) mod sync;
 mod transport;
+mod wire;
 
 pub use callback::ReceiveCallback;
 pub use channel::{Channel, ChannelBuilder, Consumer, Metrics, Producer, ReadGuard, WriteGuard};

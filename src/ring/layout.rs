@@ -55,7 +55,12 @@ pub(crate) struct RecordHeader {
     pub len: AtomicU32,
     /// Message type (0 on SINGLE channels).
     pub msg_type: AtomicU32,
-    /// Reserved for codec flags; zero.
+    /// Zero, except while a multi-producer claim or a multi-consumer view
+    /// is held on an `ipc://` ring: then its crash-recovery entry
+    /// (`Ring::stash_claim`, `Ring::stash_record`). Wire-format flags
+    /// (checksums, compression) never live here: they belong to the frame
+    /// header on the wire, and a ring record holds the message as the
+    /// application sent it.
     pub flags: AtomicU32,
 }
 

@@ -64,7 +64,7 @@ mod stall;
 pub(crate) mod track;
 pub(crate) mod wait;
 
-use crate::config::Mode;
+use crate::mode::Mode;
 use crate::sync::{fence, light_barrier, AtomicU32, AtomicU64, Ordering, Scope};
 use layout::*;
 use std::ptr::NonNull;
@@ -176,6 +176,11 @@ pub(crate) struct Ring {
     headers: Box<[RecordHeader]>,
     /// ipc:// only: crash-recovery entries and liveness check (see track.rs).
     track: Option<Box<track::Tracker>>,
+    /// The deepest this process saw the ring (bytes), sampled off the hot
+    /// path: when a producer refreshes its view of `head`, when a send finds
+    /// the ring full, and when the depth is read. A statistic only, so a
+    /// plain std atomic (not modelled by loom), on a line of its own.
+    high_water: crossbeam_utils::CachePadded<std::sync::atomic::AtomicU64>,
     _region: Box<dyn RegionOwner>,
 }
 
@@ -294,6 +299,7 @@ impl Ring {
             writes_ahead: !mode.multi_producer() && ahead::cpu_prefetches_for_write(),
             scope,
             track: None,
+            high_water: Default::default(),
             _region: owner,
         }
     }
@@ -371,6 +377,7 @@ impl Ring {
             scope: Scope::Process,
             headers,
             track: None,
+            high_water: Default::default(),
             _region: Box::new(LoomRegion(ctrl, std::sync::Mutex::new(data))),
         })
     }
@@ -391,6 +398,12 @@ impl Ring {
     #[inline]
     pub(crate) fn max_message(&self) -> usize {
         self.max_message
+    }
+
+    /// Whether several consumers may read at once.
+    #[inline]
+    pub(crate) fn is_multi_consumer(&self) -> bool {
+        self.multi_consumer
     }
 
     pub(crate) fn scope(&self) -> Scope {
@@ -434,6 +447,7 @@ impl Ring {
     #[inline]
     pub(crate) fn note_send_block(&self) {
         self.track_poll(); // ipc: liveness check, rate-limited (track.rs)
+        self.note_depth(self.used_bytes());
         if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
             counters::count_block(&self.ctrl().sent, self.multi_producer, self.scope);
         }
@@ -574,6 +588,7 @@ impl Ring {
             .0
             .head_cache
             .store(head, Ordering::Release);
+        self.note_depth(t.saturating_sub(head));
         fits(head)
     }
 
@@ -985,6 +1000,67 @@ impl Ring {
         }
     }
 
+    /// Single-consumer rings: takes the run of published messages after the
+    /// last one taken — at most `max_records` of them, and no more once
+    /// `max_bytes` of payload are reached — calling `take` on each, without
+    /// freeing anything. Returns the end of the run; the caller hands the
+    /// whole run back with [`Ring::free_run`]`(start, end)` once it is done
+    /// with every record in it (`start`: [`Ring::read_position`] before this
+    /// call). Padding inside the run is skipped and freed with it. An I/O
+    /// driver writes a run to its socket with one vectored write.
+    pub(crate) fn read_run(
+        &self,
+        max_records: usize,
+        max_bytes: u64,
+        mut take: impl FnMut(Record),
+    ) -> u64 {
+        debug_assert!(!self.multi_consumer && self.track.is_none());
+        let c = &self.ctrl().consumer.0;
+        let start = c.read.load(Ordering::Relaxed);
+        let (mut r, mut n, mut bytes) = (start, 0usize, 0u64);
+        while n < max_records && bytes < max_bytes {
+            let h = self.header(r);
+            // Acquire: pairs with the producer's Release store of the state.
+            let st = h.state.load(Ordering::Acquire);
+            if st == state::EMPTY {
+                break;
+            }
+            let len = h.len.load(Ordering::Relaxed);
+            if !self.record_fits(r, len) {
+                self.corrupt();
+                break;
+            }
+            let next = r + record_size(len as u64);
+            if st == state::MESSAGE {
+                let msg_type = h.msg_type.load(Ordering::Relaxed);
+                self.count(&self.ctrl().received, false, len as u64);
+                take(Record::new(r, len, msg_type, track::NO_TRACK));
+                n += 1;
+                bytes += len as u64;
+            }
+            r = next;
+        }
+        c.read.store(r, Ordering::Relaxed);
+        if r == start && self.head_batch != 0 && c.published.load(Ordering::Relaxed) != r {
+            // Caught up with nothing held: publish what is pending, as
+            // try_read_single does.
+            self.publish_head(r);
+        }
+        r
+    }
+
+    /// Single-consumer rings: where the next [`Ring::read_run`] starts.
+    pub(crate) fn read_position(&self) -> u64 {
+        self.ctrl().consumer.0.read.load(Ordering::Relaxed)
+    }
+
+    /// Hands back a run taken by [`Ring::read_run`].
+    pub(crate) fn free_run(&self, start: u64, end: u64) {
+        if end != start {
+            self.free_single(start, end);
+        }
+    }
+
     /// Frees a record taken by [`Ring::try_read`].
     #[inline(always)]
     pub(crate) fn release(&self, rec: Record) {
@@ -1295,6 +1371,23 @@ impl Ring {
     pub(crate) fn reset_counters(&self) {
         counters::reset(&self.ctrl().sent);
         counters::reset(&self.ctrl().received);
+        self.high_water
+            .store(self.used_bytes(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records a depth seen (see the `high_water` field).
+    #[inline]
+    fn note_depth(&self, depth: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if depth > self.high_water.load(Relaxed) {
+            self.high_water.fetch_max(depth, Relaxed);
+        }
+    }
+
+    /// The deepest the ring was seen since the last reset, counting now.
+    pub(crate) fn high_water_bytes(&self) -> u64 {
+        self.note_depth(self.used_bytes());
+        self.high_water.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn set_metrics_enabled(&self, on: bool) {

@@ -20,7 +20,7 @@
 //! single-side locks hold) and the crash-recovery entries of
 //! `ring/track.rs`.
 
-use crate::channel::Shared;
+use super::Shared;
 use crate::config::{ChannelType, Mode, MAX_NAME_LEN};
 use crate::error::{Error, Result};
 use crate::ring::layout::{align_up, capacity_for, Control, MAX_CAPACITY, MIN_CAPACITY};

@@ -4,8 +4,8 @@
 //! holds the ring, the last handle dropped frees it, and the next open of the
 //! name creates a fresh one.
 
-use crate::channel::Shared;
-use crate::config::{ChannelType, Mode};
+use super::Shared;
+use crate::mode::{ChannelType, Mode};
 use crate::error::{Error, Result};
 use crate::ring::layout::capacity_for;
 use crate::ring::Ring;

@@ -1,15 +1,106 @@
-//! Where rings live and how channels reach them. One module per URI scheme.
+//! Where rings live and how channels reach them. One module per URI scheme;
+//! [`open`] is the one place that matches on the scheme.
+//!
+//! A transport hands back what it opened ([`Opened`]): the ring senders write
+//! into, the ring receivers read from (one and the same on `memory://` and
+//! `ipc://`; two local rings on a socket, with an I/O driver between them and
+//! the peer), and the driver, if any.
 
-// Shared memory is not modelled under loom (the ring itself is).
+// Shared memory and sockets are not modelled under loom (the ring itself is).
 #[cfg(not(loom))]
 pub(crate) mod ipc;
 pub(crate) mod memory;
+#[cfg(not(loom))]
+pub(crate) mod net;
 
-use crate::channel::Shared;
-use crate::config::{ChannelType, Mode};
+use crate::config::{Endpoint, NetOptions};
+use crate::mode::{ChannelType, Mode};
+use crate::ring::Ring;
+use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::sync::{OnceLock, Weak};
+
+/// One ring and what every handle using it needs to know: the channel's mode
+/// and type as the application opened it (a socket end's local rings may run
+/// in another mode underneath, see `net`), and the token written into
+/// single-side locks.
+pub(crate) struct Shared {
+    pub(crate) ring: Ring,
+    pub(crate) mode: Mode,
+    pub(crate) channel_type: ChannelType,
+    /// The process id, so that a side lock left by a dead process can be
+    /// recognised.
+    pub(crate) token: u32,
+}
+
+impl Shared {
+    pub(crate) fn new(ring: Ring, mode: Mode, channel_type: ChannelType) -> Shared {
+        Shared {
+            ring,
+            mode,
+            channel_type,
+            token: std::process::id().max(1),
+        }
+    }
+}
+
+/// What a transport opened.
+pub(crate) struct Opened {
+    /// Where senders claim and commit.
+    pub tx: Arc<Shared>,
+    /// Where receivers read (the same `Arc` as `tx` on memory and ipc).
+    pub rx: Arc<Shared>,
+    /// The I/O driver of a socket end; dropping it closes the sockets.
+    pub driver: Option<Driver>,
+}
+
+impl Opened {
+    /// One ring for both directions.
+    fn single(shared: Arc<Shared>) -> Opened {
+        Opened {
+            tx: shared.clone(),
+            rx: shared,
+            driver: None,
+        }
+    }
+}
+
+#[cfg(not(loom))]
+pub(crate) use net::Driver;
+/// No socket transports under loom.
+#[cfg(loom)]
+pub(crate) enum Driver {}
+
+/// Opens the channel at `endpoint`.
+pub(crate) fn open(
+    endpoint: &Endpoint,
+    buffer_size: usize,
+    mode: Mode,
+    channel_type: ChannelType,
+    net: &NetOptions,
+) -> Result<Opened> {
+    match endpoint {
+        Endpoint::Memory { name } => {
+            memory::open(name, buffer_size, mode, channel_type).map(Opened::single)
+        }
+        #[cfg(not(loom))]
+        Endpoint::Ipc { name } => {
+            ipc::open(name, buffer_size, mode, channel_type).map(Opened::single)
+        }
+        #[cfg(not(loom))]
+        Endpoint::Tcp { .. } | Endpoint::Unix { .. } => {
+            net::open(endpoint, buffer_size, mode, channel_type, net)
+        }
+        #[cfg(loom)]
+        Endpoint::Ipc { .. } | Endpoint::Tcp { .. } | Endpoint::Unix { .. } => Err(
+            Error::Unsupported("ipc:// and sockets are not available in loom builds".into()),
+        ),
+        Endpoint::Ws { .. } => Err(Error::Unsupported(
+            "ws:// is not built yet (tcp:// and unix:// are)".into(),
+        )),
+    }
+}
 
 /// The channels of one scheme open in this process, by name: every open of a
 /// name shares one [`Shared`], and the last handle dropped frees it (the map

@@ -1,0 +1,257 @@
+//! Opening sockets: the one place `tcp://` and `unix://` differ. Everything
+//! above works on a [`Stream`] and a [`Listener`], whatever their family.
+
+use crate::config::Endpoint;
+use crate::error::{Error, Result};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a socket end binds or connects.
+#[derive(Debug, Clone)]
+pub(crate) enum Address {
+    Tcp { host: String, port: u16 },
+    Unix { path: PathBuf },
+}
+
+impl Address {
+    pub(crate) fn from_endpoint(e: &Endpoint) -> Address {
+        match e {
+            Endpoint::Tcp { host, port, .. } => Address::Tcp {
+                host: host.clone(),
+                port: *port,
+            },
+            Endpoint::Unix { path, .. } => Address::Unix {
+                path: PathBuf::from(path),
+            },
+            _ => unreachable!("net::open is only called for stream sockets"),
+        }
+    }
+}
+
+/// A connected stream socket.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub(crate) fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        })
+    }
+
+    /// Ends both directions: wakes a thread blocked reading or writing it.
+    pub(crate) fn shutdown(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Both),
+            Stream::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+
+    pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(t),
+            Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    pub(crate) fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(t),
+            Stream::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&mut &*s).read(buf),
+            Stream::Unix(s) => (&mut &*s).read(buf),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&mut &*s).write_vectored(bufs),
+            Stream::Unix(s) => (&mut &*s).write_vectored(bufs),
+        }
+    }
+
+    pub(crate) fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => (&mut &*s).write_all(buf),
+            Stream::Unix(s) => (&mut &*s).write_all(buf),
+        }
+    }
+}
+
+/// A listening socket.
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    /// The path is removed when the listener is dropped.
+    Unix(UnixListener, PathBuf),
+}
+
+/// Connections waiting to be accepted (the kernel's queue, not ours).
+const BACKLOG: i32 = 1024;
+
+impl Listener {
+    /// Binds and listens on `addr`.
+    pub(crate) fn bind(addr: &Address) -> Result<Listener> {
+        match addr {
+            Address::Tcp { host, port } => bind_tcp(host, *port),
+            Address::Unix { path } => bind_unix(path),
+        }
+    }
+
+    /// Accepts one connection, configured like a connector's.
+    pub(crate) fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+            Listener::Unix(l, _) => Ok(Stream::Unix(l.accept()?.0)),
+        }
+    }
+
+    /// Wakes a thread blocked in [`Listener::accept`] (on Linux, shutting
+    /// a listening socket down makes `accept` fail at once).
+    pub(crate) fn shutdown(&self) {
+        let fd = match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l, _) => l.as_raw_fd(),
+        };
+        // SAFETY: `fd` is our open listening socket; shutdown does not
+        // close it (the owner does, on drop).
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
+
+    /// `HOST:PORT` (the port the system chose for port 0) or the path.
+    pub(crate) fn local_addr(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            Listener::Unix(_, p) => p.display().to_string(),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(l, path) = self {
+            // Remove the file only if it is still our socket: another
+            // listener may have replaced it meanwhile.
+            let ours = l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.to_path_buf()));
+            if ours.as_deref() == Some(path.as_path()) && is_socket(path) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// Connects to `addr`, giving up after `timeout`.
+pub(crate) fn connect(addr: &Address, timeout: Duration) -> io::Result<Stream> {
+    match addr {
+        Address::Tcp { host, port } => {
+            let mut last = None;
+            for a in resolve(host, *port)? {
+                match TcpStream::connect_timeout(&a, timeout) {
+                    Ok(s) => {
+                        s.set_nodelay(true)?;
+                        return Ok(Stream::Tcp(s));
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))
+            }))
+        }
+        Address::Unix { path } => UnixStream::connect(path).map(Stream::Unix),
+    }
+}
+
+fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((host, port).to_socket_addrs()?.collect())
+}
+
+fn io_error(what: String, e: io::Error) -> Error {
+    Error::io(&what, e)
+}
+
+fn bind_tcp(host: &str, port: u16) -> Result<Listener> {
+    let wildcard = matches!(host, "" | "*" | "0.0.0.0");
+    let addrs: Vec<SocketAddr> = if wildcard {
+        vec![SocketAddr::from(([0, 0, 0, 0], port))]
+    } else {
+        resolve(host, port).map_err(|e| {
+            Error::invalid(format!("tcp://{host}:{port}: cannot resolve the host: {e}"))
+        })?
+    };
+    let mut last = None;
+    for a in addrs {
+        let sock = Socket::new(Domain::for_address(a), Type::STREAM, Some(Protocol::TCP))
+            .map_err(|e| io_error(format!("tcp://{a}: socket"), e))?;
+        sock.set_reuse_address(true)
+            .map_err(|e| io_error(format!("tcp://{a}: SO_REUSEADDR"), e))?;
+        if a.is_ipv6() {
+            // `[::]` takes IPv4 peers too.
+            let _ = sock.set_only_v6(false);
+        }
+        match sock
+            .bind(&SockAddr::from(a))
+            .and_then(|()| sock.listen(BACKLOG))
+        {
+            Ok(()) => return Ok(Listener::Tcp(sock.into())),
+            Err(e) => last = Some(io_error(format!("tcp://{a}: cannot listen"), e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::invalid(format!("tcp://{host}:{port}: no address"))))
+}
+
+fn is_socket(path: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+fn bind_unix(path: &std::path::Path) -> Result<Listener> {
+    let shown = path.display();
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            // A socket file: live if somebody accepts on it, else left by a
+            // listener that died; only the stale one is removed.
+            if UnixStream::connect(path).is_ok() {
+                return Err(Error::Io(format!(
+                    "unix://{shown}: another listener is accepting on this path"
+                )));
+            }
+            std::fs::remove_file(path)
+                .map_err(|e| io_error(format!("unix://{shown}: removing the stale socket"), e))?;
+        }
+        Ok(_) => {
+            return Err(Error::Io(format!(
+                "unix://{shown}: the path exists and is not a socket; not replacing it"
+            )))
+        }
+        Err(_) => {}
+    }
+    let l = UnixListener::bind(path)
+        .map_err(|e| io_error(format!("unix://{shown}: cannot listen"), e))?;
+    Ok(Listener::Unix(l, path.to_path_buf()))
+}
