@@ -469,6 +469,16 @@ impl Raw {
     }
 }
 
+/// The last peer error after the peer's CLOSE with `reason`. psyne keeps it
+/// as "peer closed: REASON"; PROTOCOL.md says only that "the reason is kept".
+fn assert_kept_close(err: Option<String>, reason: &str) {
+    let err = err.expect("last_peer_error after a CLOSE from the peer");
+    assert!(
+        err.ends_with(reason),
+        "last_peer_error {err:?} does not keep the CLOSE reason {reason:?}"
+    );
+}
+
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !cond() {
@@ -812,7 +822,8 @@ fn too_many_peers() {
             "too-many-peers",
             Expect::Close,
             |bad| {
-                bad.send(&Hello::connector().bytes());
+                // psyne may have closed already (EPIPE on unix): that is fine.
+                let _ = bad.s.write_all(&Hello::connector().bytes());
                 bad.read_hello().check(1);
             },
         );
@@ -872,7 +883,7 @@ fn frame_of_exactly_max_frame_is_delivered() {
     g.send(&close_frame(&reason));
     g.expect_end();
     wait_for("the close", || l.metrics().peers == 0);
-    assert_eq!(l.last_peer_error().as_deref(), Some(reason.as_str()));
+    assert_kept_close(l.last_peer_error(), &reason);
     assert_eq!(l.metrics().frames_refused, 0);
 }
 
@@ -1079,6 +1090,7 @@ fn truncated_by_a_killed_peer() {
         child.wait().unwrap();
         wait_for("frames_refused", || l.metrics().frames_refused > before);
         assert!(l.last_peer_error().unwrap().starts_with("truncated"));
+        wait_for("the killed peer to be gone", || l.metrics().peers == 1);
         exchange(&l, &mut good, 2);
         assert!(l.try_recv().is_err());
     }
@@ -1096,7 +1108,13 @@ fn a_stalled_large_frame_is_dropped() {
     let mut bad = Raw::good(&addr);
     let big = payload(1, 200_000);
     bad.send(&frame(&big, 5, false)[..100_016]);
-    exchange(&l, &mut good, 2);
+    // Meanwhile the good peer's message gets through (once the stalled frame
+    // is dropped at the latest). Only this direction: psyne may route its own
+    // sends to the stalled peer, whose receiving side is fine.
+    good.send(&frame(b"while stalled", 2, true));
+    let m = l.recv_timeout(LONG).unwrap();
+    assert_eq!((&m[..], m.msg_type()), (&b"while stalled"[..], 2));
+    drop(m);
     // Section 5 says `truncated` has no CLOSE frame because "the stream is
     // gone"; for a stall the stream is not gone, so either is accepted.
     if let Some(f) = bad.read_frame() {
@@ -1109,6 +1127,8 @@ fn a_stalled_large_frame_is_dropped() {
     }
     wait_for("frames_refused", || l.metrics().frames_refused == 1);
     assert!(l.last_peer_error().unwrap().starts_with("truncated"));
+    wait_for("the stalled peer to be gone", || l.metrics().peers == 1);
+    exchange(&l, &mut good, 3);
     // The space is given back: the good peer's big messages go through.
     for i in 0..4 {
         let m = payload(10 + i, 400_000);
@@ -1131,7 +1151,7 @@ fn a_close_from_the_peer_is_not_a_violation() {
         assert_eq!((&m[..], m.msg_type()), (&b"last words"[..], 4));
         drop(m);
         wait_for("the close", || l.metrics().peers == 0);
-        assert_eq!(l.last_peer_error().as_deref(), Some("bye now"));
+        assert_kept_close(l.last_peer_error(), "bye now");
         assert_eq!(l.metrics().frames_refused, 0);
         // An empty reason too.
         let mut g = Raw::good(&addr);
@@ -1203,7 +1223,22 @@ fn connector_refuses_a_bad_listener_hello_and_reconnects() {
     s.send(&frame(b"reply", 43, true));
     let m = c.recv_timeout(LONG).unwrap();
     assert_eq!((&m[..], m.msg_type()), (&b"reply"[..], 43));
-    assert!(c.metrics().reconnects >= 1);
+    // A handshake that failed was no connection: this is the first.
+    assert_eq!((c.metrics().connects, c.metrics().reconnects), (1, 0));
+    // 3: we drop the connection; the connector re-establishes it.
+    drop(s);
+    let mut s = accept();
+    s.send(
+        &Hello {
+            role: 1,
+            ..Hello::connector()
+        }
+        .bytes(),
+    );
+    s.read_hello().check(0);
+    wait_for("the reconnect", || c.metrics().reconnects == 1);
+    c.send(b"again", 44).unwrap();
+    assert_eq!(s.recv_msg(), (b"again".to_vec(), 44));
 }
 
 // ---------------------------------------------------------------------------
@@ -1352,7 +1387,7 @@ fn psyne_listener_with_python(kind: Kind, checksum: bool) {
     assert!(got == peer_messages(n, SIZES, None), "messages differ");
     py.finish();
     wait_for("the sender to go", || l.metrics().peers == 0);
-    assert_eq!(l.last_peer_error().as_deref(), Some("done"));
+    assert_kept_close(l.last_peer_error(), "done");
 
     // psyne -> Python.
     let py = Py::spawn(
@@ -1475,7 +1510,7 @@ fn psyne_connector_with_python(kind: Kind, checksum: bool) {
     assert!(got == peer_messages(n, SIZES, None), "messages differ");
     py.finish();
     wait_for("the CLOSE to be kept", || c.last_peer_error().is_some());
-    assert_eq!(c.last_peer_error().as_deref(), Some("done"));
+    assert_kept_close(c.last_peer_error(), "done");
     drop(c);
 
     // Python echoes what psyne sends.
