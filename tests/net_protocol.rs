@@ -408,6 +408,20 @@ impl Raw {
         h
     }
 
+    /// A valid listener handshake (we accepted a psyne connector).
+    fn handshake_as_listener(&mut self) -> Hello {
+        self.send(
+            &Hello {
+                role: 1,
+                ..Hello::connector()
+            }
+            .bytes(),
+        );
+        let h = self.read_hello();
+        h.check(0);
+        h
+    }
+
     fn good(addr: &Addr) -> Raw {
         let mut r = Raw::connect(addr);
         r.handshake(Hello::connector());
@@ -1614,4 +1628,211 @@ fn a_message_above_the_peers_max_frame_is_dropped_by_the_sender() {
     assert_eq!(g.recv_msg(), (vec![2u8; 64], 2));
     wait_for("frames_refused", || l.metrics().frames_refused == 1);
     exchange(&l, &mut g, 1);
+}
+
+/// Section 1: a peer may send its frames right behind its HELLO, in one write,
+/// before it has read anything.
+#[test]
+fn frames_pipelined_behind_the_hello() {
+    let (l, addr) = listener(Kind::Tcp, &[]);
+    let mut r = Raw::connect(&addr);
+    let mut bytes = Hello::connector().bytes().to_vec();
+    bytes.extend(frame(b"one", 1, false));
+    bytes.extend(frame(b"two", 2, true));
+    bytes.extend(frame(b"", 3, true));
+    r.send(&bytes);
+    for (data, ty) in [(&b"one"[..], 1), (b"two", 2), (b"", 3)] {
+        let m = l.recv_timeout(LONG).unwrap();
+        assert_eq!((&m[..], m.msg_type()), (data, ty));
+    }
+    r.read_hello().check(1);
+    assert_eq!(l.metrics().frames_refused, 0);
+}
+
+/// Section 3.4: with `?broadcast=1` every peer gets every message.
+#[test]
+fn broadcast_reaches_every_peer() {
+    let (l, addr) = listener(Kind::Tcp, &["broadcast=1"]);
+    let ep = addr.peer_endpoint();
+    let peers: Vec<Py> = (0..2)
+        .map(|_| Py::spawn(&["--connect", ep.as_str(), "recv", "30", "--verify"]))
+        .collect();
+    wait_for("both peers", || l.metrics().peers == 2);
+    let msgs = peer_messages(30, SIZES, None);
+    for (d, t) in &msgs {
+        l.send(d, *t).unwrap();
+    }
+    for py in peers {
+        let s = py.finish();
+        assert!(s.contains(&messages_json(&msgs)), "{s}");
+    }
+}
+
+/// Section 3.4: without broadcast each message goes to exactly one peer.
+#[test]
+fn without_broadcast_each_message_goes_to_one_peer() {
+    let (l, addr) = listener(Kind::Unix, &[]);
+    let ep = addr.peer_endpoint();
+    let peers: Vec<Py> = (0..2)
+        .map(|_| Py::spawn(&["--connect", ep.as_str(), "echo"]))
+        .collect();
+    wait_for("both peers", || l.metrics().peers == 2);
+    let n = 400;
+    let mut msgs: Vec<(Vec<u8>, u32)> = (0..n)
+        .map(|i| (payload(i, 1 + i % 700), i as u32))
+        .collect();
+    let mut back = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            for (d, t) in &msgs {
+                l.send(d, *t).unwrap();
+            }
+        });
+        recv_all(&l, n)
+    });
+    assert!(
+        l.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a message came back twice"
+    );
+    back.sort();
+    msgs.sort();
+    assert!(back == msgs, "every message once, each from one peer");
+    drop(l);
+    for py in peers {
+        py.finish();
+    }
+}
+
+/// Section 3.4: a listener merges what several peers send, each peer's
+/// frames in order.
+#[test]
+fn a_listener_merges_peers_in_order() {
+    let (l, addr) = listener(Kind::Tcp, &[]);
+    let ep = addr.peer_endpoint();
+    let n = 60;
+    let peers: Vec<Py> = (0..3)
+        .map(|k| {
+            let ty = format!("{}", 1000 + k);
+            Py::spawn(&[
+                "--connect",
+                ep.as_str(),
+                "send",
+                "60",
+                "--type",
+                ty.as_str(),
+                "--sizes",
+                SIZES_ARG,
+            ])
+        })
+        .collect();
+    let got = recv_all(&l, 3 * n);
+    for k in 0..3u32 {
+        let mine: Vec<(Vec<u8>, u32)> = got.iter().filter(|m| m.1 == 1000 + k).cloned().collect();
+        assert!(
+            mine == peer_messages(n, SIZES, Some(1000 + k)),
+            "peer {k}: order or contents"
+        );
+    }
+    for py in peers {
+        py.finish();
+    }
+    assert_eq!(l.metrics().frames_refused, 0);
+}
+
+/// Section 6: messages sent while the listener is not there wait in the ring.
+#[test]
+fn a_connector_queues_until_the_listener_appears() {
+    let path = unique_path("late");
+    let c = Channel::open(
+        &format!("unix://{path}?reconnect_max=50"),
+        RING,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    let msgs = peer_messages(10, SIZES, None);
+    for (d, t) in &msgs {
+        c.send(d, *t).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100)); // a few refused attempts
+    let ep = format!("unix:{path}");
+    let py = Py::spawn(&["--listen", ep.as_str(), "recv", "10", "--verify"]);
+    py.listening();
+    let s = py.finish();
+    assert!(s.contains(&messages_json(&msgs)), "{s}");
+}
+
+fn accept_raw(srv: &TcpListener) -> Raw {
+    srv.set_nonblocking(true).unwrap();
+    let t0 = Instant::now();
+    loop {
+        match srv.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(LONG)).unwrap();
+                return Raw { s: Stream::Tcp(s) };
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                assert!(t0.elapsed() < LONG, "the connector never connected");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The connector side of sections 2 and 5: a silent listener gets a
+/// handshake-timeout CLOSE, a non-psyne one is dropped without a CLOSE; the
+/// connector keeps retrying and works once the listener behaves.
+#[test]
+fn connector_handshake_timeout_and_bad_magic() {
+    let srv = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = srv.local_addr().unwrap().port();
+    let c = Channel::open(
+        &format!("tcp://127.0.0.1:{port}?handshake_timeout={HS_MS}&reconnect_max=50"),
+        RING,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    let mut s = accept_raw(&srv);
+    s.read_hello().check(0);
+    s.expect_close("handshake-timeout");
+    wait_for("frames_refused", || c.metrics().frames_refused == 1);
+    assert!(c
+        .last_peer_error()
+        .unwrap()
+        .starts_with("handshake-timeout"));
+
+    let mut s = accept_raw(&srv);
+    s.send(b"SSH-2.0-OpenSSH_9.6\r\n\0\0\0\0\0\0\0\0\0\0\0");
+    s.read_hello().check(0);
+    s.expect_end();
+    wait_for("frames_refused", || c.metrics().frames_refused == 2);
+    assert!(c.last_peer_error().unwrap().starts_with("bad-magic"));
+
+    let mut s = accept_raw(&srv);
+    s.handshake_as_listener();
+    c.send(b"finally", 1).unwrap();
+    assert_eq!(s.recv_msg(), (b"finally".to_vec(), 1));
+}
+
+/// Section 6: a unix listener replaces a stale socket file, refuses a path
+/// where a live listener answers, and removes its file when it closes.
+#[test]
+fn unix_socket_files() {
+    let path = unique_path("stale");
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(std::path::Path::new(&path).exists(), "the stale file stays");
+    let uri = format!("unix://{path}?role=listen");
+    let l = Channel::open(&uri, RING, Mode::Spsc, ChannelType::Multi).unwrap();
+    let ep = format!("unix:{path}");
+    Py::spawn(&["--connect", ep.as_str(), "hello"]).finish();
+    let second = Channel::open(&uri, RING, Mode::Spsc, ChannelType::Multi);
+    assert!(second.is_err(), "a second listener took a live path");
+    Py::spawn(&["--connect", ep.as_str(), "hello"]).finish();
+    drop(l);
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the listener left its socket file"
+    );
 }
