@@ -204,6 +204,79 @@ typedef struct psyne_metrics_t {
 typedef void (*psyne_receive_callback_t)(struct psyne_message_t *msg, uint32_t msg_type, void *user);
 
 /**
+ * All of a channel's counters (see `psyne_channel_get_extended_metrics`):
+ * the six of `psyne_metrics_t` first, in the same order. Fields may be
+ * appended in later versions, never inserted.
+ */
+typedef struct psyne_extended_metrics_t {
+    /**
+     * Messages published.
+     */
+    uint64_t messages_sent;
+    /**
+     * Payload bytes published.
+     */
+    uint64_t bytes_sent;
+    /**
+     * Messages taken by receivers.
+     */
+    uint64_t messages_received;
+    /**
+     * Payload bytes taken by receivers.
+     */
+    uint64_t bytes_received;
+    /**
+     * Send or reserve calls that found the ring full.
+     */
+    uint64_t send_blocks;
+    /**
+     * Receive calls that found the ring empty.
+     */
+    uint64_t receive_blocks;
+    /**
+     * Bytes written to the wire, framing included (payload bytes on memory/ipc).
+     */
+    uint64_t wire_bytes_sent;
+    /**
+     * Bytes read from the wire, framing included (payload bytes on memory/ipc).
+     */
+    uint64_t wire_bytes_received;
+    /**
+     * Messages sent compressed.
+     */
+    uint64_t messages_compressed;
+    /**
+     * Received messages whose checksum did not match (never delivered).
+     */
+    uint64_t checksum_failures;
+    /**
+     * Frames and handshakes refused (malformed, oversized, bad HELLO), and
+     * messages too large for the peer.
+     */
+    uint64_t frames_refused;
+    /**
+     * Connections established.
+     */
+    uint64_t connects;
+    /**
+     * Connections a connector re-established.
+     */
+    uint64_t reconnects;
+    /**
+     * Peers connected now.
+     */
+    uint64_t peers;
+    /**
+     * Bytes queued now.
+     */
+    uint64_t queued_bytes;
+    /**
+     * Deepest queue seen since the last reset.
+     */
+    uint64_t high_water_bytes;
+} psyne_extended_metrics_t;
+
+/**
  * Single producer, single consumer.
  */
 #define PSYNE_MODE_SPSC 0
@@ -476,6 +549,31 @@ psyne_error_t psyne_channel_get_max_message_size(struct psyne_channel_t *ch, siz
 psyne_error_t psyne_channel_set_receive_callback(struct psyne_channel_t *ch,
                                                  psyne_receive_callback_t cb,
                                                  void *user);
+
+/**
+ * Writes all of the channel's counters to `*out`: the six of
+ * `psyne_channel_get_metrics`, then wire bytes, compression, checksum
+ * failures, refused frames, connections, peers, depth and high-water mark.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `out` NULL or writable.
+ */
+psyne_error_t psyne_channel_get_extended_metrics(struct psyne_channel_t *ch,
+                                                 struct psyne_extended_metrics_t *out);
+
+/**
+ * Writes a socket end's address, NUL-terminated, to `buf`: `HOST:PORT` of
+ * a tcp listener (with the port the system chose for port 0), the path of
+ * a unix listener, the address a connector connects to.
+ * `PSYNE_ERROR_UNSUPPORTED` on memory:// and ipc:// channels;
+ * `PSYNE_ERROR_INVALID_ARGUMENT` (saying the size needed) when `cap` is
+ * too small.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `buf` NULL or writable for
+ * `cap` bytes.
+ */
+psyne_error_t psyne_channel_get_local_address(struct psyne_channel_t *ch, char *buf, size_t cap);
 
 /**
  * Sends a copy of `size` bytes at `data` as one message of type `msg_type`;

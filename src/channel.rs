@@ -733,7 +733,10 @@ impl ChannelBuilder {
                 )));
             }
             if c.enable_checksum {
-                if matches!(parsed.endpoint, Endpoint::Memory { .. } | Endpoint::Ipc { .. }) {
+                if matches!(
+                    parsed.endpoint,
+                    Endpoint::Memory { .. } | Endpoint::Ipc { .. }
+                ) {
                     return Err(Error::Unsupported(
                         "checksums on memory:// and ipc:// are not built yet (tcp:// and unix:// have them)"
                             .into(),

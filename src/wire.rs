@@ -64,7 +64,11 @@ impl Hello {
         b[8] = self.side as u8;
         b[9] = self.mode;
         b[10] = self.channel_type;
-        let flags = if self.checksums { HELLO_FLAG_CHECKSUM } else { 0 };
+        let flags = if self.checksums {
+            HELLO_FLAG_CHECKSUM
+        } else {
+            0
+        };
         b[12..16].copy_from_slice(&flags.to_le_bytes());
         b[16..20].copy_from_slice(&self.max_frame.to_le_bytes());
         b[20..24].copy_from_slice(&self.decoders.to_le_bytes());
@@ -178,7 +182,11 @@ impl Header {
     /// `decoders` the compression algorithms it announced. Nothing is
     /// allocated or read before this passes.
     #[inline]
-    pub(crate) fn decode(b: &[u8; HEADER_LEN], max_frame: u32, decoders: u32) -> Result<Header, Violation> {
+    pub(crate) fn decode(
+        b: &[u8; HEADER_LEN],
+        max_frame: u32,
+        decoders: u32,
+    ) -> Result<Header, Violation> {
         let h = Header {
             len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             msg_type: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
@@ -217,7 +225,10 @@ impl Header {
         if h.len > max_frame {
             return Err(Violation::new(
                 Kind::FrameTooLong,
-                format!("frame of {} bytes; this side accepts at most {max_frame}", h.len),
+                format!(
+                    "frame of {} bytes; this side accepts at most {max_frame}",
+                    h.len
+                ),
             ));
         }
         if h.flags & FLAG_COMPRESSION != 0 {
@@ -337,9 +348,15 @@ mod tests {
     fn hello_matches_the_documented_example() {
         let b = hello(Side::Connector).encode();
         let doc = "50 53 59 4E 01 00 20 00 00 00 01 00 01 00 00 00 F0 7F 00 00 00 00 00 00 00 00 00 00 00 00 00 00";
-        let want: Vec<u8> = doc.split(' ').map(|x| u8::from_str_radix(x, 16).unwrap()).collect();
+        let want: Vec<u8> = doc
+            .split(' ')
+            .map(|x| u8::from_str_radix(x, 16).unwrap())
+            .collect();
         assert_eq!(&b[..], &want[..]);
-        assert_eq!(Hello::decode(&b, Side::Listener), Ok(hello(Side::Connector)));
+        assert_eq!(
+            Hello::decode(&b, Side::Listener),
+            Ok(hello(Side::Connector))
+        );
     }
 
     #[test]
@@ -371,7 +388,10 @@ mod tests {
         assert_eq!(with(20, 8), Kind::BadHello);
         let mut b = good;
         b[16..20].copy_from_slice(&63u32.to_le_bytes());
-        assert_eq!(Hello::decode(&b, Side::Listener).unwrap_err().kind, Kind::BadHello);
+        assert_eq!(
+            Hello::decode(&b, Side::Listener).unwrap_err().kind,
+            Kind::BadHello
+        );
     }
 
     #[test]
@@ -396,6 +416,9 @@ mod tests {
         assert_eq!(dec(c), Err(Kind::BadFlags));
         let mut b = Header::message(1, 0, None).encode();
         b[10] = 1;
-        assert_eq!(Header::decode(&b, 1000, 0).unwrap_err().kind, Kind::BadFlags);
+        assert_eq!(
+            Header::decode(&b, 1000, 0).unwrap_err().kind,
+            Kind::BadFlags
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! Channel handles: create/destroy, control, metrics, receive callback.
 
 use super::message::{psyne_message_t, MessageKind};
-use super::{not_null, psyne_compression_config_t, psyne_error_t, psyne_metrics_t, run};
+use super::{
+    not_null, psyne_compression_config_t, psyne_error_t, psyne_extended_metrics_t, psyne_metrics_t,
+    run,
+};
 use crate::config::{ChannelType, CompressionConfig, CompressionType, Mode};
 use crate::error::{Error, Result};
 use crate::Channel;
@@ -261,22 +264,31 @@ pub unsafe extern "C" fn psyne_channel_get_uri(
     run("psyne_channel_get_uri", || {
         // SAFETY: caller contract.
         let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
-        not_null(buf, "buf")?;
-        let uri = h.channel.uri().as_bytes();
-        let needed = uri.len() + 1;
-        if cap < needed {
-            return Err(Error::invalid(format!(
-                "buffer of {cap} bytes is too small for the URI: {needed} bytes needed (including the terminating NUL)"
-            )));
-        }
-        // SAFETY: `buf` is writable for `cap >= needed` bytes and cannot
-        // overlap the Rust-owned URI.
-        unsafe {
-            std::ptr::copy_nonoverlapping(uri.as_ptr(), buf.cast::<u8>(), uri.len());
-            buf.add(uri.len()).write(0);
-        }
-        Ok(())
+        // SAFETY: caller contract on `buf` / `cap`.
+        unsafe { copy_c_string(h.channel.uri(), "URI", buf, cap) }
     })
+}
+
+/// Copies `s` and a terminating NUL into `buf`, or says how much room it needs.
+///
+/// # Safety
+/// `buf` NULL or writable for `cap` bytes.
+unsafe fn copy_c_string(s: &str, what: &str, buf: *mut c_char, cap: usize) -> crate::Result<()> {
+    not_null(buf, "buf")?;
+    let bytes = s.as_bytes();
+    let needed = bytes.len() + 1;
+    if cap < needed {
+        return Err(Error::invalid(format!(
+            "buffer of {cap} bytes is too small for the {what}: {needed} bytes needed (including the terminating NUL)"
+        )));
+    }
+    // SAFETY: `buf` is writable for `cap >= needed` bytes and cannot overlap
+    // the Rust-owned string.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len());
+        buf.add(bytes.len()).write(0);
+    }
+    Ok(())
 }
 
 /// Writes the channel's counters to `*out`.
@@ -441,5 +453,72 @@ pub unsafe extern "C" fn psyne_channel_set_receive_callback(
             msg.kill();
         };
         h.channel.set_receive_callback(Some(Box::new(callback)))
+    })
+}
+
+/// Writes all of the channel's counters to `*out`: the six of
+/// `psyne_channel_get_metrics`, then wire bytes, compression, checksum
+/// failures, refused frames, connections, peers, depth and high-water mark.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_channel_get_extended_metrics(
+    ch: *mut psyne_channel_t,
+    out: *mut psyne_extended_metrics_t,
+) -> psyne_error_t {
+    run("psyne_channel_get_extended_metrics", || {
+        // SAFETY: caller contract.
+        let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+        not_null(out, "out")?;
+        let m = h.channel.metrics();
+        let c = psyne_extended_metrics_t {
+            messages_sent: m.messages_sent,
+            bytes_sent: m.bytes_sent,
+            messages_received: m.messages_received,
+            bytes_received: m.bytes_received,
+            send_blocks: m.send_blocks,
+            receive_blocks: m.receive_blocks,
+            wire_bytes_sent: m.wire_bytes_sent,
+            wire_bytes_received: m.wire_bytes_received,
+            messages_compressed: m.messages_compressed,
+            checksum_failures: m.checksum_failures,
+            frames_refused: m.frames_refused,
+            connects: m.connects,
+            reconnects: m.reconnects,
+            peers: m.peers,
+            queued_bytes: m.queued_bytes,
+            high_water_bytes: m.high_water_bytes,
+        };
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe { write_out(out, c) };
+        Ok(())
+    })
+}
+
+/// Writes a socket end's address, NUL-terminated, to `buf`: `HOST:PORT` of
+/// a tcp listener (with the port the system chose for port 0), the path of
+/// a unix listener, the address a connector connects to.
+/// `PSYNE_ERROR_UNSUPPORTED` on memory:// and ipc:// channels;
+/// `PSYNE_ERROR_INVALID_ARGUMENT` (saying the size needed) when `cap` is
+/// too small.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `buf` NULL or writable for
+/// `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_channel_get_local_address(
+    ch: *mut psyne_channel_t,
+    buf: *mut c_char,
+    cap: usize,
+) -> psyne_error_t {
+    run("psyne_channel_get_local_address", || {
+        // SAFETY: caller contract.
+        let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+        let addr = h.channel.local_addr().ok_or_else(|| {
+            Error::Unsupported("memory:// and ipc:// channels have no socket address".into())
+        })?;
+        // SAFETY: caller contract on `buf` / `cap`.
+        unsafe { copy_c_string(&addr, "address", buf, cap) }
     })
 }

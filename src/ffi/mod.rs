@@ -125,6 +125,47 @@ pub struct psyne_metrics_t {
     pub receive_blocks: u64,
 }
 
+/// All of a channel's counters (see `psyne_channel_get_extended_metrics`):
+/// the six of `psyne_metrics_t` first, in the same order. Fields may be
+/// appended in later versions, never inserted.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct psyne_extended_metrics_t {
+    /// Messages published.
+    pub messages_sent: u64,
+    /// Payload bytes published.
+    pub bytes_sent: u64,
+    /// Messages taken by receivers.
+    pub messages_received: u64,
+    /// Payload bytes taken by receivers.
+    pub bytes_received: u64,
+    /// Send or reserve calls that found the ring full.
+    pub send_blocks: u64,
+    /// Receive calls that found the ring empty.
+    pub receive_blocks: u64,
+    /// Bytes written to the wire, framing included (payload bytes on memory/ipc).
+    pub wire_bytes_sent: u64,
+    /// Bytes read from the wire, framing included (payload bytes on memory/ipc).
+    pub wire_bytes_received: u64,
+    /// Messages sent compressed.
+    pub messages_compressed: u64,
+    /// Received messages whose checksum did not match (never delivered).
+    pub checksum_failures: u64,
+    /// Frames and handshakes refused (malformed, oversized, bad HELLO), and
+    /// messages too large for the peer.
+    pub frames_refused: u64,
+    /// Connections established.
+    pub connects: u64,
+    /// Connections a connector re-established.
+    pub reconnects: u64,
+    /// Peers connected now.
+    pub peers: u64,
+    /// Bytes queued now.
+    pub queued_bytes: u64,
+    /// Deepest queue seen since the last reset.
+    pub high_water_bytes: u64,
+}
+
 /// Compression and integrity settings for `psyne_channel_create_compressed`.
 ///
 /// Every field is read as plain bytes, so an out-of-range `type` is reported as

@@ -5,8 +5,8 @@
 //! name creates a fresh one.
 
 use super::Shared;
-use crate::mode::{ChannelType, Mode};
 use crate::error::{Error, Result};
+use crate::mode::{ChannelType, Mode};
 use crate::ring::layout::capacity_for;
 use crate::ring::Ring;
 use std::sync::{Arc, Weak};

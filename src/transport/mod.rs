@@ -16,9 +16,9 @@ pub(crate) mod net;
 use crate::config::{Endpoint, NetOptions};
 use crate::mode::{ChannelType, Mode};
 use crate::ring::Ring;
-use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::{OnceLock, Weak};
 
 /// One ring and what every handle using it needs to know: the channel's mode

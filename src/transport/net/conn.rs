@@ -73,12 +73,18 @@ impl From<Violation> for Ended {
 }
 
 /// Sends our HELLO and reads the peer's, all within the handshake timeout.
-pub(super) fn handshake(end: &NetEnd, stream: &Stream, own: Side) -> std::result::Result<Hello, Ended> {
+pub(super) fn handshake(
+    end: &NetEnd,
+    stream: &Stream,
+    own: Side,
+) -> std::result::Result<Hello, Ended> {
     let deadline = Instant::now() + end.opts.handshake_timeout;
     stream.set_write_timeout(Some(end.opts.handshake_timeout))?;
     stream.write_all(&end.hello(own).encode())?;
     stream.set_write_timeout(None)?;
-    end.counters.wire_bytes_sent.fetch_add(HELLO_LEN as u64, Relaxed);
+    end.counters
+        .wire_bytes_sent
+        .fetch_add(HELLO_LEN as u64, Relaxed);
     let mut b = [0u8; HELLO_LEN];
     read_exact_by(end, stream, &mut b, deadline, Kind::HandshakeTimeout)?;
     stream.set_read_timeout(None)?;
@@ -116,7 +122,9 @@ fn read_exact_by(
             }
             Ok(n) => {
                 got += n;
-                end.counters.wire_bytes_received.fetch_add(n as u64, Relaxed);
+                end.counters
+                    .wire_bytes_received
+                    .fetch_add(n as u64, Relaxed);
             }
             Err(e) if is_timeout(&e) => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -127,7 +135,10 @@ fn read_exact_by(
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Tells the peer why we close (where the protocol says to), best effort.
@@ -213,7 +224,10 @@ impl<'a> Reader<'a> {
                 }
                 Ok(k) => {
                     self.filled += k;
-                    self.end.counters.wire_bytes_received.fetch_add(k as u64, Relaxed);
+                    self.end
+                        .counters
+                        .wire_bytes_received
+                        .fetch_add(k as u64, Relaxed);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
@@ -374,7 +388,9 @@ impl Run {
         } else {
             let start = ring.read_position();
             let records = &mut self.records;
-            let end = ring.read_run(RUN_RECORDS, RUN_BYTES, |rec| records.push((rec.pos, rec.len())));
+            let end = ring.read_run(RUN_RECORDS, RUN_BYTES, |rec| {
+                records.push((rec.pos, rec.len()))
+            });
             self.span = (start, end);
             // A run of padding alone is freed at once.
             if self.records.is_empty() && end != start {
@@ -387,7 +403,11 @@ impl Run {
 
     /// Takes the next run, waiting for the first message. `Err(Stopped)`
     /// once the ring is stopped and drained.
-    pub(super) fn take(&mut self, ring: &Ring, limit: WaitLimit<'_>) -> std::result::Result<(), Ended> {
+    pub(super) fn take(
+        &mut self,
+        ring: &Ring,
+        limit: WaitLimit<'_>,
+    ) -> std::result::Result<(), Ended> {
         debug_assert!(self.is_empty());
         if self.take_now(ring) {
             return Ok(());
@@ -438,10 +458,16 @@ impl Run {
             }
             // SAFETY: the record is ours until the run is released, and its
             // producer finished writing it before publishing it.
-            let payload = unsafe { std::slice::from_raw_parts(ring.payload_ptr(pos), len as usize) };
+            let payload =
+                unsafe { std::slice::from_raw_parts(ring.payload_ptr(pos), len as usize) };
             let checksum = end.opts.checksum.then(|| wire::checksum(payload));
-            let msg_type = if end.single_type { 0 } else { ring.record_type(pos) };
-            self.headers.push(Header::message(len, msg_type, checksum).encode());
+            let msg_type = if end.single_type {
+                0
+            } else {
+                ring.record_type(pos)
+            };
+            self.headers
+                .push(Header::message(len, msg_type, checksum).encode());
         }
         let mut h = self.headers.iter();
         for &(pos, len) in &self.records {
@@ -450,7 +476,8 @@ impl Run {
             }
             slices.push(IoSlice::new(h.next().expect("one header per frame sent")));
             // SAFETY: as above.
-            let payload = unsafe { std::slice::from_raw_parts(ring.payload_ptr(pos), len as usize) };
+            let payload =
+                unsafe { std::slice::from_raw_parts(ring.payload_ptr(pos), len as usize) };
             if !payload.is_empty() {
                 slices.push(IoSlice::new(payload));
             }
@@ -458,7 +485,9 @@ impl Run {
         let total: usize = slices.iter().map(|s| s.len()).sum();
         let _w = peer.write_lock.lock();
         write_all_vectored(&peer.stream, &mut slices)?;
-        end.counters.wire_bytes_sent.fetch_add(total as u64, Relaxed);
+        end.counters
+            .wire_bytes_sent
+            .fetch_add(total as u64, Relaxed);
         Ok(())
     }
 }

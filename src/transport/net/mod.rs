@@ -299,8 +299,16 @@ pub(crate) fn open(
     // its receive ring.
     let tx_mode = Mode::from_sides(mode.multi_producer(), listening && !opts.broadcast);
     let rx_mode = Mode::from_sides(listening, mode.multi_consumer());
-    let tx = Arc::new(Shared::new(Ring::new_heap(capacity, tx_mode)?, mode, channel_type));
-    let rx = Arc::new(Shared::new(Ring::new_heap(capacity, rx_mode)?, mode, channel_type));
+    let tx = Arc::new(Shared::new(
+        Ring::new_heap(capacity, tx_mode)?,
+        mode,
+        channel_type,
+    ));
+    let rx = Arc::new(Shared::new(
+        Ring::new_heap(capacity, rx_mode)?,
+        mode,
+        channel_type,
+    ));
     let end = Arc::new(NetEnd {
         tx: tx.clone(),
         rx: rx.clone(),
@@ -333,15 +341,22 @@ pub(crate) fn open(
     match role {
         Role::Listen => {
             let e = end.clone();
-            driver.threads.push(spawn("psyne-accept", Box::new(move || accept_loop(&e)))?);
+            driver
+                .threads
+                .push(spawn("psyne-accept", Box::new(move || accept_loop(&e)))?);
             if opts.broadcast {
                 let e = end.clone();
-                driver.threads.push(spawn("psyne-broadcast", Box::new(move || broadcast_loop(&e)))?);
+                driver.threads.push(spawn(
+                    "psyne-broadcast",
+                    Box::new(move || broadcast_loop(&e)),
+                )?);
             }
         }
         Role::Connect => {
             let e = end.clone();
-            driver.threads.push(spawn("psyne-connect", Box::new(move || connect_loop(&e)))?);
+            driver
+                .threads
+                .push(spawn("psyne-connect", Box::new(move || connect_loop(&e)))?);
         }
     }
     Ok(Opened {
@@ -360,7 +375,10 @@ fn spawn_peer_thread(name: &str, f: impl FnOnce() + Send + 'static) -> io::Resul
 
 /// Accepts peers until the end closes; each gets a thread of its own.
 fn accept_loop(end: &Arc<NetEnd>) {
-    let listener = end.listener.as_ref().expect("a listener end has a listener");
+    let listener = end
+        .listener
+        .as_ref()
+        .expect("a listener end has a listener");
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     while !end.is_closing() {
         let stream = match listener.accept() {
@@ -429,7 +447,10 @@ fn refuse_peer(end: &NetEnd, stream: &Stream) {
 fn connect_loop(end: &Arc<NetEnd>) {
     let mut backoff = BACKOFF_MIN;
     while !end.is_closing() && !end.tx.ring.is_stopped() {
-        match socket::connect(&end.addr, CONNECT_TIMEOUT.min(end.opts.handshake_timeout.max(BACKOFF_MIN))) {
+        match socket::connect(
+            &end.addr,
+            CONNECT_TIMEOUT.min(end.opts.handshake_timeout.max(BACKOFF_MIN)),
+        ) {
             Ok(stream) => {
                 let Some(id) = end.register(&stream) else {
                     break;
@@ -558,11 +579,8 @@ fn broadcast_loop(end: &Arc<NetEnd>) {
     let ring = &end.tx.ring;
     let never = CancelToken::new();
     let mut run = Run::new();
-    loop {
-        match run.take(ring, end.limit(&never)) {
-            Ok(()) => {}
-            Err(_) => break, // stopped and drained
-        }
+    // Until the ring is stopped and drained.
+    while run.take(ring, end.limit(&never)).is_ok() {
         // Messages wait in the ring until there is a peer to take them.
         let peers = loop {
             let peers = end.peers.lock().clone();

@@ -140,10 +140,7 @@ impl Listener {
     /// `HOST:PORT` (the port the system chose for port 0) or the path.
     pub(crate) fn local_addr(&self) -> String {
         match self {
-            Listener::Tcp(l) => l
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
+            Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             Listener::Unix(_, p) => p.display().to_string(),
         }
     }
