@@ -605,6 +605,19 @@ fn bad_version_gets_a_version_1_close() {
             h.version = v;
             violation(kind, &[], "bad-version", Expect::Close, send_hello(h));
         }
+        // A longer HELLO from a future version: the first 8 bytes tell.
+        violation(kind, &[], "bad-version", Expect::Close, |bad| {
+            let mut b = Hello {
+                version: 2,
+                hello_len: 48,
+                ..Hello::connector()
+            }
+            .bytes()
+            .to_vec();
+            b.extend_from_slice(&[0; 16]);
+            let _ = bad.s.write_all(&b);
+            bad.read_hello().check(1);
+        });
     }
 }
 
@@ -1835,4 +1848,141 @@ fn unix_socket_files() {
         !std::path::Path::new(&path).exists(),
         "the listener left its socket file"
     );
+}
+
+/// Frames over 64 KiB go straight into the receive ring (section 6): a bad
+/// checksum or an early end there must not deliver anything and must give
+/// the space back.
+#[test]
+fn large_frames_refused_in_the_ring_give_their_space_back() {
+    let ring = 1 << 20;
+    let hs = format!("handshake_timeout={HS_MS}");
+    let (l, addr) = listen(Kind::Tcp, &[hs.as_str()], ring, ChannelType::Multi);
+    let mut good = Raw::good(&addr);
+    let big = payload(7, 300_000);
+    for round in 0..3 {
+        let mut bad = Raw::good(&addr);
+        bad.send(&frame_raw(
+            big.len() as u32,
+            1,
+            F_CHECKSUM,
+            0,
+            !crc32c(&big),
+            &big,
+        ));
+        bad.expect_close("checksum-mismatch");
+        let mut bad = Raw::good(&addr);
+        bad.send(&frame(&big, 1, true)[..150_000]);
+        drop(bad);
+        wait_for("both refusals", || {
+            l.metrics().frames_refused == 2 * (round + 1)
+        });
+        wait_for("the bad peers to be gone", || l.metrics().peers == 1);
+        assert!(l.last_peer_error().unwrap().starts_with("truncated"));
+        // 3 x 300 KB through a 1 MiB ring: only if the refused space came back.
+        for i in 0..3 {
+            let m = payload(round as usize * 3 + i, 300_000);
+            good.send(&frame(&m, 9, i % 2 == 0));
+            let r = l.recv_timeout(LONG).unwrap();
+            assert!(r[..] == m[..] && r.msg_type() == 9);
+        }
+        assert!(l.try_recv().is_err(), "a refused frame was delivered");
+    }
+    assert_eq!(l.metrics().checksum_failures, 3);
+}
+
+/// Section 4: a CLOSE frame never has CHECKSUM, also from an end that puts
+/// checksums on its messages.
+#[test]
+fn close_frames_carry_no_checksum_from_a_checksumming_end() {
+    violation(
+        Kind::Tcp,
+        &["checksum=on"],
+        "bad-control",
+        Expect::Close,
+        |bad| {
+            let h = bad.handshake(Hello::connector());
+            assert_eq!(h.flags, 1, "checksum=on is announced");
+            bad.send(&frame_raw(0, 9, F_CONTROL, 0, 0, &[]));
+        },
+    );
+}
+
+/// Section 6: a connector turned away with too-many-peers keeps retrying and
+/// gets in once a slot is free.
+#[test]
+fn a_connector_turned_away_gets_in_when_a_slot_frees() {
+    let (l, addr) = listener(Kind::Tcp, &["max_peers=1"]);
+    let mut holder = Raw::good(&addr);
+    wait_for("the holder", || l.metrics().peers == 1);
+    let c = Channel::open(
+        &connector_uri(&addr, &["reconnect_max=50"]),
+        RING,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    wait_for("the connector to be turned away", || {
+        c.last_peer_error()
+            .is_some_and(|e| e.contains("too-many-peers"))
+    });
+    assert!(l.metrics().frames_refused >= 1);
+    exchange(&l, &mut holder, 1);
+    drop(holder);
+    c.send(b"let me in", 5).unwrap();
+    let m = l.recv_timeout(LONG).unwrap();
+    assert_eq!((&m[..], m.msg_type()), (&b"let me in"[..], 5));
+    drop(m);
+    l.send(b"welcome", 6).unwrap();
+    let m = c.recv_timeout(LONG).unwrap();
+    assert_eq!((&m[..], m.msg_type()), (&b"welcome"[..], 6));
+}
+
+/// Messages over 64 KiB (read straight into the ring, section 6) up to
+/// exactly max_frame, both ways, with checksums.
+#[test]
+fn python_peer_large_messages() {
+    for kind in [Kind::Tcp, Kind::Unix] {
+        let ring = 1 << 20;
+        let max = ring / 2 - 16;
+        let hs = format!("handshake_timeout={HS_MS}");
+        let (l, addr) = listen(
+            kind,
+            &[hs.as_str(), "checksum=on"],
+            ring,
+            ChannelType::Multi,
+        );
+        let ep = addr.peer_endpoint();
+        let sizes = [65_537, 300_000, max, 0];
+        let sizes_arg = format!("65537,300000,{max},0");
+        let py = Py::spawn(&[
+            "--connect",
+            ep.as_str(),
+            "send",
+            "8",
+            "--checksum",
+            "--sizes",
+            sizes_arg.as_str(),
+        ]);
+        let got = recv_all(&l, 8);
+        assert!(got == peer_messages(8, &sizes, None), "messages differ");
+        py.finish();
+        wait_for("the sender to go", || l.metrics().peers == 0);
+        let py = Py::spawn(&[
+            "--connect",
+            ep.as_str(),
+            "recv",
+            "8",
+            "--checksum",
+            "--verify",
+        ]);
+        wait_for("the receiver", || l.metrics().peers == 1);
+        let msgs = peer_messages(8, &sizes, None);
+        for (d, t) in &msgs {
+            l.send(d, *t).unwrap();
+        }
+        let s = py.finish();
+        assert!(s.contains(&messages_json(&msgs)), "{s}");
+        assert_eq!(l.metrics().frames_refused, 0);
+    }
 }
