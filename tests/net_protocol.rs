@@ -1986,3 +1986,62 @@ fn python_peer_large_messages() {
         assert_eq!(l.metrics().frames_refused, 0);
     }
 }
+
+/// Section 5, "whatever a peer sends": garbage after a valid HELLO, and
+/// HELLOs with random fields, from several peers at once. Every one of them
+/// is refused exactly once (a violation, or `truncated` when our write side
+/// ends), nothing is delivered, and the good peer keeps sending meanwhile.
+#[test]
+fn random_garbage_from_many_peers() {
+    let (l, addr) = listener(Kind::Tcp, &[]);
+    let mut good = Raw::good(&addr);
+    let threads = 4;
+    let per_thread = 25;
+    std::thread::scope(|sc| {
+        for t in 0..threads {
+            let addr = addr.clone();
+            sc.spawn(move || {
+                let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1);
+                let mut rnd = move || {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x
+                };
+                for i in 0..per_thread {
+                    let mut bad = Raw::connect(&addr);
+                    let mut bytes = if i % 3 == 0 {
+                        // The first 8 bytes right, the rest random.
+                        b"PSYN\x01\x00\x20\x00".to_vec()
+                    } else {
+                        Hello::connector().bytes().to_vec()
+                    };
+                    let n = 1 + rnd() as usize % 200;
+                    bytes.extend((0..n).map(|_| rnd() as u8));
+                    let _ = bad.s.write_all(&bytes);
+                    bad.s.shutdown_write();
+                    bad.read_hello().check(1);
+                    // No pings go to bad peers here (see below), so the only
+                    // frame that may come is the CLOSE.
+                    if let Some(f) = bad.read_frame() {
+                        assert_eq!((f.flags, f.msg_type), (F_CONTROL, CTRL_CLOSE), "{f:?}");
+                        bad.expect_end();
+                    }
+                }
+            });
+        }
+        // Only towards the listener while bad peers are around: psyne may
+        // route its own sends to any peer that completed a handshake.
+        for n in 0..20u32 {
+            good.send(&frame(&n.to_le_bytes(), n, n % 2 == 0));
+            let m = l.recv_timeout(LONG).unwrap();
+            assert_eq!((&m[..], m.msg_type()), (&n.to_le_bytes()[..], n));
+        }
+    });
+    let total = (threads * per_thread) as u64;
+    wait_for("every refusal", || l.metrics().frames_refused >= total);
+    wait_for("the bad peers to be gone", || l.metrics().peers == 1);
+    assert_eq!(l.metrics().frames_refused, total);
+    exchange(&l, &mut good, 99);
+    assert!(l.try_recv().is_err(), "garbage was delivered");
+}
