@@ -2188,3 +2188,45 @@ fn a_peer_that_does_not_read_does_not_hold_up_the_others() {
         "every message exactly once"
     );
 }
+
+fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
+}
+
+/// Section 7, byte for byte: a MULTI SPSC connector with a 64 KiB ring and
+/// checksums, sending `abc` with type 7.
+#[test]
+fn the_example_of_section_7_byte_for_byte() {
+    let srv = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = srv.local_addr().unwrap().port();
+    let c = Channel::open(
+        &format!("tcp://127.0.0.1:{port}?checksum=on"),
+        1 << 16,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    let mut s = accept_raw(&srv);
+    let hello = s.read_n(32).unwrap();
+    assert_eq!(
+        hello,
+        hex("50 53 59 4E  01 00  20 00  00  00  01  00  01 00 00 00  F0 7F 00 00  00 00 00 00  00 00 00 00 00 00 00 00")
+    );
+    s.send(
+        &Hello {
+            role: 1,
+            ..Hello::connector()
+        }
+        .bytes(),
+    );
+    c.send(b"abc", 7).unwrap();
+    let f = s.read_n(19).unwrap();
+    assert_eq!(
+        f,
+        hex("03 00 00 00  07 00 00 00  01 00  00 00  B7 3F 4B 36  61 62 63")
+    );
+    assert_eq!(crc32c(b"abc"), 0x364B_3FB7);
+    assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+}
