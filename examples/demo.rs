@@ -5,29 +5,65 @@
 //!   cargo run --release --example demo -- 200000  # fewer
 //!
 //! Throughput rows: producers and consumers in threads, 64-byte messages
-//! through the copying API, blocking calls (threads sleep when idle).
-//! Latency rows: one message bounced between two threads over two SPSC
-//! channels; one-way = round trip / 2, percentiles over every round trip.
+//! through the copying API, blocking calls (threads sleep when idle). On
+//! tcp:// and unix:// the producers send on a connector and the consumers
+//! receive on the listener it connected to (loopback), in one process.
+//! Latency rows: one message bounced between two threads (over two SPSC
+//! channels on memory/ipc; back and forth over one connection on sockets);
+//! one-way = round trip / 2, percentiles over every round trip.
 
 use psyne::{Channel, ChannelType, Error, Mode};
 use std::time::{Duration, Instant};
 
 const MSG: usize = 64;
 
+/// Two connected ends: what is sent on the first arrives on the second (on
+/// memory and ipc, two handles on one ring).
+fn pair(scheme: &str, name: &str, mode: Mode) -> Result<(Channel, Channel), Error> {
+    let open = |uri: &str| Channel::open(uri, 1 << 20, mode, ChannelType::Multi);
+    match scheme {
+        "memory" | "ipc" => {
+            let a = open(&format!("{scheme}://demo-{name}"))?;
+            Ok((a.clone(), a))
+        }
+        _ => {
+            let listen = match scheme {
+                "unix" => format!(
+                    "unix:///tmp/psyne-demo-{}-{name}.sock?role=listen",
+                    std::process::id()
+                ),
+                "ws" => "ws://127.0.0.1:0/demo?role=listen".to_string(),
+                _ => "tcp://127.0.0.1:0?role=listen".to_string(),
+            };
+            let rx = open(&listen)?;
+            let addr = rx.local_addr().unwrap_or_default();
+            let tx = open(&format!("{scheme}://{addr}"))?;
+            let t = Instant::now();
+            while tx.metrics().peers == 0 {
+                if t.elapsed() > Duration::from_secs(10) {
+                    return Err(Error::Timeout);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok((tx, rx))
+        }
+    }
+}
+
 fn throughput(
-    uri: &str,
+    scheme: &str,
     mode: Mode,
     producers: usize,
     consumers: usize,
     total: usize,
 ) -> Result<(f64, f64), Error> {
-    let ch = Channel::open(uri, 1 << 20, mode, ChannelType::Multi)?;
+    let (tx_end, rx_end) = pair(scheme, &format!("{mode:?}"), mode)?;
     let per_producer = total / producers;
     let total = per_producer * producers;
     let start = Instant::now();
     let mut threads = Vec::new();
     for _ in 0..producers {
-        let tx = ch.clone();
+        let tx = tx_end.clone();
         threads.push(std::thread::spawn(move || {
             let msg = [0x5au8; MSG];
             for i in 0..per_producer {
@@ -37,7 +73,7 @@ fn throughput(
     }
     let per_consumer = total / consumers;
     for c in 0..consumers {
-        let rx = ch.clone();
+        let rx = rx_end.clone();
         // The last consumer takes the remainder.
         let n = if c == consumers - 1 {
             total - per_consumer * (consumers - 1)
@@ -59,6 +95,9 @@ fn throughput(
 }
 
 fn latency(scheme: &str, rounds: usize) -> Result<(Duration, Duration, Duration), Error> {
+    if !matches!(scheme, "memory" | "ipc") {
+        return socket_latency(scheme, rounds);
+    }
     let ping = Channel::open(
         &format!("{scheme}://demo-ping"),
         1 << 16,
@@ -94,6 +133,31 @@ fn latency(scheme: &str, rounds: usize) -> Result<(Duration, Duration, Duration)
     Ok((pct(0.50), pct(0.99), pct(0.999)))
 }
 
+/// Ping-pong over one connection: the connector sends, the listener
+/// echoes on the same channel.
+fn socket_latency(scheme: &str, rounds: usize) -> Result<(Duration, Duration, Duration), Error> {
+    let (client, server) = pair(scheme, "latency", Mode::Spsc)?;
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; MSG];
+        for _ in 0..rounds {
+            let (n, t) = server.recv_into(&mut buf).unwrap();
+            server.send(&buf[..n], t).unwrap();
+        }
+    });
+    let mut samples = Vec::with_capacity(rounds);
+    let mut buf = [0u8; MSG];
+    for i in 0..rounds {
+        let t0 = Instant::now();
+        client.send(&[1u8; MSG], i as u32)?;
+        client.recv_into(&mut buf)?;
+        samples.push(t0.elapsed() / 2);
+    }
+    echo.join().unwrap();
+    samples.sort_unstable();
+    let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
+    Ok((pct(0.50), pct(0.99), pct(0.999)))
+}
+
 fn main() {
     let total: usize = std::env::args()
         .nth(1)
@@ -116,13 +180,7 @@ fn main() {
     ];
     for scheme in ["memory", "ipc", "tcp", "unix", "ws"] {
         for (mode, p, c) in rows {
-            let uri = match scheme {
-                "memory" | "ipc" => format!("{scheme}://demo-{mode:?}"),
-                "unix" => "unix:///tmp/psyne-demo.sock".to_string(),
-                "ws" => "ws://127.0.0.1:47001/demo".to_string(),
-                _ => "tcp://127.0.0.1:47000".to_string(),
-            };
-            match throughput(&uri, mode, p, c, total) {
+            match throughput(scheme, mode, p, c, total) {
                 Ok((mps, bps)) => {
                     println!(
                         "{scheme:<10} {:<6} {:>9} {:>14.0} {:>10.0}",
@@ -150,7 +208,7 @@ fn main() {
         "latency", "p50", "p99", "p99.9"
     );
     println!("{}", "-".repeat(49));
-    for scheme in ["memory", "ipc"] {
+    for scheme in ["memory", "ipc", "tcp", "unix", "ws"] {
         match latency(scheme, (total / 20).clamp(1000, 100_000)) {
             Ok((p50, p99, p999)) => {
                 println!("{scheme:<10} {:>12?} {:>12?} {:>12?}", p50, p99, p999)

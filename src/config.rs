@@ -130,6 +130,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "broadcast", schemes: NET, values: "on | off", doc: "listener: send every message to every peer (default off: each message to one peer)" },
     OptionSpec { key: "max_peers", schemes: NET, values: "1..=65536", doc: "listener: most peers connected at once (default 1024); one more is refused" },
     OptionSpec { key: "handshake_timeout", schemes: NET, values: "1..=600000", doc: "milliseconds a peer has to complete its HELLO, and a large frame begun to arrive (default 5000)" },
+    OptionSpec { key: "linger", schemes: NET, values: "0..=600000", doc: "milliseconds closing a handle waits for messages already sent to go out to a connected peer (default 1000; 0 = close at once, dropping them)" },
     OptionSpec { key: "reconnect_max", schemes: NET, values: "10..=600000", doc: "connector: longest wait between connection attempts, in milliseconds (backoff from 10 ms doubling, default 1000)" },
 ];
 
@@ -146,6 +147,8 @@ pub struct NetOptions {
     pub handshake_timeout: std::time::Duration,
     /// Connector: longest wait between attempts.
     pub reconnect_max: std::time::Duration,
+    /// How long closing waits for queued messages to go out.
+    pub linger: std::time::Duration,
 }
 
 impl Default for NetOptions {
@@ -156,6 +159,7 @@ impl Default for NetOptions {
             max_peers: 1024,
             handshake_timeout: std::time::Duration::from_millis(5000),
             reconnect_max: std::time::Duration::from_millis(1000),
+            linger: std::time::Duration::from_millis(1000),
         }
     }
 }
@@ -356,6 +360,9 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
             "handshake_timeout" => {
                 net.handshake_timeout =
                     std::time::Duration::from_millis(parse_range(key, value, 1, 600_000)?)
+            }
+            "linger" => {
+                net.linger = std::time::Duration::from_millis(parse_range(key, value, 0, 600_000)?)
             }
             "reconnect_max" => {
                 net.reconnect_max =

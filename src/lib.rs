@@ -22,14 +22,16 @@
 //! ```
 //!
 //! The data path, top-down: [`config`] parses the URI → [`Channel`]
-//! (`channel.rs`) → a transport (`transport/`) → the ring (`ring/`).
+//! (`channel.rs`) → a transport (`transport/`) → the ring (`ring/`) and,
+//! on sockets, the wire codec (`wire.rs`).
 //! The C ABI lives in `ffi/`.
 //!
 //! | scheme | status |
 //! |---|---|
 //! | `memory://NAME` | in-process ring shared by name |
 //! | `ipc://NAME` | shared-memory ring between processes (`docs/IPC.md`) |
-//! | `tcp://`, `unix://`, `ws://` | return [`Error::Unsupported`] (not built yet) |
+//! | `tcp://HOST:PORT`, `unix://PATH` | stream sockets, listener or connector (`docs/NETWORK.md`, wire format `docs/PROTOCOL.md`) |
+//! | `ws://` | returns [`Error::Unsupported`] (not built yet) |
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

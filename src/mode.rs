@@ -75,6 +75,7 @@ impl ChannelType {
 
 impl Mode {
     /// The mode with these sides (`multi_producer`, `multi_consumer`).
+    #[cfg_attr(loom, allow(dead_code))] // used by the socket driver
     pub(crate) fn from_sides(multi_producer: bool, multi_consumer: bool) -> Mode {
         match (multi_producer, multi_consumer) {
             (false, false) => Mode::Spsc,

@@ -451,3 +451,144 @@ fn message_too_large_for_the_peer_is_dropped_and_counted() {
     assert!(c.last_peer_error().unwrap().contains("2000"));
     assert_eq!(c.metrics().peers, 1);
 }
+
+/// Ping-pong with blocking calls, the echo in a thread of its own that owns
+/// the listener (the demo's latency row).
+#[test]
+fn blocking_ping_pong() {
+    for scheme in ["tcp", "unix"] {
+        let (server, uri) = listen(scheme, "", 1 << 16, Mode::Spsc);
+        let client = connect(&uri, 1 << 16, Mode::Spsc);
+        wait_for("the connection", || client.metrics().peers == 1);
+        let rounds = 5000;
+        let echo = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            for _ in 0..rounds {
+                let (n, t) = server.recv_into_timeout(&mut buf, LONG).unwrap();
+                server.send_timeout(&buf[..n], t, LONG).unwrap();
+            }
+        });
+        let mut buf = [0u8; 64];
+        for i in 0..rounds {
+            client.send_timeout(&[1u8; 64], i, LONG).unwrap();
+            let got = client.recv_into_timeout(&mut buf, LONG);
+            assert_eq!(
+                got,
+                Ok((64, i)),
+                "{scheme}: round {i}, {:?}",
+                client.metrics()
+            );
+        }
+        echo.join().unwrap();
+    }
+}
+
+/// Out of file descriptors: the listener neither crashes nor spins while
+/// `accept` fails, and takes peers again once descriptors are free. Runs in
+/// a child process (the limit is process-wide).
+#[test]
+fn out_of_file_descriptors() {
+    if std::env::var_os("PSYNE_TEST_EMFILE_CHILD").is_none() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "out_of_file_descriptors",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("PSYNE_TEST_EMFILE_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "child failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let (l, uri) = listen("tcp", "handshake_timeout=2000", 1 << 16, Mode::Mpsc);
+    let addr = l.local_addr().unwrap();
+    // Leave a handful of descriptors, then use them up with raw connections
+    // (each takes one here, and the listener's accept needs one more).
+    let open_fds = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let lim = libc::rlimit {
+        rlim_cur: open_fds + 8,
+        rlim_max: 4096.max(open_fds + 8),
+    };
+    // SAFETY: plain system call on a valid struct.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    let mut raw = Vec::new();
+    while let Ok(s) = std::net::TcpStream::connect(&addr) {
+        raw.push(s);
+        if raw.len() > 64 {
+            break;
+        }
+    }
+    // Accept now fails for want of descriptors: measure the CPU the
+    // process burns meanwhile (a busy loop would take a whole CPU).
+    let cpu = || {
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: plain system call on a valid struct.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        let t = |v: libc::timeval| Duration::new(v.tv_sec as u64, v.tv_usec as u32 * 1000);
+        t(u.ru_utime) + t(u.ru_stime)
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    let burnt = cpu() - before;
+    assert!(
+        burnt < Duration::from_millis(500),
+        "{burnt:?} of CPU in 1 s"
+    );
+    drop(raw);
+    let lim = libc::rlimit {
+        rlim_cur: 4096.min(lim.rlim_max),
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    let c = connect(&uri, 1 << 16, Mode::Spsc);
+    c.send_timeout(b"after", 1, LONG).unwrap();
+    assert_eq!(&l.recv_timeout(LONG).unwrap()[..], b"after");
+    assert!(l.last_peer_error().is_some());
+}
+
+/// A HELLO of a connector as PROTOCOL.md describes it (MULTI, SPSC).
+fn raw_hello(max_frame: u32) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h[..4].copy_from_slice(b"PSYN");
+    h[4..6].copy_from_slice(&1u16.to_le_bytes());
+    h[6..8].copy_from_slice(&32u16.to_le_bytes());
+    h[10] = 1;
+    h[16..20].copy_from_slice(&max_frame.to_le_bytes());
+    h
+}
+
+/// A peer that stalls in the middle of a frame does not hold up what the
+/// other peers of the listener send.
+#[test]
+fn a_stalled_frame_does_not_hold_up_other_peers() {
+    use std::io::Write;
+    let (l, uri) = listen("tcp", "", 1 << 16, Mode::Mpsc);
+    let mut raw = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    raw.write_all(&raw_hello(1 << 16)).unwrap();
+    let mut header = [0u8; 16];
+    header[..4].copy_from_slice(&100u32.to_le_bytes());
+    raw.write_all(&header).unwrap();
+    raw.write_all(&[0u8; 10]).unwrap(); // 10 of 100 bytes, then silence
+    wait_for("the raw peer", || l.metrics().peers == 1);
+    let good = connect(&uri, 1 << 16, Mode::Spsc);
+    for i in 0..100u32 {
+        good.send_timeout(&i.to_le_bytes(), i, LONG).unwrap();
+    }
+    for i in 0..100u32 {
+        assert_eq!(l.recv_timeout(LONG).unwrap().msg_type(), i);
+    }
+    // The stalled frame completes later and arrives whole.
+    raw.write_all(&[7u8; 90]).unwrap();
+    let m = l.recv_timeout(LONG).unwrap();
+    assert_eq!(m.len(), 100);
+    assert!(m[10..].iter().all(|&b| b == 7));
+}

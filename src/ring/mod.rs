@@ -402,6 +402,7 @@ impl Ring {
 
     /// Whether several consumers may read at once.
     #[inline]
+    #[cfg_attr(loom, allow(dead_code))] // used by the socket driver
     pub(crate) fn is_multi_consumer(&self) -> bool {
         self.multi_consumer
     }
@@ -1008,6 +1009,7 @@ impl Ring {
     /// with every record in it (`start`: [`Ring::read_position`] before this
     /// call). Padding inside the run is skipped and freed with it. An I/O
     /// driver writes a run to its socket with one vectored write.
+    #[cfg_attr(loom, allow(dead_code))] // used by the socket driver
     pub(crate) fn read_run(
         &self,
         max_records: usize,
@@ -1050,11 +1052,13 @@ impl Ring {
     }
 
     /// Single-consumer rings: where the next [`Ring::read_run`] starts.
+    #[cfg_attr(loom, allow(dead_code))] // used by the socket driver
     pub(crate) fn read_position(&self) -> u64 {
         self.ctrl().consumer.0.read.load(Ordering::Relaxed)
     }
 
     /// Hands back a run taken by [`Ring::read_run`].
+    #[cfg_attr(loom, allow(dead_code))] // used by the socket driver
     pub(crate) fn free_run(&self, start: u64, end: u64) {
         if end != start {
             self.free_single(start, end);

@@ -68,11 +68,44 @@ impl Opened {
 
 #[cfg(not(loom))]
 pub(crate) use net::Driver;
-/// No socket transports under loom.
+/// No socket transports under loom: a driver never exists.
 #[cfg(loom)]
 pub(crate) enum Driver {}
 
+#[cfg(loom)]
+impl Driver {
+    pub(crate) fn stop(&self) {
+        match *self {}
+    }
+    pub(crate) fn counters(&self) -> WireCounters {
+        match *self {}
+    }
+    pub(crate) fn reset_counters(&self) {
+        match *self {}
+    }
+    pub(crate) fn local_addr(&self) -> String {
+        match *self {}
+    }
+    pub(crate) fn last_peer_error(&self) -> Option<String> {
+        match *self {}
+    }
+}
+
+/// A socket end's counters beyond the rings' own.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WireCounters {
+    pub wire_bytes_sent: u64,
+    pub wire_bytes_received: u64,
+    pub messages_compressed: u64,
+    pub checksum_failures: u64,
+    pub frames_refused: u64,
+    pub connects: u64,
+    pub reconnects: u64,
+    pub peers: u64,
+}
+
 /// Opens the channel at `endpoint`.
+#[cfg_attr(loom, allow(unused_variables))]
 pub(crate) fn open(
     endpoint: &Endpoint,
     buffer_size: usize,

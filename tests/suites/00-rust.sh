@@ -10,7 +10,7 @@ cargo clippy --all-targets --release -- -D warnings
 cargo test --release
 
 # The examples, and the README's main job on a small count.
-for example in memory_threads zero_copy ipc_pair; do
+for example in memory_threads zero_copy ipc_pair tcp_echo; do
   cargo run --release --quiet --example "$example"
 done
 cargo run --release --quiet --example demo -- 20000

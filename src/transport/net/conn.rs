@@ -250,18 +250,25 @@ impl<'a> Reader<'a> {
             self.start = p + len;
             return Err(Ended::PeerClosed(Some(reason)));
         }
+        // A frame that fits the buffer is read whole before space is
+        // claimed for it: on a listener's receive ring a held claim delays
+        // every later message, so a peer trickling a frame must not hold one.
+        let small = HEADER_LEN + len <= READ_BUF;
+        if small {
+            self.fill(HEADER_LEN + len, false)?;
+        }
         let claim = self.claim(len)?;
         let dst = self.ring().payload_ptr(claim.pos);
-        // Copy what is buffered, then read the rest straight into the ring.
-        let result = if HEADER_LEN + len <= READ_BUF {
-            self.fill(HEADER_LEN + len, false).map(|()| {
-                let p = self.start + HEADER_LEN;
-                // SAFETY: the claim owns `len` writable bytes at `dst` until
-                // committed or cancelled; the source is our own buffer.
-                unsafe { std::ptr::copy_nonoverlapping(self.buf[p..].as_ptr(), dst, len) };
-                self.start = p + len;
-            })
+        let result = if small {
+            let p = self.start + HEADER_LEN;
+            // SAFETY: the claim owns `len` writable bytes at `dst` until
+            // committed or cancelled; the source is our own buffer, which
+            // holds the whole frame.
+            unsafe { std::ptr::copy_nonoverlapping(self.buf[p..].as_ptr(), dst, len) };
+            self.start = p + len;
+            Ok(())
         } else {
+            // What is buffered, then the rest straight into the ring.
             self.read_large(dst, len)
         };
         if let Err(e) = result {
@@ -292,8 +299,8 @@ impl<'a> Reader<'a> {
     /// A frame longer than the read buffer: what is buffered, then the rest
     /// read into the ring, all before the frame deadline.
     fn read_large(&mut self, dst: *mut u8, len: usize) -> std::result::Result<(), Ended> {
-        let p = self.start + HEADER_LEN.min(self.filled - self.start);
-        // The header itself is buffered (fill(HEADER_LEN) succeeded).
+        // The header is buffered (fill(HEADER_LEN) succeeded).
+        let p = self.start + HEADER_LEN;
         let have = (self.filled - p).min(len);
         // SAFETY: the claim owns `len >= have` bytes at `dst`.
         unsafe { std::ptr::copy_nonoverlapping(self.buf[p..].as_ptr(), dst, have) };
@@ -303,7 +310,12 @@ impl<'a> Reader<'a> {
         }
         // SAFETY: as above: bytes `have..len` of the claim are ours to write.
         let rest = unsafe { std::slice::from_raw_parts_mut(dst.add(have), len - have) };
-        let deadline = Instant::now() + self.end.opts.handshake_timeout;
+        // The frame holds space in the ring while it arrives, so it gets a
+        // deadline: the handshake timeout, plus 1 ms per KiB (a peer slower
+        // than about 1 MB/s is dropped).
+        let deadline = Instant::now()
+            + self.end.opts.handshake_timeout
+            + Duration::from_millis((len >> 10) as u64);
         let r = read_exact_by(self.end, &self.peer.stream, rest, deadline, Kind::Truncated);
         self.peer.stream.set_read_timeout(None)?;
         r

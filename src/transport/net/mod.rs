@@ -30,7 +30,7 @@ mod socket;
 
 use self::conn::{Ended, Peer, Reader, Run};
 use self::socket::{Address, Listener, Stream};
-use super::{Opened, Shared};
+use super::{Opened, Shared, WireCounters};
 use crate::config::{Endpoint, NetOptions, Role};
 use crate::error::{Error, Result};
 use crate::mode::{ChannelType, Mode};
@@ -51,6 +51,8 @@ const THREAD_STACK: usize = 256 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// Wait after `accept` failed for want of file descriptors or memory.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// A connection that lasts this long resets the connector's backoff.
+const HEALTHY: Duration = Duration::from_secs(1);
 /// Longest a connect attempt may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -64,19 +66,6 @@ pub(crate) struct Counters {
     pub connects: AtomicU64,
     pub reconnects: AtomicU64,
     pub peers: AtomicU64,
-}
-
-/// A snapshot of [`Counters`].
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct WireCounters {
-    pub wire_bytes_sent: u64,
-    pub wire_bytes_received: u64,
-    pub messages_compressed: u64,
-    pub checksum_failures: u64,
-    pub frames_refused: u64,
-    pub connects: u64,
-    pub reconnects: u64,
-    pub peers: u64,
 }
 
 /// What every thread of one socket end shares.
@@ -158,17 +147,17 @@ impl NetEnd {
         }
     }
 
-    /// Registers an open connection's socket (for shutdown); `None` if the
-    /// end is closing or the socket cannot be cloned.
-    fn register(&self, stream: &Stream) -> Option<u64> {
-        let clone = stream.try_clone().ok()?;
+    /// Registers an open connection's socket (for shutdown). `Ok(None)`:
+    /// the end is closing; `Err`: no descriptor for the clone.
+    fn register(&self, stream: &Stream) -> io::Result<Option<u64>> {
+        let clone = stream.try_clone()?;
         let mut conns = self.conns.lock();
         if self.is_closing() {
-            return None;
+            return Ok(None);
         }
         let id = self.next_conn.fetch_add(1, Relaxed);
         conns.push((id, clone));
-        Some(id)
+        Ok(Some(id))
     }
 
     fn unregister(&self, id: u64) {
@@ -250,6 +239,16 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Linger: messages already sent get up to `linger` to go out while a
+        // peer is connected (handed to the kernel, not acknowledged).
+        let end = &self.end;
+        let deadline = std::time::Instant::now() + end.opts.linger;
+        while end.tx.ring.used_bytes() > 0
+            && end.counters.peers.load(Relaxed) > 0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.end.tx.ring.stop();
         self.end.rx.ring.stop();
         self.end.close_all();
@@ -402,9 +401,14 @@ fn accept_loop(end: &Arc<NetEnd>) {
             refuse_peer(end, &stream);
             continue;
         }
-        let Some(id) = end.register(&stream) else {
-            stream.shutdown();
-            break;
+        let id = match end.register(&stream) {
+            Ok(Some(id)) => id,
+            Ok(None) => break, // closing
+            Err(e) => {
+                end.note(format!("dropped a new peer: {e}"));
+                end.nap(ACCEPT_PAUSE);
+                continue;
+            }
         };
         end.open_conns.fetch_add(1, Relaxed);
         let e = end.clone();
@@ -451,15 +455,19 @@ fn connect_loop(end: &Arc<NetEnd>) {
             &end.addr,
             CONNECT_TIMEOUT.min(end.opts.handshake_timeout.max(BACKOFF_MIN)),
         ) {
-            Ok(stream) => {
-                let Some(id) = end.register(&stream) else {
-                    break;
-                };
-                if serve(end, stream, Side::Connector) {
-                    backoff = BACKOFF_MIN;
+            Ok(stream) => match end.register(&stream) {
+                Ok(Some(id)) => {
+                    // A connection that lasted starts the backoff afresh; one
+                    // turned away at once (a full listener) keeps backing off.
+                    let began = std::time::Instant::now();
+                    if serve(end, stream, Side::Connector) && began.elapsed() >= HEALTHY {
+                        backoff = BACKOFF_MIN;
+                    }
+                    end.unregister(id);
                 }
-                end.unregister(id);
-            }
+                Ok(None) => break, // closing
+                Err(e) => end.note(format!("connecting: {e}")),
+            },
             Err(e) => {
                 let mut last = end.last_error.lock();
                 if last.is_none() {
