@@ -2230,3 +2230,133 @@ fn the_example_of_section_7_byte_for_byte() {
     assert_eq!(crc32c(b"abc"), 0x364B_3FB7);
     assert_eq!(crc32c(b"123456789"), 0xE306_9283);
 }
+
+// ---------------------------------------------------------------------------
+// Out of file descriptors (section 6), in a child process: the limit is
+// process-wide and the other tests run in parallel threads.
+// ---------------------------------------------------------------------------
+
+const CHILD_ENV: &str = "PSYNE_NET_PROTOCOL_CHILD";
+
+fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; the clock id is a constant Linux has.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn set_nofile(soft: u64) -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out-pointer / in-pointer to an rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut r), 0);
+        let old = r.rlim_cur;
+        r.rlim_cur = soft;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &r), 0);
+        old
+    }
+}
+
+/// The child: a listener that runs out of descriptors. Does nothing unless
+/// started by `running_out_of_descriptors_is_not_a_busy_loop`.
+#[test]
+fn emfile_child() {
+    if std::env::var(CHILD_ENV).is_err() {
+        return;
+    }
+    let l = Channel::open(
+        "tcp://127.0.0.1:0?role=listen&handshake_timeout=10000",
+        RING,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let old = set_nofile(open + 1);
+    println!("@@addr {}", l.local_addr().unwrap());
+    let mut line = String::new();
+    io::stdin().read_line(&mut line).unwrap(); // the parent has connected its peers
+    std::thread::sleep(Duration::from_millis(300));
+    let cpu0 = process_cpu_time();
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu = process_cpu_time() - cpu0;
+    println!(
+        "@@cpu_ms {} peers {} last_peer_error {:?} {:?}",
+        cpu.as_millis(),
+        l.metrics().peers,
+        l.last_peer_error(),
+        l.metrics()
+    );
+    set_nofile(old);
+    wait_for("the waiting peers to be accepted", || {
+        l.metrics().peers == 8
+    });
+    println!("@@recovered");
+    io::stdin().read_line(&mut line).unwrap();
+}
+
+/// Section 6: "running out of file descriptors is counted and retried after
+/// 100 ms, never a busy loop". The child lowers its descriptor limit so that
+/// its listener cannot accept the 8 peers we connect; over a second of that
+/// it must use little CPU (a busy loop uses a whole core), and once the limit
+/// is raised every waiting peer gets in.
+#[test]
+fn running_out_of_descriptors_is_not_a_busy_loop() {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "emfile_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if let Some(i) = line.find("@@") {
+                let _ = tx.send(line[i + 2..].to_string());
+            }
+        }
+    });
+    let next = || rx.recv_timeout(LONG).expect("a report from the child");
+    let addr = Addr::Tcp(next().strip_prefix("addr ").unwrap().to_string());
+    let mut peers: Vec<Raw> = (0..8)
+        .map(|_| {
+            let mut r = Raw::connect(&addr); // completes in the kernel's backlog
+            r.send(&Hello::connector().bytes());
+            r
+        })
+        .collect();
+    writeln!(stdin, "go").unwrap();
+    let report = next();
+    eprintln!("child: {report}");
+    let cpu_ms: u64 = report.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        cpu_ms < 500,
+        "the listener used {cpu_ms} ms of CPU in 1 s while out of descriptors: {report}"
+    );
+    assert_eq!(next(), "recovered");
+    for p in &mut peers {
+        p.read_hello().check(1);
+    }
+    writeln!(stdin, "bye").unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed() < LONG, "the child did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
