@@ -20,7 +20,11 @@ first prints {"listening": ENDPOINT}; the last line is the summary.
 Exit status: 0 done; 2 the peer violated the protocol (the summary's
 "violation" holds the section-5 tag, stderr says what); 3 the peer closed
 before N messages; 4 time-out or socket error; 5 a received message differs
-from the expected contents (--verify); 64 bad usage.
+from what was asked (--verify, or a missing checksum with recv --checksum);
+2 is also argparse's status for bad usage.
+
+`send` does not read until it has sent everything (then it drains what the
+peer sent meanwhile), so the peer must not wait for us to read while we send.
 """
 
 import argparse
@@ -95,6 +99,10 @@ class Violation(Exception):
         super().__init__("%s: %s" % (tag, detail))
         self.tag = tag
         self.send_close = send_close
+
+
+class Mismatch(Exception):
+    """A received message is not what the command line asked for."""
 
 
 class PeerClosed(Exception):
@@ -388,7 +396,7 @@ def main(argv=None):
                 count, total = count + 1, total + len(data)
         elif a.action in ("recv", "echo"):
             if a.action == "recv" and a.checksum and not conn.peer["checksum"]:
-                raise Violation("missing-checksum", "the peer's HELLO does not announce checksums")
+                raise Mismatch("missing-checksum: the peer's HELLO does not announce checksums")
             while a.count is None or count < a.count:
                 try:
                     data, msg_type, had_checksum = conn.recv()
@@ -401,14 +409,13 @@ def main(argv=None):
                     conn.send(data, msg_type)
                 else:
                     if a.checksum and not had_checksum:
-                        raise Violation("missing-checksum", "message %d has no checksum" % count)
+                        raise Mismatch("missing-checksum: message %d has no checksum" % count)
                     messages.append([len(data), msg_type, crc32c(data)])
                     if a.verify:
                         want_type = count + 1 if a.msg_type is None else a.msg_type
                         if data != payload(count, len(data)) or msg_type != want_type:
-                            summary["error"] = "pattern-mismatch at message %d" % count
-                            status = 5
-                            break
+                            raise Mismatch("pattern-mismatch at message %d (%d bytes, type %d)"
+                                           % (count, len(data), msg_type))
                 count, total = count + 1, total + len(data)
         summary.update(count=count, bytes=total)
         if a.action == "recv":
@@ -424,6 +431,11 @@ def main(argv=None):
         status = 2
         if conn is not None:
             conn.finish(str(v) if v.send_close else None, linger=1.0)
+    except Mismatch as e:
+        summary["error"] = str(e)
+        print("psyne_peer: %s" % e, file=sys.stderr)
+        status = 5
+        conn.finish(str(e), linger=1.0)
     except (socket.timeout, OSError, ValueError) as e:
         summary["error"] = "%s: %s" % (type(e).__name__, e)
         print("psyne_peer: %s" % summary["error"], file=sys.stderr)
