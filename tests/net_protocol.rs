@@ -741,7 +741,6 @@ fn bad_hello_variants() {
         wait_for("the peer to go", || l.metrics().peers == 0);
     }
     assert_eq!(l.metrics().frames_refused, 0);
-    // A frame above the peer's max_frame (64) is not sent, and counted on the sending side.
 }
 
 /// Section 2 / 3.1: what a psyne end announces.
