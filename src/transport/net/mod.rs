@@ -75,7 +75,10 @@ pub(crate) struct NetEnd {
     opts: NetOptions,
     addr: Address,
     single_type: bool,
-    /// How long the driver's ring waits poll before sleeping.
+    /// How long the driver's ring waits poll before sleeping: not at all.
+    /// Its threads are extra to the application's; polling ones took the
+    /// CPUs from the threads they waited for (net-baselines on 2 cores:
+    /// ping-pong p50 75 -> 50 us, 64 B streaming 2.5 -> 5 M msg/s).
     spin: Duration,
     counters: Counters,
     last_error: Mutex<Option<String>>,
@@ -314,7 +317,7 @@ pub(crate) fn open(
         opts: opts.clone(),
         addr,
         single_type: channel_type == ChannelType::Single,
-        spin: crate::sync::SpinWait::BUDGET,
+        spin: Duration::ZERO,
         counters: Counters::default(),
         last_error: Mutex::new(None),
         closing: AtomicBool::new(false),
