@@ -2114,7 +2114,7 @@ fn connector_refuses_frame_violations_and_reconnects() {
 /// over tcp:// the same happens once the idle peer's socket buffers (MBs on
 /// loopback) are full.
 #[test]
-#[ignore = "psyne bug: one peer that does not read stalls a listener's sends to all peers (PROTOCOL.md 3.4)"]
+
 fn a_peer_that_does_not_read_does_not_hold_up_the_others() {
     let (l, addr) = listener(Kind::Unix, &[]);
     let mut stuck = Raw::good(&addr);

@@ -380,6 +380,8 @@ pub(super) struct Run {
     taken: Vec<Record>,
     /// Single-consumer send rings: the span to free.
     span: (u64, u64),
+    /// Payload bytes after which the run being taken stops growing.
+    max_bytes: u64,
 }
 
 impl Run {
@@ -387,6 +389,7 @@ impl Run {
         Run {
             staging: Vec::with_capacity(64 * 1024),
             cuts: Vec::new(),
+            max_bytes: RUN_BYTES,
             records: Vec::with_capacity(RUN_RECORDS),
             taken: Vec::with_capacity(RUN_RECORDS),
             span: (0, 0),
@@ -401,7 +404,7 @@ impl Run {
     fn take_now(&mut self, ring: &Ring) -> bool {
         if ring.is_multi_consumer() {
             let mut bytes = 0u64;
-            while self.taken.len() < RUN_RECORDS && bytes < RUN_BYTES {
+            while self.taken.len() < RUN_RECORDS && bytes < self.max_bytes {
                 match ring.try_read(u32::MAX) {
                     Ok(Some(rec)) => {
                         bytes += rec.len() as u64;
@@ -415,7 +418,7 @@ impl Run {
         } else {
             let start = ring.read_position();
             let records = &mut self.records;
-            let end = ring.read_run(RUN_RECORDS, RUN_BYTES, |rec| {
+            let end = ring.read_run(RUN_RECORDS, self.max_bytes, |rec| {
                 records.push((rec.pos, rec.len()))
             });
             self.span = (start, end);
@@ -434,8 +437,10 @@ impl Run {
         &mut self,
         ring: &Ring,
         limit: WaitLimit<'_>,
+        max_bytes: u64,
     ) -> std::result::Result<(), Ended> {
         debug_assert!(self.is_empty());
+        self.max_bytes = max_bytes.clamp(1, RUN_BYTES);
         if self.take_now(ring) {
             return Ok(());
         }
@@ -524,6 +529,52 @@ impl Run {
             .fetch_add(total as u64, Relaxed);
         Ok(())
     }
+}
+
+/// Waits until the peer's socket can take more bytes, and says about how
+/// many it can take now (at least 1). A listener's writers compete for its
+/// messages, and one whose peer does not read must take none — else it
+/// would sit on them, and messages are freed in ring order, so the ring
+/// would fill and every peer stall. A shut-down socket counts as writable
+/// (the write that follows fails).
+pub(super) fn socket_room(stream: &Stream, sndbuf: &mut usize) -> io::Result<u64> {
+    let fd = stream.fd();
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd; `fd` is our open socket.
+        let r = unsafe { libc::poll(&mut p, 1, -1) };
+        if r >= 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    if *sndbuf == 0 {
+        let mut v: libc::c_int = 0;
+        let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `v` and `l` are valid for the option's int.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut l,
+            )
+        };
+        *sndbuf = if r == 0 && v > 0 { v as usize } else { 1 << 16 };
+    }
+    let mut queued: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int: the bytes still queued.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) };
+    let queued = if r == 0 { queued.max(0) as usize } else { 0 };
+    Ok(sndbuf.saturating_sub(queued).max(1) as u64)
 }
 
 /// `write_all` over several slices: one `writev` per call, continuing where

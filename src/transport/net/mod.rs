@@ -569,9 +569,21 @@ fn finish(end: &NetEnd, stream: &Stream, write_lock: &Mutex<()>, why: Ended) {
 /// runs of messages from the send ring to the socket.
 fn write_loop(end: &NetEnd, peer: &Peer) -> Ended {
     let ring = &end.tx.ring;
+    let competing = ring.is_multi_consumer();
     let mut run = Run::new();
+    let mut sndbuf = 0;
     loop {
-        if let Err(why) = run.take(ring, end.limit(&peer.cancel)) {
+        // A listener's writer takes only what its peer can take now (see
+        // conn::socket_room); a connector's one peer gets everything.
+        let room = if competing {
+            match conn::socket_room(&peer.stream, &mut sndbuf) {
+                Ok(room) => room,
+                Err(e) => return Ended::Io(e),
+            }
+        } else {
+            u64::MAX
+        };
+        if let Err(why) = run.take(ring, end.limit(&peer.cancel), room) {
             return why;
         }
         let r = run.write_to(end, ring, peer);
@@ -590,7 +602,7 @@ fn broadcast_loop(end: &Arc<NetEnd>) {
     let never = CancelToken::new();
     let mut run = Run::new();
     // Until the ring is stopped and drained.
-    while run.take(ring, end.limit(&never)).is_ok() {
+    while run.take(ring, end.limit(&never), u64::MAX).is_ok() {
         // Messages wait in the ring until there is a peer to take them.
         let peers = loop {
             let peers = end.peers.lock().clone();
