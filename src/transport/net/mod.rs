@@ -525,6 +525,8 @@ fn serve(end: &Arc<NetEnd>, stream: Stream, side: Side) -> bool {
             Ok(reader) => {
                 let why = write_loop(end, &peer);
                 finish(end, &peer.stream, &peer.write_lock, why);
+                // A reader waiting for room in the receive ring gives up.
+                peer.cancel.cancel();
                 let _ = reader.join();
             }
             Err(e) => end.note(format!("no thread for a connection's reader: {e}")),
@@ -583,6 +585,11 @@ fn write_loop(end: &NetEnd, peer: &Peer) -> Ended {
         } else {
             u64::MAX
         };
+        // The reader ended (the peer is gone): take nothing more, so that
+        // what is queued goes to a live peer.
+        if peer.cancel.is_cancelled() {
+            return Ended::Cancelled;
+        }
         if let Err(why) = run.take(ring, end.limit(&peer.cancel), room) {
             return why;
         }
