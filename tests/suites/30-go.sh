@@ -2,7 +2,8 @@
 # Suite 30-go: the Go binding in bindings/go (package psyne, cgo over libpsyne).
 #
 #   gofmt, go vet, go test -race (every method, every sentinel error, contexts,
-#   concurrency, Close races, the examples built and run, ipc as two processes),
+#   concurrency, Close races, tcp/unix channels, the examples built and run,
+#   ipc as two processes, network on a free port),
 #   a GOEXPERIMENT=cgocheck2 run, the benchmarks run briefly (-benchtime=100x),
 #   and `go get` of the module through a local file:// GOPROXY from a throwaway
 #   module outside the repository, built against the installed library found

@@ -1,0 +1,70 @@
+// Network: a listener on tcp://:8080 echoes every message back; a client on
+// tcp://localhost:8080, started 100 ms later, sends a few messages and
+// prints the echoes.
+//
+//	go run ./examples/network              # port 8080
+//	go run ./examples/network -port 9000
+//
+// Both ends live in this one program so that it runs by itself and exits;
+// in real use they are two processes (or two hosts).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"time"
+
+	psyne "github.com/psyne-dev/psyne/bindings/go"
+)
+
+func main() {
+	port := flag.Int("port", 8080, "TCP port the server listens on and the client connects to")
+	flag.Parse()
+
+	// Server: an empty host listens on every interface.
+	server, err := psyne.NewChannel(fmt.Sprintf("tcp://:%d", *port), 1<<20, psyne.ModeSPSC, psyne.TypeMulti)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer server.Close()
+	go func() {
+		for {
+			data, msgType, err := server.ReceiveData(64<<10, -1) // waits without limit
+			if err != nil {
+				return // closed
+			}
+			if err := server.SendContext(context.Background(), data, msgType); err != nil {
+				return
+			}
+		}
+	}()
+
+	time.Sleep(100 * time.Millisecond)
+
+	// Client: a host name connects (in the background, retrying until the
+	// listener answers; messages wait in the ring meanwhile).
+	client, err := psyne.NewChannel(fmt.Sprintf("tcp://localhost:%d", *port), 1<<20, psyne.ModeSPSC, psyne.TypeMulti)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	for i, text := range []string{"hello", "over", "tcp"} {
+		if err := client.SendData([]byte(text), uint32(i+1)); err != nil {
+			log.Fatal(err)
+		}
+		data, msgType, err := client.ReceiveData(1024, 10*time.Second)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("echo: %q (type %d)\n", data, msgType)
+	}
+
+	m, err := client.ExtendedMetrics()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("client: %d messages sent, %d received, %d connection(s)\n",
+		m.MessagesSent, m.MessagesReceived, m.Connects)
+}
