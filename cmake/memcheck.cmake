@@ -19,7 +19,11 @@ add_custom_target(memcheck
   COMMAND ${_vg} $<TARGET_FILE:c_threads> 20000   # fewer messages: valgrind is slow
   COMMAND sh "${CMAKE_CURRENT_LIST_DIR}/run-ipc-pair.sh"
           $<TARGET_FILE:c_ipc_producer> $<TARGET_FILE:c_ipc_consumer> ${_vg}
+  COMMAND "${CMAKE_COMMAND}" -E env PSYNE_TCP_PAIR_COUNT=200   # fewer messages: valgrind is slow
+          sh "${CMAKE_CURRENT_LIST_DIR}/run-tcp-pair.sh"
+          $<TARGET_FILE:c_tcp_echo_server> $<TARGET_FILE:c_tcp_echo_client> ${_vg}
   DEPENDS c_copy c_zero_copy c_errors c_threads c_ipc_producer c_ipc_consumer
+          c_tcp_echo_server c_tcp_echo_client
   COMMENT "valgrind --leak-check=full on the C examples"
   USES_TERMINAL
   VERBATIM)

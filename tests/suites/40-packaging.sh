@@ -2,7 +2,8 @@
 # Suite 40: the installed package works for C and C++ users.
 #  - include/psyne.h compiles warning-free as C11 and C++17 (-Wall -Wextra -pedantic -Werror)
 #  - examples/c and examples/cpp build both ways (pkg-config, find_package), each
-#    shared and static, against $PSYNE_PREFIX, and run
+#    shared and static, against $PSYNE_PREFIX, and run (the ipc producer/consumer
+#    and the tcp echo server/client as pairs of processes)
 #  - the C examples run under AddressSanitizer+UBSan, and under valgrind
 #    (`cmake --build build --target memcheck`)
 #  - find_package version rules, relocation (--prefix), DESTDIR, the
@@ -24,7 +25,7 @@ lib="$PSYNE_PREFIX/lib"
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 version="$(pkg-config --modversion psyne)"
 
-c_examples=(copy zero_copy errors threads ipc_producer ipc_consumer)
+c_examples=(copy zero_copy errors threads ipc_producer ipc_consumer tcp_echo_server tcp_echo_client)
 cpp_examples=(copy zero_copy errors threads)
 strict_c=(-std=c11 -Wall -Wextra -pedantic -Werror)
 strict_cpp=(-std=c++17 -Wall -Wextra -pedantic -Werror)
@@ -38,7 +39,8 @@ run() {
   "$@" >"$work/out.log" 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then cat "$work/out.log"; fail "$name exited $status"; fi
 }
-# run_all DIR [WRAPPER...]: the examples built in DIR (ipc as a pair)
+# run_all DIR [WRAPPER...]: the examples built in DIR (ipc and tcp as pairs of
+# processes; the tcp pair on a port the system picks, see cmake/run-tcp-pair.sh)
 run_all() {
   local dir=$1; shift
   for e in copy zero_copy errors threads; do
@@ -47,6 +49,10 @@ run_all() {
   if [ -x "$dir/ipc_producer" ]; then
     sh "$PSYNE_ROOT/cmake/run-ipc-pair.sh" "$dir/ipc_producer" "$dir/ipc_consumer" "$@" \
       || fail "$dir ipc pair"
+  fi
+  if [ -x "$dir/tcp_echo_server" ]; then
+    sh "$PSYNE_ROOT/cmake/run-tcp-pair.sh" "$dir/tcp_echo_server" "$dir/tcp_echo_client" "$@" \
+      >"$work/tcp-pair.log" 2>&1 || { cat "$work/tcp-pair.log"; fail "$dir tcp pair"; }
   fi
 }
 needs_libpsyne_so() { readelf -d "$1" | grep -F "[libpsyne.so.${version%%.*}]" >/dev/null; }
@@ -98,12 +104,14 @@ needs_libpsyne_so "$work/cmake-c/c_copy" || fail "psyne::psyne does not link lib
 ! needs_libpsyne_so "$work/cmake-c/c_copy_static" || fail "psyne::psyne_static links libpsyne.so"
 for lang in c cpp; do
   for e in "$work/cmake-$lang/${lang}_"*; do
-    case "$e" in *ipc_*) continue ;; esac
+    case "$e" in *ipc_*|*tcp_echo_*) continue ;; esac
     if [ -x "$e" ] && [ -f "$e" ]; then run "$(basename "$e")" env LD_LIBRARY_PATH="$lib" "$e"; fi
   done
 done
 sh "$PSYNE_ROOT/cmake/run-ipc-pair.sh" "$work/cmake-c/c_ipc_producer_static" "$work/cmake-c/c_ipc_consumer_static" \
   || fail "cmake ipc pair"
+sh "$PSYNE_ROOT/cmake/run-tcp-pair.sh" "$work/cmake-c/c_tcp_echo_server" "$work/cmake-c/c_tcp_echo_client" \
+  env LD_LIBRARY_PATH="$lib" || fail "cmake tcp pair"
 
 step "find_package version rules, relocated install (cmake --install --prefix)"
 cmake --install "$build" --prefix "$work/moved" >/dev/null
@@ -156,7 +164,7 @@ done
 
 step "C examples under valgrind (cmake --build build --target memcheck)"
 cmake --build "$build" --target memcheck >"$work/memcheck.log" 2>&1 || { cat "$work/memcheck.log"; fail "memcheck"; }
-grep -F "ipc pair" "$work/memcheck.log" || true
+grep -F -e "ipc pair" -e "tcp pair" "$work/memcheck.log" || true
 
 step "CPack: cpack -G DEB"
 (cd "$build" && cpack -G DEB -B "$work/deb" >"$work/cpack.log" 2>&1) || { cat "$work/cpack.log"; fail cpack; }
