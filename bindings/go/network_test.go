@@ -509,3 +509,39 @@ func TestNetworkBroadcast(t *testing.T) {
 		}
 	}
 }
+
+// Stop on a connector sends what is queued before it closes the
+// connection; once Peers is 0 the handle can be closed without losing
+// anything (Close alone shuts the sockets at once).
+func TestNetworkStopFlushes(t *testing.T) {
+	for _, scheme := range []string{"tcp", "unix"} {
+		t.Run(scheme, func(t *testing.T) {
+			l, uri := listenNet(t, scheme, "", 1<<20, ModeSPSC)
+			c := dial(t, uri, 1<<20, ModeSPSC)
+			eventually(t, "connected", func() bool { return extMetrics(t, c).Peers == 1 })
+			const n = 1000
+			for i := 0; i < n; i++ {
+				if err := c.SendContext(context.Background(), make([]byte, 100), uint32(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			mustIs(t, c.SendData([]byte("late"), 0), ErrChannelStopped)
+			eventually(t, "the connector to flush and close", func() bool { return extMetrics(t, c).Peers == 0 })
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < n; i++ {
+				_, typ, err := l.ReceiveData(128, long)
+				if err != nil || typ != uint32(i) {
+					t.Fatalf("message %d: type %d, %v", i, typ, err)
+				}
+			}
+			if _, _, err := l.ReceiveData(128, 0); !errors.Is(err, ErrNoMessage) {
+				t.Fatalf("after %d messages: %v", n, err)
+			}
+		})
+	}
+}
