@@ -23,7 +23,7 @@ func main() {
 	port := flag.Int("port", 8080, "TCP port the server listens on and the client connects to")
 	flag.Parse()
 
-	// Server: an empty host listens on every interface.
+	// Server: tcp://:PORT listens on every interface and echoes every message back.
 	server, err := psyne.NewChannel(fmt.Sprintf("tcp://:%d", *port), 1<<20, psyne.ModeSPSC, psyne.TypeMulti)
 	if err != nil {
 		log.Fatal(err)
@@ -43,8 +43,8 @@ func main() {
 
 	time.Sleep(100 * time.Millisecond)
 
-	// Client: a host name connects (in the background, retrying until the
-	// listener answers; messages wait in the ring meanwhile).
+	// Client: a host name connects, in the background, retrying until the listener answers.
+	// (Messages sent meanwhile wait in the ring.)
 	client, err := psyne.NewChannel(fmt.Sprintf("tcp://localhost:%d", *port), 1<<20, psyne.ModeSPSC, psyne.TypeMulti)
 	if err != nil {
 		log.Fatal(err)
@@ -61,7 +61,7 @@ func main() {
 		fmt.Printf("echo: %q (type %d)\n", data, msgType)
 	}
 
-	m, err := client.ExtendedMetrics()
+	m, err := client.ExtendedMetrics() // MessagesSent, WireBytesSent, Connects, Peers, ...
 	if err != nil {
 		log.Fatal(err)
 	}
