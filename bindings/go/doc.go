@@ -35,6 +35,17 @@
 // library's refusal of concurrent use of such a side never shows; a held
 // Message or View keeps its turn until it is finished.
 //
+// # Network channels
+//
+// "tcp://HOST:PORT" connects and "tcp://:PORT" listens; "unix://PATH"
+// connects and "unix://PATH?role=listen" listens. Both ends send and
+// receive. A connector connects in the background and retries until the
+// listener answers, its messages waiting in the ring meanwhile. Over a
+// dropped connection delivery is at-most-once. LocalAddress reports a
+// listener's address (the real port for port 0) and ExtendedMetrics the
+// transport's counters (wire bytes, connects, peers, ...). See docs/GO.md,
+// "Network channels".
+//
 // # Waiting, contexts and timeouts
 //
 // The plain receive calls take a time.Duration: 0 does not wait, a positive
