@@ -512,7 +512,7 @@ func TestNetworkBroadcast(t *testing.T) {
 
 // Stop on a connector sends what is queued before it closes the
 // connection; once Peers is 0 the handle can be closed without losing
-// anything (Close alone shuts the sockets at once).
+// anything (Close alone waits only up to the linger time).
 func TestNetworkStopFlushes(t *testing.T) {
 	for _, scheme := range []string{"tcp", "unix"} {
 		t.Run(scheme, func(t *testing.T) {
