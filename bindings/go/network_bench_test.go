@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"testing"
+	"time"
 )
 
 // Ping-pong of 64-byte messages over loopback: the client goroutine sends
@@ -14,7 +16,8 @@ import (
 // one op is one round trip. Go's own net.Conn runs beside psyne in the same
 // run, with the framing a Go program would otherwise write: a 4-byte
 // length prefix, the frame written with one Write, read through a
-// bufio.Reader.
+// bufio.Reader. Besides the mean (ns/op) each reports the median and the
+// 99th percentile of the round trips (p50-ns, p99-ns).
 //
 //	go test -run '^$' -bench NetPingPong -benchtime 2s
 func BenchmarkNetPingPong64(b *testing.B) {
@@ -34,15 +37,19 @@ func BenchmarkNetPingPong64(b *testing.B) {
 			}
 			b.SetBytes(64)
 			b.ReportAllocs()
+			var lat latencies
 			for b.Loop() {
+				t0 := time.Now()
 				if err := c.SendData(payload, 1); err != nil {
 					b.Fatal(err)
 				}
 				if n, _, err := c.ReceiveInto(buf, -1); err != nil || n != 64 {
 					b.Fatal(n, err)
 				}
+				lat = append(lat, time.Since(t0))
 			}
 			b.StopTimer()
+			lat.report(b)
 			l.Close()
 			if err := <-done; err != nil {
 				b.Fatal(err)
@@ -92,21 +99,38 @@ func BenchmarkNetPingPong64(b *testing.B) {
 			in := make([]byte, 4+64)
 			b.SetBytes(64)
 			b.ReportAllocs()
+			var lat latencies
 			for b.Loop() {
+				t0 := time.Now()
 				if _, err := conn.Write(out); err != nil {
 					b.Fatal(err)
 				}
 				if n, err := readFrame(r, in); err != nil || n != 64 {
 					b.Fatal(n, err)
 				}
+				lat = append(lat, time.Since(t0))
 			}
 			b.StopTimer()
+			lat.report(b)
 			conn.Close()
 			if err := <-done; err != nil {
 				b.Fatal(err)
 			}
 		})
 	}
+}
+
+// latencies are the round trips of one benchmark run.
+type latencies []time.Duration
+
+// report adds the median and the 99th percentile to b's results.
+func (l latencies) report(b *testing.B) {
+	if len(l) == 0 {
+		return
+	}
+	slices.Sort(l)
+	b.ReportMetric(float64(l[len(l)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(l[len(l)*99/100].Nanoseconds()), "p99-ns")
 }
 
 // readFrame reads one length-prefixed frame into frame (prefix included)
