@@ -546,25 +546,15 @@ fn finish(end: &NetEnd, stream: &Stream, write_lock: &Mutex<()>, why: Ended) {
         Ended::Violation(v) => {
             end.refused(v.to_string());
             conn::send_close(stream, write_lock, &v);
-            stream.shutdown();
         }
-        Ended::PeerClosed(Some(reason)) => {
-            end.note(format!("peer closed: {reason}"));
-            stream.shutdown();
-        }
-        Ended::PeerClosed(None) | Ended::Cancelled => stream.shutdown(),
-        Ended::Io(e) => {
-            if !end.is_closing() {
-                end.note(format!("connection lost: {e}"));
-            }
-            stream.shutdown();
-        }
-        Ended::Stopped => {
-            // Everything queued went out: close our sending direction, so
-            // the peer reads to the end, then the rest.
-            stream.shutdown();
-        }
+        Ended::PeerClosed(Some(reason)) => end.note(format!("peer closed: {reason}")),
+        Ended::Io(e) if !end.is_closing() => end.note(format!("connection lost: {e}")),
+        // A stopped writer has written everything queued (it still goes
+        // out before the FIN); the rest end quietly.
+        Ended::Io(_) | Ended::PeerClosed(None) | Ended::Cancelled | Ended::Stopped => {}
     }
+    // Wakes the other half if it is blocked on the socket.
+    stream.shutdown();
 }
 
 /// The writer of one connection (connector, or one peer of a listener):
