@@ -620,3 +620,53 @@ fn mixed_sizes_in_one_run() {
     assert_eq!(l.metrics().checksum_failures, 0);
     drop(c);
 }
+
+/// A peer that goes away while the writer writes is an error on that
+/// connection, never a SIGPIPE: C and Go programs keep SIGPIPE's default
+/// action (death), unlike Rust programs, so the child process restores it.
+#[test]
+fn a_vanished_peer_never_raises_sigpipe() {
+    if std::env::var_os("PSYNE_TEST_SIGPIPE_CHILD").is_none() {
+        for _ in 0..3 {
+            let exe = std::env::current_exe().unwrap();
+            let out = std::process::Command::new(exe)
+                .args([
+                    "--exact",
+                    "a_vanished_peer_never_raises_sigpipe",
+                    "--nocapture",
+                ])
+                .env("PSYNE_TEST_SIGPIPE_CHILD", "1")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "child ended with {:?}:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        return;
+    }
+    // SAFETY: restoring a signal's default disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    for scheme in ["tcp", "unix"] {
+        let (l, uri) = listen(scheme, "", 1 << 16, Mode::Spsc);
+        let c = connect(&format!("{uri}?linger=0"), 1 << 16, Mode::Spsc);
+        wait_for("the connection", || c.metrics().peers == 1);
+        let sender = {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_millis(500) {
+                    let _ = c.send_timeout(&[3u8; 100], 1, Duration::from_millis(10));
+                }
+            })
+        };
+        for _ in 0..100 {
+            l.recv_timeout(LONG).unwrap();
+        }
+        drop(l); // the peer vanishes while the connector keeps writing
+        sender.join().unwrap();
+        wait_for("the connector to see the drop", || c.metrics().peers == 0);
+    }
+}

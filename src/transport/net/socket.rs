@@ -4,7 +4,7 @@
 use crate::config::Endpoint;
 use crate::error::{Error, Result};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
@@ -85,19 +85,37 @@ impl Stream {
         }
     }
 
+    /// `writev`, as `sendmsg` with `MSG_NOSIGNAL`: a peer that is gone is an
+    /// `EPIPE` error here, never a SIGPIPE that kills the process (C and Go
+    /// programs do not ignore it, as Rust programs do).
     #[inline]
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => (&mut &*s).write_vectored(bufs),
-            Stream::Unix(s) => (&mut &*s).write_vectored(bufs),
+        // SAFETY: an all-zero msghdr is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // IoSlice is ABI-compatible with iovec on Unix (std guarantees it);
+        // sendmsg only reads the slices.
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = bufs.len() as _;
+        // SAFETY: `msg` points at `bufs.len()` valid iovecs that outlive the
+        // call; `fd` is our open socket.
+        let n = unsafe { libc::sendmsg(self.fd(), &msg, libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
         }
     }
 
-    pub(crate) fn write_all(&self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => (&mut &*s).write_all(buf),
-            Stream::Unix(s) => (&mut &*s).write_all(buf),
+    pub(crate) fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write_vectored(&[IoSlice::new(buf)]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
     }
 }
 
