@@ -670,3 +670,15 @@ fn a_vanished_peer_never_raises_sigpipe() {
         wait_for("the connector to see the drop", || c.metrics().peers == 0);
     }
 }
+
+/// The smallest ring a socket end takes is 256 bytes (smaller sizes are
+/// rounded up), so that it accepts frames of the protocol's minimum size.
+#[test]
+fn tiny_rings_are_rounded_up() {
+    let (l, uri) = listen("tcp", "", 64, Mode::Spsc);
+    let c = connect(&uri, 64, Mode::Spsc);
+    assert_eq!((l.buffer_size(), c.buffer_size()), (256, 256));
+    c.send_timeout(&[1u8; 100], 1, LONG).unwrap();
+    assert_eq!(l.recv_timeout(LONG).unwrap().len(), 100);
+    assert_eq!(c.metrics().frames_refused + l.metrics().frames_refused, 0);
+}

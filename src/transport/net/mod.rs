@@ -51,6 +51,9 @@ const THREAD_STACK: usize = 256 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// Wait after `accept` failed for want of file descriptors or memory.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Smallest ring of a socket end: its largest message (half of it, minus
+/// 16) must reach the protocol's minimum `max_frame` of 64 bytes.
+const MIN_RING: usize = 256;
 /// A connection that lasts this long resets the connector's backoff.
 const HEALTHY: Duration = Duration::from_secs(1);
 /// Longest a connect attempt may take before it counts as failed.
@@ -283,7 +286,9 @@ pub(crate) fn open(
             "broadcast applies to listeners (a connector has one peer)",
         ));
     }
-    let capacity = capacity_for(buffer_size).ok_or_else(|| {
+    // At least MIN_RING, so that the largest frame we accept is at least
+    // the protocol's minimum `max_frame`.
+    let capacity = capacity_for(buffer_size.max(MIN_RING)).ok_or_else(|| {
         Error::invalid(format!(
             "buffer size {buffer_size} is larger than the maximum of {} bytes",
             crate::ring::layout::MAX_CAPACITY
