@@ -669,11 +669,20 @@ fn attach_locked(
     if create {
         if let Err(e) = initialise(&file, capacity, mode, channel_type) {
             let _ = std::fs::remove_file(path);
-            return Err(io("cannot create", e));
+            return Err(create_error(uri, path, capacity, e));
         }
     }
     let total = segment_size(capacity);
-    let map = map_file(&file, total).map_err(|e| io("cannot map", e))?;
+    let map = match map_file(&file, total) {
+        Ok(map) => map,
+        Err(e) => {
+            // A segment we just made that nobody can use: leave nothing behind.
+            if create {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(io("cannot map", e));
+        }
+    };
 
     // Take a free slot: its lock byte first, so that nobody sees a live slot
     // without a holder.
@@ -759,6 +768,20 @@ fn attach_locked(
     unlock_byte(&seg.file, INIT_LOCK);
     r?;
     Ok(Shared::new(ring, mode, channel_type))
+}
+
+/// The error for a segment that could not be made: no room in the file
+/// system is `OUT_OF_MEMORY`, naming the sizes; anything else `IO`.
+fn create_error(uri: &str, path: &std::path::Path, capacity: usize, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EFBIG) | Some(libc::ENOMEM) => Error::OutOfMemory(format!(
+            "{uri}: no room for {} ({} bytes for a ring of {capacity} bytes) in {}: {e}",
+            path.display(),
+            segment_size(capacity),
+            shm_dir().display(),
+        )),
+        _ => Error::io(&format!("{uri}: cannot create {}", path.display()), e),
+    }
 }
 
 fn map_file(file: &File, len: usize) -> std::io::Result<MmapRaw> {
@@ -849,6 +872,25 @@ fn inspect(uri: &str, path: &std::path::Path, file: &File, len: u64) -> Result<F
     Ok(Found::Ready(cap as usize, m, t))
 }
 
+/// Sizes the file to `len` bytes with every page allocated. A merely sized
+/// (sparse) file on a tmpfs that later runs out of room kills the process
+/// with SIGBUS at the first write to a missing page — at any send, in any
+/// process. Reserving up front turns that into an error at create
+/// (`ENOSPC`). File systems without `fallocate` are only sized.
+fn reserve(file: &File, len: u64) -> std::io::Result<()> {
+    loop {
+        // SAFETY: the descriptor is open for the life of `file`; the call
+        // reads no memory of ours.
+        let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+        match r {
+            0 => return Ok(()),
+            libc::EINTR => continue,
+            libc::EOPNOTSUPP | libc::ENOSYS => return file.set_len(len),
+            e => return Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
 fn all_zero(map: &MmapRaw) -> bool {
     // SAFETY: the mapping is RING_OFFSET bytes long; we only read it. Other
     // processes cannot write it: we hold INIT_LOCK and nobody is attached.
@@ -868,7 +910,7 @@ fn initialise(
 ) -> std::io::Result<()> {
     let total = segment_size(capacity);
     file.set_len(0)?;
-    file.set_len(total as u64)?;
+    reserve(file, total as u64)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     let map = map_file(file, RING_OFFSET)?;
     let h = header_of(&map);
