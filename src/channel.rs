@@ -143,7 +143,7 @@ impl Shared {
     #[inline(never)]
     fn claim_slow(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<Claim> {
         if self.ring.is_stopped() {
-            return Err(Error::ChannelStopped);
+            return Err(self.ring.stopped_error());
         }
         // The fast path's attempt found the ring full. No second attempt:
         // callers polling with try_send would pay two per miss.
@@ -154,7 +154,7 @@ impl Shared {
         let mut attempts = 0u32;
         self.ring.block_on(Direction::Space, limit, |before_sleep| {
             if self.ring.is_stopped() {
-                return Err(Error::ChannelStopped);
+                return Err(self.ring.stopped_error());
             }
             self.ring.free_for_waiting_producer();
             attempts = attempts.wrapping_add(1);
@@ -251,7 +251,7 @@ impl Shared {
                 // A message committed just before the stop is still delivered.
                 Ok(Some(r)) => Ok(Some(Ok(r))),
                 Err(needed) => Ok(Some(Err(needed as usize))),
-                Ok(None) => Err(Error::ChannelStopped),
+                Ok(None) => Err(self.ring.stopped_error()),
             },
             Ok(None) => Ok(None),
         };

@@ -53,6 +53,27 @@ fn child(prefix: &[&str], role: &str, env: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// Runs `cmd` to the end, killing it after `limit` (a wedged child is a
+/// failure, not a hung test run).
+fn run_within(mut cmd: Command, limit: Duration) -> Output {
+    let mut c = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while c.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = c.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    c.wait_with_output().unwrap()
+}
+
+const CHILD_LIMIT: Duration = Duration::from_secs(60);
+
 fn reports(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -65,6 +86,22 @@ fn child_entry() {
     match role().as_str() {
         "" => {}
         "small-shm" => small_shm_child(),
+        "hold-view" => hold_view_child(),
+        "corrupt-release" => corrupt_release_child(),
+        "attach-crafted" => {
+            let name = std::env::var("NAME").unwrap();
+            match Channel::open(&format!("ipc://{name}"), 0, Mode::Spsc, ChannelType::Multi) {
+                Ok(ch) => {
+                    let r = ch.recv_timeout(Duration::from_millis(200)).map(|m| m.len());
+                    report(&format!("OPENED stopped={} recv={r:?}", ch.is_stopped()));
+                }
+                Err(e) => report(&format!("REFUSED {e}")),
+            }
+            if std::path::Path::new(&seg_file(&name)).exists() {
+                let (head, read) = (peek_u64(&name, HEAD) & !1, peek_u64(&name, READ));
+                assert!(head <= read, "head {head} moved past read {read}");
+            }
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -103,7 +140,7 @@ fn a_ring_larger_than_dev_shm_is_refused_at_create_not_sigbus() {
         );
         return;
     };
-    let out = child(&wrapper, "small-shm", &[]).output().unwrap();
+    let out = run_within(child(&wrapper, "small-shm", &[]), CHILD_LIMIT);
     let r = reports(&out);
     assert!(
         out.status.success() && r.iter().any(|l| l == "OK"),
@@ -181,6 +218,194 @@ fn small_shm_child() {
     report("OK");
 }
 
+// ---------------------------------------------------------------------------
+// 2. Lengths read from shared memory are checked on the free and recovery
+//    paths too.
+// ---------------------------------------------------------------------------
+
+/// Byte offsets in a segment (docs/IPC.md, "Segment layout").
+const RING_OFFSET: u64 = 143360;
+const CONTROL: u64 = 2816;
+const READ: u64 = RING_OFFSET + 128;
+const HEAD: u64 = RING_OFFSET + 256;
+/// File offset of the record header at position `pos` (ring of `cap` bytes).
+fn record_at(pos: u64, cap: u64) -> u64 {
+    RING_OFFSET + CONTROL + (pos & (cap - 1))
+}
+
+fn peek_u64(name: &str, off: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(seg_file(name)).unwrap();
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, off).unwrap();
+    u64::from_le_bytes(b)
+}
+
+fn poke_u32(name: &str, off: u64, v: u32) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(seg_file(name))
+        .unwrap();
+    f.write_all_at(&v.to_le_bytes(), off).unwrap();
+}
+
+fn env_mode() -> Mode {
+    match std::env::var("MODE").unwrap().as_str() {
+        "spmc" => Mode::Spmc,
+        "mpmc" => Mode::Mpmc,
+        "spsc" => Mode::Spsc,
+        _ => Mode::Mpsc,
+    }
+}
+
+const CAP: u64 = 64 << 10;
+/// Length a crafted header claims: far past the end of the ring.
+const HUGE: u32 = 0x7fff_fff0;
+
+/// Holds the first of two 100-byte messages as a view until killed.
+fn hold_view_child() {
+    let name = std::env::var("NAME").unwrap();
+    let ch = Channel::open(
+        &format!("ipc://{name}"),
+        CAP as usize,
+        env_mode(),
+        ChannelType::Multi,
+    )
+    .unwrap();
+    ch.try_send(&[1; 100], 1).unwrap();
+    ch.try_send(&[2; 100], 1).unwrap();
+    let held = ch.try_recv().unwrap();
+    report("HELD");
+    std::thread::sleep(Duration::from_secs(60));
+    drop(held);
+}
+
+/// A dead consumer's view entry names a record whose header now claims a
+/// length far past the ring. Attaching runs recovery over it: before the fix
+/// it zeroed past the mapping (SIGSEGV inside open) on MPMC and moved `head`
+/// past `read` on SPMC.
+#[test]
+fn recovery_of_a_dead_view_checks_the_record_length() {
+    for mode in ["spmc", "mpmc"] {
+        let name = uniq(&format!("dead-view-{mode}"));
+        // A live user, so that the segment is recovered, not made anew.
+        let keep = Channel::open(
+            &format!("ipc://{name}"),
+            CAP as usize,
+            if mode == "spmc" {
+                Mode::Spmc
+            } else {
+                Mode::Mpmc
+            },
+            ChannelType::Multi,
+        )
+        .unwrap();
+        let mut holder = child(&[], "hold-view", &[("NAME", &name), ("MODE", mode)])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(holder.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("@@HELD") {
+            line.clear();
+            assert!(
+                std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+                "holder exited"
+            );
+        }
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        poke_u32(&name, record_at(0, CAP) + 4, HUGE);
+        let attach = run_within(
+            child(&[], "attach-crafted", &[("NAME", &name)]),
+            CHILD_LIMIT,
+        );
+        let r = reports(&attach);
+        drop(keep);
+        let _ = std::fs::remove_file(seg_file(&name));
+        assert!(
+            attach.status.success(),
+            "{mode}: the attaching process died or hung: {:?} {r:?}",
+            attach.status
+        );
+        assert!(
+            r.iter()
+                .any(|l| l.starts_with("REFUSED") && l.contains("corrupt")),
+            "{mode}: {r:?}"
+        );
+    }
+}
+
+/// Receives, corrupts the header of a record it released (as another
+/// process could), then releases the record in front of it.
+fn corrupt_release_child() {
+    let name = std::env::var("NAME").unwrap();
+    let mode = env_mode();
+    let ch = Channel::open(
+        &format!("ipc://{name}"),
+        CAP as usize,
+        mode,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    for i in 0..3u8 {
+        ch.try_send(&[i; 100], 1).unwrap();
+    }
+    let a = ch.try_recv().unwrap();
+    let b = ch.try_recv().unwrap();
+    drop(b); // RELEASED, not freed: `a` is in front
+    poke_u32(&name, record_at(128, CAP) + 4, HUGE);
+    drop(a); // frees `a`, then finds `b` released with a crafted length
+    let (head, read) = (peek_u64(&name, HEAD) & !1, peek_u64(&name, READ));
+    assert!(head <= read, "head {head} moved past read {read}");
+    assert!(ch.is_stopped(), "the channel goes on over a corrupt record");
+    // Receivers may still take the records that check out (the third
+    // message), then fail with the reason; none waits for ever.
+    let t = Instant::now();
+    let r = loop {
+        match ch.recv_timeout(Duration::from_millis(200)) {
+            Ok(m) => assert_eq!(&m[..], &[2; 100]),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "receive did not return"
+    );
+    match r {
+        Error::Io(m) => assert!(m.contains("corrupt"), "{m}"),
+        other => panic!("receive on a corrupt ring: {other:?}"),
+    }
+    match ch.try_send(b"x", 1) {
+        Err(Error::Io(m)) => assert!(m.contains("corrupt"), "{m}"),
+        other => panic!("send on a corrupt ring: {other:?}"),
+    }
+    report("OK");
+}
+
+/// A live consumer frees a released record whose header another process
+/// rewrote: before the fix, `head` moved past `read` (SPMC: producers then
+/// overwrite unread records) or the zeroing ran past the mapping (MPMC).
+#[test]
+fn freeing_checks_the_length_of_released_records() {
+    for mode in ["spmc", "mpmc"] {
+        let name = uniq(&format!("free-{mode}"));
+        let out = run_within(
+            child(&[], "corrupt-release", &[("NAME", &name), ("MODE", mode)]),
+            CHILD_LIMIT,
+        );
+        let _ = std::fs::remove_file(seg_file(&name));
+        let r = reports(&out);
+        assert!(
+            out.status.success() && r.iter().any(|l| l == "OK"),
+            "{mode}: {:?} {r:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[allow(dead_code)]
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
@@ -188,9 +413,4 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
-}
-
-#[allow(dead_code)]
-fn unused() {
-    let _ = uniq("x");
 }

@@ -428,10 +428,42 @@ impl Ring {
         !self.is_tracked() || (pos & self.mask) + record_size(len as u64) <= self.capacity
     }
 
-    /// A record failed [`Ring::record_fits`]: the segment is corrupt. Stops the
-    /// ring so that every process gets `CHANNEL_STOPPED` instead of garbage.
+    /// Tracked rings: whether `[pos, end)` is a span of whole records that
+    /// consumers have taken: inside the data area, and not past `read`.
+    /// Checked before a length read from shared memory moves `head` or is
+    /// zeroed.
+    #[inline]
+    pub(super) fn span_is_taken(&self, pos: u64, end: u64) -> bool {
+        end > pos
+            && end - pos <= self.capacity
+            && (pos & self.mask) + (end - pos) <= self.capacity
+            && end <= self.ctrl().consumer.0.read.load(Ordering::Acquire)
+    }
+
+    /// Tracked rings: a payload length read back from shared memory for a
+    /// record this process holds, cut to what fits in the data area after
+    /// `pos` (a process that rewrote the header meanwhile must not make a
+    /// guard's slice run past the mapping). Untracked rings: `len`.
+    #[inline(always)]
+    pub(super) fn fit_len(&self, pos: u64, len: u32) -> u32 {
+        if !self.is_tracked() {
+            return len;
+        }
+        let room = self.capacity - (pos & self.mask) - HEADER_SIZE;
+        (len as u64).min(room) as u32
+    }
+
+    /// A record or position read from shared memory is out of bounds: the
+    /// segment is corrupt. Stops the ring for every process (`stopped` =
+    /// [`STOPPED_CORRUPT`]), so that calls fail with
+    /// [`Ring::stopped_error`] instead of reading garbage.
     #[cold]
     pub(super) fn corrupt(&self) {
+        self.ctrl()
+            .flags
+            .0
+            .stopped
+            .store(STOPPED_CORRUPT, Ordering::SeqCst);
         self.stop();
     }
 
@@ -665,6 +697,11 @@ impl Ring {
             ));
         }
         let len = self.header(pos).len.load(Ordering::Relaxed);
+        if !self.span_is_taken(pos, pos + record_size(len as u64)) {
+            return Err(format!(
+                "record at {pos} of {len} bytes runs past the ring or past read {read}"
+            ));
+        }
         self.with_view_slot(|slot| self.release_multi(pos, len, slot));
         Ok(Outcome::Resolved {
             dropped: st == state::MESSAGE,
@@ -702,7 +739,7 @@ impl Ring {
         if size < HEADER_SIZE
             || size % RECORD_ALIGN != 0
             || front % RECORD_ALIGN != 0
-            || (front & self.mask) + size > self.capacity
+            || !self.span_is_taken(front, front + size)
         {
             return Err(format!(
                 "head-lock entry ({front}, {size}) does not describe a record"
