@@ -406,11 +406,127 @@ fn freeing_checks_the_length_of_released_records() {
     }
 }
 
-#[allow(dead_code)]
 fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 3, 4. Receive callbacks turned off under traffic, and from inside.
+// ---------------------------------------------------------------------------
+
+/// Runs `f` on a thread; fails if it does not return within `limit`.
+fn returns_within(what: &str, limit: Duration, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    assert!(rx.recv_timeout(limit).is_ok(), "{what} did not return");
+}
+
+#[test]
+fn a_callback_is_turned_off_under_steady_traffic() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let ch = Channel::open(
+        "memory://harden-cb-steady",
+        1 << 14,
+        Mode::Mpsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (tx, stop) = (ch.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = tx.send_timeout(&[5; 64], 1, Duration::from_millis(10));
+            }
+        })
+    };
+    // A slow callback: the ring stays full, so the dispatcher never waits.
+    ch.set_receive_callback(Some(Box::new(|_: &[u8], _| {
+        std::thread::sleep(Duration::from_micros(200))
+    })))
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let off = ch.clone();
+    returns_within(
+        "turning the callback off",
+        Duration::from_secs(30),
+        move || off.set_receive_callback(None).unwrap(),
+    );
+    // And dropping the last handle with a callback set, under traffic.
+    ch.set_receive_callback(Some(Box::new(|_: &[u8], _| {
+        std::thread::sleep(Duration::from_micros(200))
+    })))
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let other = Channel::open(
+        "memory://harden-cb-steady",
+        0,
+        Mode::Mpsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    returns_within("dropping the handle", Duration::from_secs(30), move || {
+        drop(ch)
+    });
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+    drop(other);
+}
+
+#[test]
+fn a_callback_turned_off_from_inside_is_never_called_again() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    for drop_handle in [false, true] {
+        let uri = format!("memory://harden-cb-self-{drop_handle}");
+        let ch = Channel::open(&uri, 1 << 16, Mode::Mpmc, ChannelType::Multi).unwrap();
+        let n = 1000u32;
+        for i in 0..n {
+            ch.try_send(&i.to_le_bytes(), 1).unwrap();
+        }
+        let cb_handle = Channel::open(&uri, 0, Mode::Mpmc, ChannelType::Multi).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let late = Arc::new(AtomicUsize::new(0));
+        let off = Arc::new(AtomicBool::new(false));
+        let me = std::sync::Mutex::new(Some(cb_handle.clone()));
+        let (c, l, o) = (calls.clone(), late.clone(), off.clone());
+        cb_handle
+            .set_receive_callback(Some(Box::new(move |_: &[u8], _| {
+                if o.load(Ordering::SeqCst) {
+                    l.fetch_add(1, Ordering::SeqCst);
+                }
+                if c.fetch_add(1, Ordering::SeqCst) + 1 == 10 {
+                    let h = me.lock().unwrap().take().unwrap();
+                    if drop_handle {
+                        drop(h); // the last handle but `cb_handle` below
+                    } else {
+                        h.set_receive_callback(None).unwrap();
+                    }
+                    o.store(true, Ordering::SeqCst);
+                }
+            })))
+            .unwrap();
+        if drop_handle {
+            drop(cb_handle); // now the callback's clone is the last one
+        }
+        wait_until("ten calls", Duration::from_secs(30), || {
+            calls.load(Ordering::SeqCst) >= 10
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(late.load(Ordering::SeqCst), 0, "calls after turning off");
+        // Nothing was taken from the ring for the calls that did not happen.
+        let mut rest = 0;
+        while ch.try_recv().is_ok() {
+            rest += 1;
+        }
+        assert_eq!(rest + calls.load(Ordering::SeqCst), n as usize);
     }
 }
