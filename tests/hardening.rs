@@ -88,6 +88,16 @@ fn child_entry() {
         "small-shm" => small_shm_child(),
         "hold-view" => hold_view_child(),
         "corrupt-release" => corrupt_release_child(),
+        "attach-any" => {
+            let name = std::env::var("NAME").unwrap();
+            match Channel::open(&format!("ipc://{name}"), 0, Mode::Spsc, ChannelType::Multi) {
+                Ok(ch) => {
+                    ch.try_send(b"hi", 1).unwrap();
+                    report("OPENED");
+                }
+                Err(e) => report(&format!("REFUSED {e}")),
+            }
+        }
         "attach-crafted" => {
             let name = std::env::var("NAME").unwrap();
             match Channel::open(&format!("ipc://{name}"), 0, Mode::Spsc, ChannelType::Multi) {
@@ -529,4 +539,48 @@ fn a_callback_turned_off_from_inside_is_never_called_again() {
         }
         assert_eq!(rest + calls.load(Ordering::SeqCst), n as usize);
     }
+}
+
+// ---------------------------------------------------------------------------
+// 10. Slots of dead processes do not count against the limit.
+// ---------------------------------------------------------------------------
+
+fn poke_u64(name: &str, off: u64, v: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(seg_file(name))
+        .unwrap();
+    f.write_all_at(&v.to_le_bytes(), off).unwrap();
+}
+
+#[test]
+fn attach_recovers_dead_slots_when_every_slot_is_taken() {
+    let name = uniq("dead-slots");
+    let keep = Channel::open(
+        &format!("ipc://{name}"),
+        1 << 16,
+        Mode::Mpmc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    // Slots 1..64: processes that died with a claim intent each (slot table
+    // at 4096, 2176 bytes a slot: state, pid, ..., claims from byte 128).
+    for i in 1..64u64 {
+        let slot = 4096 + i * 2176;
+        poke_u32(&name, slot, 1);
+        poke_u32(&name, slot + 4, 0x7fff_0000 + i as u32);
+        poke_u64(&name, slot + 128, 1 << 40);
+        poke_u64(&name, slot + 136, 64 << 3 | 1);
+    }
+    let out = run_within(child(&[], "attach-any", &[("NAME", &name)]), CHILD_LIMIT);
+    let r = reports(&out);
+    assert!(
+        r.iter().any(|l| l == "OPENED"),
+        "{r:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(&keep.try_recv().unwrap()[..], b"hi");
+    // Every dead slot was reaped (header `reaped` at 72).
+    assert_eq!(peek_u64(&name, 72), 63);
 }

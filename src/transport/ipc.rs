@@ -50,6 +50,8 @@ pub(crate) const RING_OFFSET: usize = align_up(
     (SLOTS_OFFSET + MAX_PROCS * std::mem::size_of::<ProcSlot>()) as u64,
     4096,
 ) as usize;
+/// `Segment::slot` of a process that runs recovery without a slot of its own.
+const NO_SLOT: usize = MAX_PROCS;
 /// Lock byte serialising create/attach/detach/recovery.
 const INIT_LOCK: i64 = 0;
 /// Lock byte of slot 0; slot i uses `SLOT_LOCK_BASE + i`.
@@ -445,6 +447,9 @@ impl Segment {
 
     /// Detaches: frees our slot and removes the file if nobody live is left.
     fn detach(&mut self) {
+        if self.slot == NO_SLOT {
+            return;
+        }
         let locked =
             lock_byte_until(&self.file, INIT_LOCK, Instant::now() + LOCK_WAIT).unwrap_or(false);
         let me = self.slot(self.slot);
@@ -684,38 +689,15 @@ fn attach_locked(
         }
     };
 
-    // Take a free slot: its lock byte first, so that nobody sees a live slot
-    // without a holder.
-    let mut slot = None;
-    for i in 0..MAX_PROCS {
-        let s = slot_of(&map, i);
-        // A dead process's slot with no operation left to finish may be
-        // taken at once (the recovery pass below still frees its side locks);
-        // one with entries waits for that pass.
-        let reusable = match s.state.load(Ordering::Acquire) {
-            SLOT_FREE => true,
-            _ => {
-                !byte_is_locked(&file, SLOT_LOCK_BASE + i as i64)
-                    && s.claims
-                        .iter()
-                        .chain(s.views.iter())
-                        .all(|e| e.word.load(Ordering::Acquire) == 0)
-            }
-        };
-        if !reusable {
-            continue;
+    // Take a free slot; if every slot is taken, the dead may hold some of
+    // them: recover them and look again.
+    let slot = match take_slot(&map, &file).map_err(|e| io("cannot lock", e))? {
+        Some(slot) => Some(slot),
+        None => {
+            recover_without_slot(name, path, &file, capacity, mode)?;
+            take_slot(&map, &file).map_err(|e| io("cannot lock", e))?
         }
-        if try_lock_byte(&file, SLOT_LOCK_BASE + i as i64).map_err(|e| io("cannot lock", e))? {
-            for e in s.claims.iter().chain(s.views.iter()) {
-                e.word.store(0, Ordering::Relaxed);
-            }
-            s.pid.store(std::process::id().max(1), Ordering::Relaxed);
-            s.attached_ns.store(now_ns(), Ordering::Relaxed);
-            s.state.store(SLOT_LIVE, Ordering::Release);
-            slot = Some(i);
-            break;
-        }
-    }
+    };
     let Some(slot) = slot else {
         return Err(Error::Io(format!(
             "{uri}: {MAX_PROCS} processes are attached already (the limit)"
@@ -732,18 +714,8 @@ fn attach_locked(
     // From here on, dropping `seg` detaches (and unlocks INIT_LOCK, as the
     // detach takes and releases it — OFD locks are not recursive, so we
     // release ours first on every path below).
-    let base = NonNull::new(
-        // SAFETY: the mapping is `total` = RING_OFFSET + region_size(capacity)
-        // bytes long, so the ring region starts inside it.
-        unsafe { seg.map.as_mut_ptr().add(RING_OFFSET) },
-    )
-    .expect("a mapping is never at address 0");
-    // SAFETY: `base` is page aligned (RING_OFFSET is a multiple of 4096) and
-    // region_size(capacity) bytes long inside a mapping that `seg` keeps
-    // alive; it holds zeros (fresh) or a ring of this capacity and mode
-    // (validated header of a segment only psyne writes).
-    let mut ring =
-        unsafe { Ring::from_raw(base, capacity, mode, Scope::Shared, Box::new(seg.clone())) };
+    let (ring, tracker) = ring_of(&seg, capacity, mode);
+    let mut ring = ring;
     if let Err(e) = ring.check_positions() {
         unlock_byte(&seg.file, INIT_LOCK);
         return Err(Error::Io(format!("{uri}: the segment is corrupt: {e}")));
@@ -751,23 +723,73 @@ fn attach_locked(
     if create {
         ring.set_metrics_enabled(true);
     }
-    let me = seg.slot(slot);
-    let checker = seg.clone();
-    // SAFETY: the entries live in our slot of the mapping, which `checker`
-    // (held by the tracker inside the ring) keeps mapped; only this process
-    // uses them while the slot is ours.
-    let tracker = unsafe {
-        Tracker::new(
-            NonNull::from(&me.claims[0]),
-            NonNull::from(&me.views[0]),
-            Box::new(move |ring: &Ring| checker.idle_check(ring)),
-        )
-    };
     ring.set_tracker(tracker);
     let r = seg.recover(&ring, true);
     unlock_byte(&seg.file, INIT_LOCK);
     r?;
     Ok(Shared::new(ring, mode, channel_type))
+}
+
+/// Takes a free slot of the segment mapped as `map`: its lock byte first, so
+/// that nobody sees a live slot without a holder. `None`: all are taken.
+fn take_slot(map: &MmapRaw, file: &File) -> std::io::Result<Option<usize>> {
+    for i in 0..MAX_PROCS {
+        let s = slot_of(map, i);
+        // A dead process's slot with no operation left to finish may be
+        // taken at once (the recovery pass below still frees its side locks);
+        // one with entries waits for that pass.
+        let reusable = match s.state.load(Ordering::Acquire) {
+            SLOT_FREE => true,
+            _ => {
+                !byte_is_locked(file, SLOT_LOCK_BASE + i as i64)
+                    && s.claims
+                        .iter()
+                        .chain(s.views.iter())
+                        .all(|e| e.word.load(Ordering::Acquire) == 0)
+            }
+        };
+        if !reusable {
+            continue;
+        }
+        if try_lock_byte(file, SLOT_LOCK_BASE + i as i64)? {
+            for e in s.claims.iter().chain(s.views.iter()) {
+                e.word.store(0, Ordering::Relaxed);
+            }
+            s.pid.store(std::process::id().max(1), Ordering::Relaxed);
+            s.attached_ns.store(now_ns(), Ordering::Relaxed);
+            s.state.store(SLOT_LIVE, Ordering::Release);
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+/// Every slot is taken: runs the recovery pass (the caller holds
+/// INIT_LOCK) as a process without a slot, so that the slots of dead
+/// processes are freed. Its own crash-recovery entries are scratch memory:
+/// it holds no view or claim of its own.
+fn recover_without_slot(
+    name: &str,
+    path: &std::path::Path,
+    file: &File,
+    capacity: usize,
+    mode: Mode,
+) -> Result<()> {
+    let uri = format!("ipc://{name}");
+    let io = |e: std::io::Error| Error::io(&format!("{uri}: cannot recover {}", path.display()), e);
+    let seg = Arc::new(Segment {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        file: file.try_clone().map_err(io)?,
+        map: map_file(file, segment_size(capacity)).map_err(io)?,
+        slot: NO_SLOT,
+        recovering: Mutex::new(()),
+    });
+    let (mut ring, tracker) = ring_of(&seg, capacity, mode);
+    ring.check_positions()
+        .map_err(|e| Error::Io(format!("{uri}: the segment is corrupt: {e}")))?;
+    ring.set_tracker(tracker);
+    seg.recover(&ring, true)
 }
 
 /// The error for a segment that could not be made: no room in the file
@@ -782,6 +804,59 @@ fn create_error(uri: &str, path: &std::path::Path, capacity: usize, e: std::io::
         )),
         _ => Error::io(&format!("{uri}: cannot create {}", path.display()), e),
     }
+}
+
+/// The ring inside `seg`'s mapping, and a tracker over `seg`'s slot (scratch
+/// entries for a process without a slot).
+fn ring_of(seg: &Arc<Segment>, capacity: usize, mode: Mode) -> (Ring, Tracker) {
+    let base = NonNull::new(
+        // SAFETY: the mapping is RING_OFFSET + region_size(capacity) bytes
+        // long, so the ring region starts inside it.
+        unsafe { seg.map.as_mut_ptr().add(RING_OFFSET) },
+    )
+    .expect("a mapping is never at address 0");
+    // SAFETY: `base` is page aligned (RING_OFFSET is a multiple of 4096) and
+    // region_size(capacity) bytes long inside a mapping that `seg` keeps
+    // alive; it holds zeros (fresh) or a ring of this capacity and mode
+    // (validated header of a segment only psyne writes).
+    let ring =
+        unsafe { Ring::from_raw(base, capacity, mode, Scope::Shared, Box::new(seg.clone())) };
+    let checker = seg.clone();
+    let check = Box::new(move |ring: &Ring| checker.idle_check(ring));
+    let tracker = if seg.slot < MAX_PROCS {
+        let me = seg.slot(seg.slot);
+        // SAFETY: the entries live in our slot of the mapping, which
+        // `checker` (held by the tracker inside the ring) keeps mapped; only
+        // this process uses them while the slot is ours.
+        unsafe {
+            Tracker::new(
+                NonNull::from(&me.claims[0]),
+                NonNull::from(&me.views[0]),
+                check,
+            )
+        }
+    } else {
+        let scratch: Arc<[TrackEntry]> = (0..2 * ENTRIES)
+            .map(|_| TrackEntry {
+                pos: AtomicU64::new(0),
+                word: AtomicU64::new(0),
+            })
+            .collect();
+        let (claims, views) = (NonNull::from(&scratch[0]), NonNull::from(&scratch[ENTRIES]));
+        // SAFETY: 2 × ENTRIES zeroed entries on the heap, kept alive by the
+        // check closure, which the tracker holds; nobody else sees them.
+        unsafe {
+            Tracker::new(
+                claims,
+                views,
+                Box::new(move |ring: &Ring| {
+                    let _ = &scratch;
+                    check(ring)
+                }),
+            )
+        }
+    };
+    (ring, tracker)
 }
 
 fn map_file(file: &File, len: usize) -> std::io::Result<MmapRaw> {
