@@ -751,6 +751,7 @@ impl ChannelBuilder {
                 spin,
                 uri: self.uri,
                 dispatcher: parking_lot::Mutex::new(None),
+                born: crate::fork::generation(),
             }),
         })
     }
@@ -764,13 +765,21 @@ struct Handle {
     spin: Duration,
     uri: String,
     dispatcher: parking_lot::Mutex<Option<crate::callback::Dispatcher>>,
+    /// Fork generation of the process that opened the handle (fork.rs).
+    born: u64,
 }
 
 impl Drop for Handle {
     #[inline]
     fn drop(&mut self) {
         if let Some(d) = self.dispatcher.get_mut().take() {
-            d.shut_down();
+            if crate::fork::is_ours(self.born) {
+                d.shut_down();
+            } else {
+                // Inherited through fork: the thread exists only in the
+                // parent, which still owns it.
+                std::mem::forget(d);
+            }
         }
     }
 }

@@ -39,6 +39,7 @@ mod channel;
 pub mod config;
 mod error;
 pub mod ffi;
+pub(crate) mod fork;
 pub(crate) mod ring;
 pub(crate) mod sync;
 mod transport;

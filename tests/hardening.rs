@@ -88,6 +88,7 @@ fn child_entry() {
         "small-shm" => small_shm_child(),
         "hold-view" => hold_view_child(),
         "corrupt-release" => corrupt_release_child(),
+        "fork-destroy" => fork_destroy_child(),
         "attach-any" => {
             let name = std::env::var("NAME").unwrap();
             match Channel::open(&format!("ipc://{name}"), 0, Mode::Spsc, ChannelType::Multi) {
@@ -583,4 +584,91 @@ fn attach_recovers_dead_slots_when_every_slot_is_taken() {
     assert_eq!(&keep.try_recv().unwrap()[..], b"hi");
     // Every dead slot was reaped (header `reaped` at 72).
     assert_eq!(peek_u64(&name, 72), 63);
+}
+
+// ---------------------------------------------------------------------------
+// 6. A handle inherited through fork is refused, and destroying it is inert.
+// ---------------------------------------------------------------------------
+
+unsafe extern "C" fn ignore(_: *mut psyne::ffi::psyne_message_t, _: u32, _: *mut std::ffi::c_void) {
+}
+
+fn fork_destroy_child() {
+    use psyne::ffi::*;
+    use std::ptr::{null, null_mut};
+    let name = std::env::var("NAME").unwrap();
+    let uri = std::ffi::CString::new(format!("ipc://{name}")).unwrap();
+    let mut ch = null_mut();
+    // SAFETY (every call below): valid pointers and a live handle, per the C API.
+    unsafe {
+        assert_eq!(
+            psyne_channel_create(
+                uri.as_ptr(),
+                1 << 16,
+                PSYNE_MODE_SPSC,
+                PSYNE_TYPE_MULTI,
+                &mut ch
+            ),
+            psyne_error_t::PSYNE_OK
+        );
+        assert_eq!(
+            psyne_channel_set_receive_callback(ch, Some(ignore), null_mut()),
+            psyne_error_t::PSYNE_OK
+        );
+        let pid = libc::fork();
+        assert!(pid >= 0);
+        if pid == 0 {
+            let sent = psyne_send_data(ch, b"x".as_ptr().cast(), 1, 1);
+            let destroyed = psyne_channel_destroy(ch);
+            let ok = sent == psyne_error_t::PSYNE_ERROR_INVALID_ARGUMENT
+                && destroyed == psyne_error_t::PSYNE_OK;
+            libc::_exit(if ok { 0 } else { 3 });
+        }
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "forked child: status {status:#x}"
+        );
+        // The parent is still attached: its file, its slot, its channel.
+        assert!(
+            std::path::Path::new(&seg_file(&name)).exists(),
+            "file removed"
+        );
+        let slot0 = std::fs::read(seg_file(&name)).unwrap()[4096];
+        assert_eq!(slot0, 1, "the parent's slot was freed");
+        assert_eq!(
+            psyne_channel_set_receive_callback(ch, None, null_mut()),
+            psyne_error_t::PSYNE_OK
+        );
+        assert_eq!(
+            psyne_send_data(ch, b"after".as_ptr().cast(), 5, 2),
+            psyne_error_t::PSYNE_OK
+        );
+        let (mut buf, mut got, mut t) = ([0u8; 16], 0usize, 0u32);
+        assert_eq!(
+            psyne_receive_data(ch, buf.as_mut_ptr().cast(), 16, &mut got, &mut t, 1000),
+            psyne_error_t::PSYNE_OK
+        );
+        assert_eq!((&buf[..got], t), (&b"after"[..], 2));
+        assert_eq!(psyne_channel_destroy(ch), psyne_error_t::PSYNE_OK);
+        let _ = null::<u8>();
+    }
+    report("OK");
+}
+
+#[test]
+fn a_forked_child_cannot_use_or_undo_the_parents_handle() {
+    let name = uniq("fork");
+    let out = run_within(child(&[], "fork-destroy", &[("NAME", &name)]), CHILD_LIMIT);
+    let _ = std::fs::remove_file(seg_file(&name));
+    let r = reports(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && r.iter().any(|l| l == "OK"),
+        "{:?} {r:?}\n{err}",
+        out.status
+    );
+    // The library printed nothing (no caught panic's message or backtrace).
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -15,6 +15,8 @@ const DEAD_MAGIC: u64 = 0xdead_dead_dead_dead;
 pub struct psyne_channel_t {
     magic: u64,
     pub(super) channel: Channel,
+    /// Fork generation of the creating process (`crate::fork`).
+    born: u64,
 }
 
 impl psyne_channel_t {
@@ -25,6 +27,22 @@ impl psyne_channel_t {
     /// destroyed the read of the magic word is a use after free that is only
     /// caught where the memory was not reused.
     pub(super) unsafe fn from_ptr<'a>(p: *const psyne_channel_t, name: &str) -> Result<&'a Self> {
+        // SAFETY: the caller's contract.
+        let h = unsafe { Self::live(p, name) }?;
+        if !crate::fork::is_ours(h.born) {
+            return Err(Error::invalid(format!(
+                "{name} was opened by another process and inherited through fork(); a handle works only in the process that opened it (open the channel again here; destroying the inherited one leaves the parent's attachment alone)"
+            )));
+        }
+        Ok(h)
+    }
+
+    /// [`psyne_channel_t::from_ptr`] without the check that the handle
+    /// belongs to this process.
+    ///
+    /// # Safety
+    /// As for `from_ptr`.
+    unsafe fn live<'a>(p: *const psyne_channel_t, name: &str) -> Result<&'a Self> {
         not_null(p, name)?;
         // SAFETY: non-NULL and, by the contract above, points to a live handle
         // (or to freed memory whose magic word no longer matches).
@@ -120,6 +138,7 @@ unsafe fn create(
     let handle = Box::new(psyne_channel_t {
         magic: CHANNEL_MAGIC,
         channel,
+        born: crate::fork::generation(),
     });
     // SAFETY: as above.
     unsafe { write_out(out, Box::into_raw(handle)) };
@@ -197,7 +216,9 @@ pub unsafe extern "C" fn psyne_channel_destroy(ch: *mut psyne_channel_t) -> psyn
             return Ok(());
         }
         // SAFETY: caller contract (NULL handled above).
-        unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+        // (A handle inherited through fork is destroyed too: dropping it in
+        // another process is inert, see crate::fork.)
+        unsafe { psyne_channel_t::live(ch, "ch") }?;
         // SAFETY: a live handle made by Box::into_raw in `create`; the magic
         // is cleared first so a second destroy is detected.
         let handle = unsafe {

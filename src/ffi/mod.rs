@@ -191,9 +191,38 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
+thread_local! {
+    /// Nesting depth of [`run`] on this thread: panics inside are caught and
+    /// reported through the result code, so the panic hook keeps quiet.
+    static CATCHING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Installs (once) a panic hook that prints nothing for panics [`run`]
+/// catches — a library must not write to the host program's stderr — and
+/// hands every other panic to the hook that was there before.
+fn quiet_caught_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CATCHING.try_with(|c| c.get()).unwrap_or(0) == 0 {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs the body of an extern function: catches panics, turns errors into
 /// codes and records the detail message.
 fn run(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_error_t {
+    quiet_caught_panics();
+    let _ = CATCHING.try_with(|c| c.set(c.get() + 1));
+    let code = run_caught(func, body);
+    let _ = CATCHING.try_with(|c| c.set(c.get() - 1));
+    code
+}
+
+fn run_caught(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_error_t {
     // Recording the detail happens inside catch_unwind too (formatting runs
     // Display code).
     let guarded = catch_unwind(AssertUnwindSafe(|| match body() {

@@ -232,6 +232,10 @@ pub(crate) struct Segment {
     /// threads of this process would both "get" INIT_LOCK. This keeps idle
     /// checks of one process from running at the same time.
     recovering: Mutex<()>,
+    /// Fork generation of the attaching process (fork.rs): a child that
+    /// inherited the attachment shares its open file description and so its
+    /// locks, and must not detach it.
+    born: u64,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics and the
@@ -447,7 +451,7 @@ impl Segment {
 
     /// Detaches: frees our slot and removes the file if nobody live is left.
     fn detach(&mut self) {
-        if self.slot == NO_SLOT {
+        if self.slot == NO_SLOT || !crate::fork::is_ours(self.born) {
             return;
         }
         let locked =
@@ -710,6 +714,7 @@ fn attach_locked(
         map,
         slot,
         recovering: Mutex::new(()),
+        born: crate::fork::generation(),
     });
     // From here on, dropping `seg` detaches (and unlocks INIT_LOCK, as the
     // detach takes and releases it — OFD locks are not recursive, so we
@@ -784,6 +789,7 @@ fn recover_without_slot(
         map: map_file(file, segment_size(capacity)).map_err(io)?,
         slot: NO_SLOT,
         recovering: Mutex::new(()),
+        born: crate::fork::generation(),
     });
     let (mut ring, tracker) = ring_of(&seg, capacity, mode);
     ring.check_positions()
