@@ -89,6 +89,27 @@ fn child_entry() {
         "hold-view" => hold_view_child(),
         "corrupt-release" => corrupt_release_child(),
         "fork-destroy" => fork_destroy_child(),
+        "hold-init-lock" => {
+            // Another process holding the segment's init lock (byte 0) for ever.
+            use std::os::unix::io::AsRawFd;
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(seg_file(&std::env::var("NAME").unwrap()))
+                .unwrap();
+            // SAFETY: flock is plain data; all-zero is valid.
+            let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+            fl.l_type = libc::F_WRLCK as _;
+            fl.l_whence = libc::SEEK_SET as _;
+            fl.l_len = 1;
+            // SAFETY: a valid descriptor and flock.
+            assert_eq!(
+                unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) },
+                0
+            );
+            report("LOCKED");
+            std::thread::sleep(Duration::from_secs(60));
+        }
         "attach-any" => {
             let name = std::env::var("NAME").unwrap();
             match Channel::open(&format!("ipc://{name}"), 0, Mode::Spsc, ChannelType::Multi) {
@@ -671,4 +692,38 @@ fn a_forked_child_cannot_use_or_undo_the_parents_handle() {
     );
     // The library printed nothing (no caught panic's message or backtrace).
     assert!(!err.contains("panicked"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// 8. Destroy does not wait for another process's init lock.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn destroy_does_not_wait_for_a_foreign_init_lock() {
+    let name = uniq("init-lock");
+    let ch = Channel::open(
+        &format!("ipc://{name}"),
+        1 << 16,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    let mut holder = child(&[], "hold-init-lock", &[("NAME", &name)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("@@LOCKED") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+    }
+    // Before: 10 s (the open's lock wait), holding the registry lock.
+    let t = Instant::now();
+    drop(ch);
+    let took = t.elapsed();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let _ = std::fs::remove_file(seg_file(&name));
+    assert!(took < Duration::from_secs(5), "destroy waited {took:?}");
 }

@@ -58,6 +58,11 @@ const INIT_LOCK: i64 = 0;
 const SLOT_LOCK_BASE: i64 = 64;
 /// How long an open waits for another process's create/attach/detach.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a detach waits for [`INIT_LOCK`] before it leaves without
+/// removing the file: whoever holds the lock is attaching (and will use the
+/// file), detaching (and removes it if nobody is left), or hostile; an
+/// abandoned file is made anew by the next open.
+const DETACH_WAIT: Duration = Duration::from_millis(100);
 
 /// Header `state` values.
 const SEG_INITIALISING: u32 = 0;
@@ -450,12 +455,13 @@ impl Segment {
     }
 
     /// Detaches: frees our slot and removes the file if nobody live is left.
+    /// Never waits long for another process (see [`DETACH_WAIT`]).
     fn detach(&mut self) {
         if self.slot == NO_SLOT || !crate::fork::is_ours(self.born) {
             return;
         }
         let locked =
-            lock_byte_until(&self.file, INIT_LOCK, Instant::now() + LOCK_WAIT).unwrap_or(false);
+            lock_byte_until(&self.file, INIT_LOCK, Instant::now() + DETACH_WAIT).unwrap_or(false);
         let me = self.slot(self.slot);
         for e in me.claims.iter().chain(me.views.iter()) {
             e.word.store(0, Ordering::Relaxed);
@@ -539,7 +545,7 @@ pub(crate) fn open(
     }
     let mut reg = REGISTRY.lock();
     if let Some(existing) = reg.get(name).and_then(Weak::upgrade) {
-        super::check_same_config(
+        let same = super::check_same_config(
             "ipc",
             name,
             buffer_size,
@@ -550,8 +556,11 @@ pub(crate) fn open(
                 existing.mode,
                 existing.channel_type,
             ),
-        )?;
-        return Ok(existing);
+        );
+        // `existing` may be the last reference by now: dropping it detaches,
+        // which must not happen under the registry lock.
+        drop(reg);
+        return same.map(|()| existing);
     }
     let shared = Arc::new(attach(name, buffer_size, mode, channel_type)?);
     reg.insert(name.to_string(), Arc::downgrade(&shared));
