@@ -727,3 +727,35 @@ fn destroy_does_not_wait_for_a_foreign_init_lock() {
     let _ = std::fs::remove_file(seg_file(&name));
     assert!(took < Duration::from_secs(5), "destroy waited {took:?}");
 }
+
+// ---------------------------------------------------------------------------
+// 11. The library writes nothing to stdout or stderr itself.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_library_source_never_prints() {
+    fn walk(dir: &std::path::Path, bad: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, bad);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    if ["eprintln!", "println!", "eprint!", "dbg!"]
+                        .iter()
+                        .any(|m| line.contains(m))
+                    {
+                        bad.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    let mut bad = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut bad,
+    );
+    assert!(bad.is_empty(), "{bad:#?}");
+}

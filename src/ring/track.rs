@@ -458,7 +458,7 @@ impl Ring {
     /// [`STOPPED_CORRUPT`]), so that calls fail with
     /// [`Ring::stopped_error`] instead of reading garbage.
     #[cold]
-    pub(super) fn corrupt(&self) {
+    pub(crate) fn corrupt(&self) {
         self.ctrl()
             .flags
             .0

@@ -303,11 +303,11 @@ impl Segment {
         }
         let r = self.recover(ring, false);
         unlock_byte(&self.file, INIT_LOCK);
-        if let Err(e) = r {
-            // Nothing to return it to: stop the channel so that every process
-            // sees CHANNEL_STOPPED rather than waiting on a corrupt ring.
-            eprintln!("psyne: {e}; stopping the channel");
-            ring.stop();
+        if r.is_err() {
+            // Nobody to return the error to (and a library writes nothing to
+            // stderr): stop the channel as corrupt, so that every process's
+            // calls fail with that reason rather than wait on a broken ring.
+            ring.corrupt();
         }
     }
 

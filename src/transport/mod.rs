@@ -13,19 +13,44 @@ use std::sync::{OnceLock, Weak};
 
 /// The channels of one scheme open in this process, by name: every open of a
 /// name shares one [`Shared`], and the last handle dropped frees it (the map
-/// holds weak references, pruned whenever it is locked).
-pub(crate) struct Registry(OnceLock<Mutex<HashMap<String, Weak<Shared>>>>);
+/// holds weak references; those of channels that no longer exist are pruned
+/// once the map has doubled since the last pruning, so an open costs the
+/// same however many channels are open).
+pub(crate) struct Registry(OnceLock<Mutex<Names>>);
+
+/// A registry's map, and the size at which it is next pruned.
+#[derive(Default)]
+pub(crate) struct Names {
+    map: HashMap<String, Weak<Shared>>,
+    prune_at: usize,
+}
+
+impl std::ops::Deref for Names {
+    type Target = HashMap<String, Weak<Shared>>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for Names {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
 
 impl Registry {
     pub(crate) const fn new() -> Registry {
         Registry(OnceLock::new())
     }
 
-    /// Locks the map, dropping the entries of channels that no longer exist.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, Weak<Shared>>> {
-        let mut map = self.0.get_or_init(Default::default).lock();
-        map.retain(|_, w| w.strong_count() > 0);
-        map
+    /// Locks the map (pruned now and then, see [`Registry`]).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Names> {
+        let mut names = self.0.get_or_init(Default::default).lock();
+        if names.map.len() >= names.prune_at {
+            names.map.retain(|_, w| w.strong_count() > 0);
+            names.prune_at = (2 * names.map.len()).max(64);
+        }
+        names
     }
 }
 use crate::error::{Error, Result};
