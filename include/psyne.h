@@ -481,7 +481,7 @@ psyne_error_t psyne_channel_set_receive_callback(struct psyne_channel_t *ch,
  * Sends a copy of `size` bytes at `data` as one message of type `msg_type`;
  * never blocks (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once).
  *
- * `data` must not be NULL, even for an empty message. `size` above
+ * `data` may be NULL when `size` is 0 (an empty message). `size` above
  * `psyne_channel_get_max_message_size` is `PSYNE_ERROR_INVALID_ARGUMENT`
  * (nothing is queued); so is a non-zero `msg_type` on a `PSYNE_TYPE_SINGLE`
  * channel. A stopped channel is `PSYNE_ERROR_CHANNEL_STOPPED`.
@@ -532,7 +532,8 @@ psyne_error_t psyne_send_data_cancellable(struct psyne_channel_t *ch,
  * `PSYNE_WAIT_FOREVER` = no limit. A stopped channel is first drained, then
  * `PSYNE_ERROR_CHANNEL_STOPPED`. If `cap` is smaller than the next message,
  * returns `PSYNE_ERROR_INVALID_ARGUMENT`, writes the size needed to
- * `*received`, and the message stays queued.
+ * `*received`, and the message stays queued. `buf` may be NULL when `cap`
+ * is 0 (then only an empty message is received).
  *
  * # Safety
  * `ch` must be NULL or a live channel handle; `buf` NULL or writable for

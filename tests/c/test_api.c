@@ -477,7 +477,7 @@ static void test_null_pointers(void)
     CHECK_OK(psyne_message_cancel(msg));
 
     CHECK_RC(psyne_send_data(NULL, "x", 1, 0), INV);
-    CHECK_RC(psyne_send_data(ch, NULL, 0, 0), INV); /* even when empty */
+    CHECK_RC(psyne_send_data(ch, NULL, 1, 0), INV);
     CHECK_DETAIL("data is NULL");
     CHECK_RC(psyne_send_data_timeout(NULL, "x", 1, 0, 10), INV);
     CHECK_RC(psyne_send_data_timeout(ch, NULL, 1, 0, 10), INV);
@@ -504,6 +504,22 @@ static void test_null_pointers(void)
 
     /* Nothing above queued anything or left a side locked. */
     CHECK_RC(psyne_receive_data(ch, buf, sizeof buf, &n, &t, 0), PSYNE_ERROR_NO_MESSAGE);
+
+    /* NULL with length 0 is an empty buffer (FFI callers pass NULL for one):
+     * an empty message is sent, and received into a NULL buffer of capacity
+     * 0; a non-empty message does not fit there and stays queued. */
+    CHECK_OK(psyne_send_data(ch, NULL, 0, 0));
+    CHECK_OK(psyne_send_data_timeout(ch, NULL, 0, 0, 10));
+    n = 99;
+    CHECK_OK(psyne_receive_data(ch, NULL, 0, &n, &t, 0));
+    CHECK(n == 0);
+    CHECK_OK(psyne_receive_data_cancellable(ch, NULL, 0, &n, &t, 10, c));
+    CHECK(n == 0);
+    CHECK_OK(psyne_send_data(ch, "abc", 3, 0));
+    CHECK_RC(psyne_receive_data(ch, NULL, 0, &n, &t, 0), INV);
+    CHECK(n == 3);
+    CHECK_OK(psyne_receive_data(ch, buf, sizeof buf, &n, &t, 0));
+    CHECK(n == 3);
     CHECK_OK(psyne_send_data(ch, "ok", 2, 0));
     CHECK_OK(psyne_receive_data(ch, buf, sizeof buf, &n, &t, 0));
     CHECK(n == 2);
