@@ -517,8 +517,12 @@ impl Drop for WriteGuard<'_> {
 /// A guard for the C API, which must outlive the call that made it, with the
 /// reference that keeps its channel alive (declared after the guard, so
 /// dropped after it).
+///
+/// The guard's `'static` lifetime is a fiction that must not escape: the
+/// fields are private, and the methods lend the guard's bytes only for as
+/// long as the `Owned` itself is borrowed.
 pub(crate) struct Owned<G> {
-    pub guard: G,
+    guard: G,
     _keep: SideKeep,
 }
 
@@ -541,6 +545,38 @@ impl<G> Owned<G> {
             guard: make(shared)?,
             _keep: keep,
         })
+    }
+}
+
+impl<G: Deref<Target = [u8]>> Owned<G> {
+    /// The guard's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.guard
+    }
+}
+
+impl Owned<WriteGuard<'static>> {
+    /// The reservation's bytes, writable.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.guard
+    }
+
+    /// The channel's type.
+    pub(crate) fn channel_type(&self) -> ChannelType {
+        self.guard.channel_type()
+    }
+
+    /// Publishes the reservation ([`WriteGuard::send`]); the channel
+    /// reference is dropped after the guard.
+    pub(crate) fn send(self, msg_type: u32) -> Result<()> {
+        self.guard.send(msg_type)
+    }
+}
+
+impl Owned<ReadGuard<'static>> {
+    /// The message type.
+    pub(crate) fn msg_type(&self) -> u32 {
+        self.guard.msg_type()
     }
 }
 
