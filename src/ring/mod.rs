@@ -945,10 +945,20 @@ impl Ring {
                 // EMPTY: nothing yet — unless `read` moved while we looked, in
                 // which case the slot may be a recycled one: look again.
                 // RELEASED: another consumer already took it; `read` has moved.
-                if c.read.load(Ordering::Acquire) == r && st == state::EMPTY {
-                    self.track_view_done(slot);
-                    self.free_on_drain(r);
-                    return Ok(None);
+                if c.read.load(Ordering::Acquire) == r {
+                    if st == state::EMPTY {
+                        self.track_view_done(slot);
+                        self.free_on_drain(r);
+                        return Ok(None);
+                    }
+                    // `read` stayed at `r` while we looked, so the header is
+                    // the untaken record's own: EMPTY, MESSAGE or PADDING.
+                    // Anything else is shared memory gone bad (ipc).
+                    if self.is_tracked() {
+                        self.corrupt();
+                        self.track_view_done(slot);
+                        return Ok(None);
+                    }
                 }
                 continue;
             }
