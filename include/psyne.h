@@ -478,6 +478,26 @@ psyne_error_t psyne_channel_set_receive_callback(struct psyne_channel_t *ch,
                                                  void *user);
 
 /**
+ * Writes the channel's mode (a `PSYNE_MODE_*` value) to `*mode`: the mode it
+ * was created with, also when this handle attached with buffer size 0.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `mode` NULL or writable.
+ */
+psyne_error_t psyne_channel_get_mode(struct psyne_channel_t *ch, psyne_channel_mode_t *mode);
+
+/**
+ * Writes the channel's type (`PSYNE_TYPE_SINGLE` or `PSYNE_TYPE_MULTI`) to
+ * `*channel_type`, also when this handle attached with buffer size 0.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `channel_type` NULL or
+ * writable.
+ */
+psyne_error_t psyne_channel_get_type(struct psyne_channel_t *ch,
+                                     psyne_channel_type_t *channel_type);
+
+/**
  * Sends a copy of `size` bytes at `data` as one message of type `msg_type`;
  * never blocks (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once).
  *

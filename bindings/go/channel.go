@@ -121,10 +121,15 @@ func open(op, uri string, bufferSize int, mode ChannelMode, typ ChannelType, cfg
 	if u, err := s.fetchURI(); err == nil {
 		s.uri = u
 	}
-	s.locks, mode, s.typ = acquireLocks(s.uri, bufferSize, mode, typ)
-	if bufferSize != 0 || s.locks.known {
-		s.mode = mode
+	// The channel's real mode and type: an attach with size 0 adopts the
+	// existing channel's, which may differ from the arguments.
+	if mt := C.gopsyne_mode_and_type(r.ch); mt.rc == 0 {
+		mode, typ = ChannelMode(mt.value&0xff), ChannelType(mt.value>>8)
+		s.mode, s.typ = mode, typ
+	} else {
+		C.free(unsafe.Pointer(mt.detail))
 	}
+	s.locks, mode, s.typ = acquireLocks(s.uri, 1, mode, typ)
 	if mode.singleProducer() {
 		s.sendLock = &s.locks.send
 	}
@@ -650,7 +655,7 @@ func (c *Channel) URI() string {
 }
 
 // Mode returns the channel's mode (for a handle that attached with buffer
-// size 0, the mode of the ring as known in this process).
+// size 0, the mode the channel was created with, as libpsyne reports it).
 func (c *Channel) Mode() ChannelMode {
 	if s := c.state(); s != nil {
 		return s.mode
@@ -659,7 +664,7 @@ func (c *Channel) Mode() ChannelMode {
 }
 
 // Type returns the channel's type (for a handle that attached with buffer
-// size 0, the type of the ring as known in this process).
+// size 0, the type the channel was created with, as libpsyne reports it).
 func (c *Channel) Type() ChannelType {
 	if s := c.state(); s != nil {
 		return s.typ

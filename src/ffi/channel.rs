@@ -464,3 +464,49 @@ pub unsafe extern "C" fn psyne_channel_set_receive_callback(
         h.channel.set_receive_callback(Some(Box::new(callback)))
     })
 }
+
+/// Writes the channel's mode (a `PSYNE_MODE_*` value) to `*mode`: the mode it
+/// was created with, also when this handle attached with buffer size 0.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `mode` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_channel_get_mode(
+    ch: *mut psyne_channel_t,
+    mode: *mut super::psyne_channel_mode_t,
+) -> psyne_error_t {
+    run("psyne_channel_get_mode", || {
+        // SAFETY: caller contract.
+        let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+        not_null(mode, "mode")?;
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe { write_out(mode, h.channel.mode() as super::psyne_channel_mode_t) };
+        Ok(())
+    })
+}
+
+/// Writes the channel's type (`PSYNE_TYPE_SINGLE` or `PSYNE_TYPE_MULTI`) to
+/// `*channel_type`, also when this handle attached with buffer size 0.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `channel_type` NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_channel_get_type(
+    ch: *mut psyne_channel_t,
+    channel_type: *mut super::psyne_channel_type_t,
+) -> psyne_error_t {
+    run("psyne_channel_get_type", || {
+        // SAFETY: caller contract.
+        let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+        not_null(channel_type, "channel_type")?;
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe {
+            write_out(
+                channel_type,
+                h.channel.channel_type() as super::psyne_channel_type_t,
+            )
+        };
+        Ok(())
+    })
+}

@@ -260,6 +260,22 @@ static void test_sizes_and_uri(void)
     CHECK_OK(psyne_channel_get_max_message_size(ch, &max));
     CHECK(max == 1024 / 2 - 16);
 
+    /* Mode and type, also through a handle that attached with size 0. */
+    psyne_channel_t *att = NULL;
+    REQUIRE_OK(psyne_channel_create("memory://c-abi-sizes", 0, PSYNE_MODE_MPMC,
+                                    PSYNE_TYPE_SINGLE, &att));
+    psyne_channel_mode_t mode = -1;
+    psyne_channel_type_t type = -1;
+    CHECK_OK(psyne_channel_get_mode(att, &mode));
+    CHECK(mode == PSYNE_MODE_SPSC);
+    CHECK_OK(psyne_channel_get_type(att, &type));
+    CHECK(type == PSYNE_TYPE_MULTI);
+    CHECK_RC(psyne_channel_get_mode(NULL, &mode), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_channel_get_mode(att, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_channel_get_type(NULL, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_channel_get_type(att, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(psyne_channel_destroy(att));
+
     const char *want = "memory://c-abi-sizes";
     char buf[64];
     memset(buf, 'X', sizeof buf);
