@@ -65,6 +65,11 @@ func takeError(op string, rc C.int32_t, detail *C.char) error {
 	if rc == 0 {
 		return nil
 	}
+	return bare(cError(op, rc, detail))
+}
+
+// cError is takeError for a failure (rc != 0), always as an *Error.
+func cError(op string, rc C.int32_t, detail *C.char) *Error {
 	d := ""
 	if detail != nil {
 		d = C.GoString(detail)

@@ -298,7 +298,7 @@ func (s *chanState) enter(op string, p *waitParams, sd side, l *sideLock, g *gua
 				if p.ctx != nil {
 					return contextError(op, context.DeadlineExceeded, "")
 				}
-				return newError(op, ErrTimeout, "timed out waiting for the channel's single "+l.side(s)+" side")
+				return bare(newError(op, ErrTimeout, "timed out waiting for the channel's single "+l.side(s)+" side"))
 			}
 			return closedError(op)
 		}
@@ -356,7 +356,7 @@ func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.
 	}
 	switch code {
 	case ErrCancelled:
-		e := takeError(op, rc, detail).(*Error)
+		e := cError(op, rc, detail)
 		if p.ctx != nil && p.ctx.Err() != nil {
 			return contextError(op, p.ctx.Err(), e.Detail), false
 		}
@@ -369,12 +369,12 @@ func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.
 			takeError(op, rc, detail)
 			return nil, true
 		}
-		e := takeError(op, rc, detail).(*Error)
+		e := cError(op, rc, detail)
 		if p.ctx != nil {
 			return contextError(op, context.DeadlineExceeded, e.Detail), false
 		}
 		e.Code = ErrTimeout
-		return e, false
+		return bare(e), false
 	}
 	return takeError(op, rc, detail), false
 }
