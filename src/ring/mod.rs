@@ -229,6 +229,7 @@ const STOPPED: u32 = 1;
 const STOPPED_CORRUPT: u32 = 2;
 
 /// Bytes a ring of `capacity` needs: control block plus data area.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const fn region_size(capacity: usize) -> usize {
     std::mem::size_of::<Control>() + capacity
 }
@@ -1373,7 +1374,9 @@ fn try_lock(word: &AtomicU32, token: u32) -> bool {
         .is_ok()
 }
 
+/// Keeps a loom ring's control block and data alive (never read).
 #[cfg(loom)]
+#[allow(dead_code)]
 struct LoomRegion(Box<Control>, std::sync::Mutex<Box<[u8]>>);
 
 #[cfg(test)]
