@@ -372,10 +372,13 @@ psyne_error_t psyne_channel_create_compressed(const char *uri,
  * The channel itself lives on while other handles (or not yet
  * sent/released messages) use it; this handle's receive callback is turned
  * off first (waiting for a running call, unless called from inside it).
- * Destroying does not stop the channel: to wake threads blocked on it call
- * `psyne_channel_stop` first. No other thread may use `ch` during or after
- * this call; a destroyed handle is detected where cheap
- * (`PSYNE_ERROR_INVALID_ARGUMENT`), otherwise undefined.
+ * Destroying neither stops the channel nor waits for other threads: no
+ * other thread may be inside a call on `ch`, or make one, during or after
+ * this call. To end threads blocked on the handle, call
+ * `psyne_channel_stop` (or trigger the `psyne_cancel_t` they wait with),
+ * wait until their calls have returned (join them), then destroy. A
+ * destroyed handle is detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`),
+ * otherwise undefined.
  *
  * # Safety
  * `ch` must be NULL or a handle from `psyne_channel_create*` that no other
