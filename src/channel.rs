@@ -354,9 +354,10 @@ fn single_type_error(msg_type: u32) -> Error {
 #[cold]
 #[inline(never)]
 pub(crate) fn too_small(cap: usize, needed: usize) -> Error {
-    Error::invalid(format!(
-        "receive buffer of {cap} bytes is too small: the next message needs {needed} bytes (it stays queued)"
-    ))
+    Error::BufferTooSmall {
+        capacity: cap,
+        needed,
+    }
 }
 
 fn limit_for(
