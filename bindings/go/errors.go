@@ -58,31 +58,11 @@ const (
 // errors.Is(err, ErrClosed) and errors.Is(err, ErrChannelStopped) hold.
 var ErrClosed = errors.New("psyne: channel closed")
 
-// String returns the name of the code, e.g. "channel full".
+// String returns the name of the code, e.g. "channel full": libpsyne's
+// (psyne_error_string), so Rust, C and Go share one table of names.
 func (c ErrorCode) String() string {
-	switch c {
-	case 0:
-		return "ok"
-	case ErrInvalidArgument:
-		return "invalid argument"
-	case ErrOutOfMemory:
-		return "out of memory"
-	case ErrChannelFull:
-		return "channel full"
-	case ErrNoMessage:
-		return "no message"
-	case ErrChannelStopped:
-		return "channel stopped"
-	case ErrUnsupported:
-		return "unsupported"
-	case ErrIO:
-		return "I/O error"
-	case ErrTimeout:
-		return "timeout"
-	case ErrCancelled:
-		return "cancelled"
-	case ErrUnknown:
-		return "unknown error"
+	if name := codeName(c); name != "unknown error code" {
+		return name
 	}
 	return "error code " + strconv.Itoa(int(c))
 }
