@@ -87,3 +87,23 @@ pub(crate) fn check_same_config(
         "{scheme}://{name} already exists with a different configuration: asked for {m} (pass buffer size 0 to attach with its configuration)"
     )))
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_prunes_dead_names_once_it_has_doubled() {
+        let reg = Registry::new();
+        // 64 dead names: the 64th insert reaches the first pruning size.
+        for i in 0..64 {
+            reg.lock().insert(format!("dead{i}"), Weak::new());
+        }
+        assert_eq!(reg.lock().len(), 0, "pruned at 64");
+        // Below the pruning size, a lock costs no walk over the names.
+        for i in 0..63 {
+            reg.lock().insert(format!("d{i}"), Weak::new());
+            assert_eq!(reg.lock().len(), i + 1, "no pruning below 64 entries");
+        }
+    }
+}
