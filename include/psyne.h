@@ -445,10 +445,13 @@ psyne_error_t psyne_channel_create_compressed(const char *uri,
  * The channel itself lives on while other handles (or not yet
  * sent/released messages) use it; this handle's receive callback is turned
  * off first (waiting for a running call, unless called from inside it).
- * Destroying does not stop the channel: to wake threads blocked on it call
- * `psyne_channel_stop` first. No other thread may use `ch` during or after
- * this call; a destroyed handle is detected where cheap
- * (`PSYNE_ERROR_INVALID_ARGUMENT`), otherwise undefined.
+ * Destroying neither stops the channel nor waits for other threads: no
+ * other thread may be inside a call on `ch`, or make one, during or after
+ * this call. To end threads blocked on the handle, call
+ * `psyne_channel_stop` (or trigger the `psyne_cancel_t` they wait with),
+ * wait until their calls have returned (join them), then destroy. A
+ * destroyed handle is detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`),
+ * otherwise undefined.
  *
  * # Safety
  * `ch` must be NULL or a handle from `psyne_channel_create*` that no other
@@ -562,6 +565,15 @@ psyne_error_t psyne_channel_get_extended_metrics(struct psyne_channel_t *ch,
                                                  struct psyne_extended_metrics_t *out);
 
 /**
+ * Writes the channel's mode (a `PSYNE_MODE_*` value) to `*mode`: the mode it
+ * was created with, also when this handle attached with buffer size 0.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `mode` NULL or writable.
+ */
+psyne_error_t psyne_channel_get_mode(struct psyne_channel_t *ch, psyne_channel_mode_t *mode);
+
+/**
  * Writes a socket end's address, NUL-terminated, to `buf`: `HOST:PORT` of
  * a tcp listener (with the port the system chose for port 0), the path of
  * a unix listener, the address a connector connects to.
@@ -576,10 +588,21 @@ psyne_error_t psyne_channel_get_extended_metrics(struct psyne_channel_t *ch,
 psyne_error_t psyne_channel_get_local_address(struct psyne_channel_t *ch, char *buf, size_t cap);
 
 /**
+ * Writes the channel's type (`PSYNE_TYPE_SINGLE` or `PSYNE_TYPE_MULTI`) to
+ * `*channel_type`, also when this handle attached with buffer size 0.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `channel_type` NULL or
+ * writable.
+ */
+psyne_error_t psyne_channel_get_type(struct psyne_channel_t *ch,
+                                     psyne_channel_type_t *channel_type);
+
+/**
  * Sends a copy of `size` bytes at `data` as one message of type `msg_type`;
  * never blocks (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once).
  *
- * `data` must not be NULL, even for an empty message. `size` above
+ * `data` may be NULL when `size` is 0 (an empty message). `size` above
  * `psyne_channel_get_max_message_size` is `PSYNE_ERROR_INVALID_ARGUMENT`
  * (nothing is queued); so is a non-zero `msg_type` on a `PSYNE_TYPE_SINGLE`
  * channel. A stopped channel is `PSYNE_ERROR_CHANNEL_STOPPED`.
@@ -630,7 +653,8 @@ psyne_error_t psyne_send_data_cancellable(struct psyne_channel_t *ch,
  * `PSYNE_WAIT_FOREVER` = no limit. A stopped channel is first drained, then
  * `PSYNE_ERROR_CHANNEL_STOPPED`. If `cap` is smaller than the next message,
  * returns `PSYNE_ERROR_INVALID_ARGUMENT`, writes the size needed to
- * `*received`, and the message stays queued.
+ * `*received`, and the message stays queued. `buf` may be NULL when `cap`
+ * is 0 (then only an empty message is received).
  *
  * # Safety
  * `ch` must be NULL or a live channel handle; `buf` NULL or writable for

@@ -27,6 +27,13 @@ impl Dispatcher {
         let thread = std::thread::Builder::new()
             .name("psyne-dispatch".into())
             .spawn(move || loop {
+                // Checked before every receive, not only by a receive that
+                // waits: under steady traffic no receive ever waits, and a
+                // callback turned off from inside itself must not be called
+                // again once it returns.
+                if token.is_cancelled() {
+                    break;
+                }
                 match consumer.recv_until(None, Some(&token)) {
                     Ok(msg) => {
                         let t = msg.msg_type();

@@ -155,7 +155,7 @@ impl Shared {
     #[inline(never)]
     fn claim_slow(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<Claim> {
         if self.ring.is_stopped() {
-            return Err(Error::ChannelStopped);
+            return Err(self.ring.stopped_error());
         }
         // The fast path's attempt found the ring full. No second attempt:
         // callers polling with try_send would pay two per miss.
@@ -166,7 +166,7 @@ impl Shared {
         let mut attempts = 0u32;
         self.ring.block_on(Direction::Space, limit, |before_sleep| {
             if self.ring.is_stopped() {
-                return Err(Error::ChannelStopped);
+                return Err(self.ring.stopped_error());
             }
             self.ring.free_for_waiting_producer();
             attempts = attempts.wrapping_add(1);
@@ -263,7 +263,7 @@ impl Shared {
                 // A message committed just before the stop is still delivered.
                 Ok(Some(r)) => Ok(Some(Ok(r))),
                 Err(needed) => Ok(Some(Err(needed as usize))),
-                Ok(None) => Err(Error::ChannelStopped),
+                Ok(None) => Err(self.ring.stopped_error()),
             },
             Ok(None) => Ok(None),
         };
@@ -366,9 +366,10 @@ fn single_type_error(msg_type: u32) -> Error {
 #[cold]
 #[inline(never)]
 pub(crate) fn too_small(cap: usize, needed: usize) -> Error {
-    Error::invalid(format!(
-        "receive buffer of {cap} bytes is too small: the next message needs {needed} bytes (it stays queued)"
-    ))
+    Error::BufferTooSmall {
+        capacity: cap,
+        needed,
+    }
 }
 
 fn limit_for(
@@ -529,8 +530,12 @@ impl Drop for WriteGuard<'_> {
 /// A guard for the C API, which must outlive the call that made it, with the
 /// reference that keeps its channel alive (declared after the guard, so
 /// dropped after it).
+///
+/// The guard's `'static` lifetime is a fiction that must not escape: the
+/// fields are private, and the methods lend the guard's bytes only for as
+/// long as the `Owned` itself is borrowed.
 pub(crate) struct Owned<G> {
-    pub guard: G,
+    guard: G,
     _keep: SideKeep,
 }
 
@@ -553,6 +558,38 @@ impl<G> Owned<G> {
             guard: make(shared)?,
             _keep: keep,
         })
+    }
+}
+
+impl<G: Deref<Target = [u8]>> Owned<G> {
+    /// The guard's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.guard
+    }
+}
+
+impl Owned<WriteGuard<'static>> {
+    /// The reservation's bytes, writable.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.guard
+    }
+
+    /// The channel's type.
+    pub(crate) fn channel_type(&self) -> ChannelType {
+        self.guard.channel_type()
+    }
+
+    /// Publishes the reservation ([`WriteGuard::send`]); the channel
+    /// reference is dropped after the guard.
+    pub(crate) fn send(self, msg_type: u32) -> Result<()> {
+        self.guard.send(msg_type)
+    }
+}
+
+impl Owned<ReadGuard<'static>> {
+    /// The message type.
+    pub(crate) fn msg_type(&self) -> u32 {
+        self.guard.msg_type()
     }
 }
 
@@ -766,6 +803,7 @@ impl ChannelBuilder {
                 spin,
                 uri: self.uri,
                 dispatcher: parking_lot::Mutex::new(None),
+                born: crate::fork::generation(),
             }),
         })
     }
@@ -788,13 +826,21 @@ struct Handle {
     spin: Duration,
     uri: String,
     dispatcher: parking_lot::Mutex<Option<crate::callback::Dispatcher>>,
+    /// Fork generation of the process that opened the handle (fork.rs).
+    born: u64,
 }
 
 impl Drop for Handle {
     #[inline]
     fn drop(&mut self) {
         if let Some(d) = self.dispatcher.get_mut().take() {
-            d.shut_down();
+            if crate::fork::is_ours(self.born) {
+                d.shut_down();
+            } else {
+                // Inherited through fork: the thread exists only in the
+                // parent, which still owns it.
+                std::mem::forget(d);
+            }
         }
     }
 }

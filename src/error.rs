@@ -12,8 +12,16 @@ use std::fmt;
 #[non_exhaustive]
 pub enum Error {
     /// A bad argument: malformed URI, unknown option, out-of-range value,
-    /// message too large, receive buffer too small, or use beyond the channel's mode.
+    /// message too large, or use beyond the channel's mode.
     InvalidArgument(String),
+    /// A copying receive's buffer is smaller than the next message, which
+    /// stays queued. Its code is that of [`Error::InvalidArgument`].
+    BufferTooSmall {
+        /// Bytes the buffer has.
+        capacity: usize,
+        /// Bytes the next message needs.
+        needed: usize,
+    },
     /// A ring could not be allocated.
     OutOfMemory(String),
     /// A non-blocking send or reservation found no room.
@@ -34,11 +42,35 @@ pub enum Error {
     Unknown(String),
 }
 
+/// The one table of result codes: `(code, name)`. Rust's [`Error::code`]
+/// and `Display`, the C API's `psyne_error_t` conversion and
+/// `psyne_error_string` are all read from it (the Go binding's names are
+/// checked against it by `bindings/go/errors_test.go`'s table, which repeats
+/// these names).
+pub(crate) const CODES: [(i32, &str); 11] = [
+    (0, "ok"),
+    (-1, "invalid argument"),
+    (-2, "out of memory"),
+    (-3, "channel full"),
+    (-4, "no message"),
+    (-5, "channel stopped"),
+    (-6, "unsupported"),
+    (-7, "I/O error"),
+    (-8, "timeout"),
+    (-9, "cancelled"),
+    (-99, "unknown error"),
+];
+
+/// The name of a result code in [`CODES`], if it is one.
+pub(crate) fn code_name(code: i32) -> Option<&'static str> {
+    CODES.iter().find(|&&(c, _)| c == code).map(|&(_, n)| n)
+}
+
 impl Error {
     /// The C result code of this error (`PSYNE_ERROR_*`).
     pub fn code(&self) -> i32 {
         match self {
-            Error::InvalidArgument(_) => -1,
+            Error::InvalidArgument(_) | Error::BufferTooSmall { .. } => -1,
             Error::OutOfMemory(_) => -2,
             Error::ChannelFull => -3,
             Error::NoMessage => -4,
@@ -61,18 +93,24 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// The code's name from [`CODES`], then the detail if there is one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(code_name(self.code()).unwrap_or("unknown error"))?;
         match self {
-            Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
-            Error::OutOfMemory(m) => write!(f, "out of memory: {m}"),
-            Error::ChannelFull => f.write_str("channel full"),
-            Error::NoMessage => f.write_str("no message"),
-            Error::ChannelStopped => f.write_str("channel stopped"),
-            Error::Unsupported(m) => write!(f, "unsupported: {m}"),
-            Error::Io(m) => write!(f, "I/O error: {m}"),
-            Error::Timeout => f.write_str("timed out"),
-            Error::Cancelled => f.write_str("cancelled"),
-            Error::Unknown(m) => write!(f, "internal error: {m}"),
+            Error::InvalidArgument(m)
+            | Error::OutOfMemory(m)
+            | Error::Unsupported(m)
+            | Error::Io(m)
+            | Error::Unknown(m) => write!(f, ": {m}"),
+            Error::BufferTooSmall { capacity, needed } => write!(
+                f,
+                ": receive buffer of {capacity} bytes is too small: the next message needs {needed} bytes (it stays queued)"
+            ),
+            Error::ChannelFull
+            | Error::NoMessage
+            | Error::ChannelStopped
+            | Error::Timeout
+            | Error::Cancelled => Ok(()),
         }
     }
 }
@@ -90,6 +128,13 @@ mod tests {
     fn codes_match_the_c_abi() {
         let all = [
             (Error::InvalidArgument(String::new()), -1),
+            (
+                Error::BufferTooSmall {
+                    capacity: 1,
+                    needed: 2,
+                },
+                -1,
+            ),
             (Error::OutOfMemory(String::new()), -2),
             (Error::ChannelFull, -3),
             (Error::NoMessage, -4),
@@ -102,6 +147,16 @@ mod tests {
         ];
         for (e, code) in all {
             assert_eq!(e.code(), code, "{e}");
+            // Display starts with the table's name for the code.
+            assert!(e.to_string().starts_with(code_name(code).unwrap()), "{e}");
         }
+        assert_eq!(
+            Error::BufferTooSmall {
+                capacity: 8,
+                needed: 100
+            }
+            .to_string(),
+            "invalid argument: receive buffer of 8 bytes is too small: the next message needs 100 bytes (it stays queued)"
+        );
     }
 }

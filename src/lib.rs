@@ -41,6 +41,7 @@ mod channel;
 pub mod config;
 mod error;
 pub mod ffi;
+pub(crate) mod fork;
 mod mode;
 pub(crate) mod ring;
 pub(crate) mod sync;

@@ -34,6 +34,7 @@ pub(crate) enum Scope {
     /// Only threads of this process touch the ring (`memory://`).
     Process,
     /// Several processes map the ring (`ipc://`).
+    #[cfg_attr(loom, allow(dead_code))]
     Shared,
 }
 
@@ -158,6 +159,7 @@ mod imp {
     //! wake-up, which every caller must tolerate anyway).
     use super::*;
 
+    #[allow(dead_code)]
     pub(crate) fn init_barriers() {}
     pub(crate) fn light_barrier() {
         fence(Ordering::SeqCst);
@@ -171,6 +173,8 @@ mod imp {
     pub(crate) fn futex_wake_all(_w: &AtomicU32, _s: Scope) {}
 }
 
+// (Under loom nothing maps shared memory, so some of this goes unused.)
+#[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use imp::{futex_wait, futex_wake_all, heavy_barrier, init_barriers, light_barrier};
 
 /// The polling phase of a blocking call, before it sleeps.

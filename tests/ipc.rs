@@ -323,6 +323,7 @@ fn child_entry() {
         "consume-log" => {
             let ch = open_child();
             report("READY");
+            let mut last: HashMap<u32, u64> = HashMap::new();
             loop {
                 match ch.recv_timeout(LONG) {
                     Ok(m) => {
@@ -330,6 +331,13 @@ fn child_entry() {
                             report(&format!("BAD {e}"));
                             panic!("{e}")
                         });
+                        if let Some(&before) = last.get(&id) {
+                            if seq <= before {
+                                report(&format!("BAD producer {id}: seq {seq} after {before}"));
+                                panic!("out of order");
+                            }
+                        }
+                        last.insert(id, seq);
                         report(&format!("R {id} {seq}"));
                     }
                     Err(Error::ChannelStopped) => break,
@@ -924,94 +932,145 @@ fn large_messages_across_processes() {
 /// message a killed consumer held.
 #[test]
 fn random_kills_under_traffic() {
-    const N: u64 = 20_000;
+    let mut rand = xorshift();
+    for mode in MODES {
+        kill_round(mode, "soak", 1, &mut rand);
+    }
+}
+
+/// The kill -9 storm: rounds of [`kill_round`] with several kills each, in
+/// every mode in turn, for `PSYNE_STORM_SECS` seconds (default 30; the CI
+/// budget). Longer runs: `PSYNE_STORM_SECS=600 cargo test --release --test
+/// ipc kill_storm -- --nocapture`.
+#[test]
+fn kill_storm() {
+    let secs: u64 = std::env::var("PSYNE_STORM_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut rand = xorshift();
+    let (mut rounds, mut kills, mut delivered) = (0u64, 0u64, 0u64);
+    'storm: loop {
+        for mode in MODES {
+            if Instant::now() >= deadline {
+                break 'storm;
+            }
+            let k = 2 + rand(4);
+            delivered += kill_round(mode, &format!("storm{rounds}"), k, &mut rand);
+            rounds += 1;
+            kills += 2 * k;
+        }
+    }
+    eprintln!("kill storm: {rounds} rounds, {kills} kills, {delivered} messages checked");
+    assert!(rounds >= 1);
+}
+
+fn xorshift() -> impl FnMut(u64) -> u64 {
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos() as u64
         | 1;
-    let mut rand = move |n: u64| {
+    move |n: u64| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         seed % n
+    }
+}
+
+/// One round: producers and consumers on a fresh segment; `kills` times, one
+/// producer and one consumer are killed at random moments and replaced.
+/// Checks that nothing was delivered twice, that every surviving producer's
+/// messages arrived but for at most one per killed consumer, and that the
+/// segment is gone afterwards. Returns the number of messages checked.
+fn kill_round(mode: Mode, tag: &str, kills: u64, rand: &mut impl FnMut(u64) -> u64) -> u64 {
+    const N: u64 = 20_000;
+    let name = uniq(&format!("{tag}-{}", mode_name(mode)));
+    let ch = Channel::open(&format!("ipc://{name}"), 8 << 10, mode, ChannelType::Multi).unwrap();
+    let nprod = if mode.multi_producer() { 2 } else { 1 };
+    let ncons = if mode.multi_consumer() { 2 } else { 1 };
+    let producer = |id: u64| {
+        Kid::spawn(
+            "produce",
+            &env(&name, mode, &[("ID", id), ("FROM", 0), ("TO", N)]),
+        )
     };
-    for mode in MODES {
-        let name = uniq(&format!("soak-{}", mode_name(mode)));
-        let ch =
-            Channel::open(&format!("ipc://{name}"), 8 << 10, mode, ChannelType::Multi).unwrap();
-        let nprod = if mode.multi_producer() { 2 } else { 1 };
-        let ncons = if mode.multi_consumer() { 2 } else { 1 };
-        let producer = |id: u64| {
-            Kid::spawn(
-                "produce",
-                &env(&name, mode, &[("ID", id), ("FROM", 0), ("TO", N)]),
-            )
-        };
-        let consumer = || {
-            let k = Kid::spawn("consume-log", &env(&name, mode, &[]));
-            k.expect("READY");
-            k
-        };
-        let mut consumers: Vec<Kid> = (0..ncons).map(|_| consumer()).collect();
-        let mut producers: Vec<(u64, Kid)> = (1..=nprod).map(|id| (id, producer(id))).collect();
+    let consumer = || {
+        let k = Kid::spawn("consume-log", &env(&name, mode, &[]));
+        k.expect("READY");
+        k
+    };
+    let mut consumers: Vec<Kid> = (0..ncons).map(|_| consumer()).collect();
+    let mut producers: Vec<(u64, Kid)> = (1..=nprod).map(|id| (id, producer(id))).collect();
+    let mut killed_producers = Vec::new();
+    let mut lines = Vec::new();
+    for round in 0..kills {
         std::thread::sleep(Duration::from_millis(5 + rand(30)));
         // Kill one producer at a random moment; a replacement takes over.
         let victim = rand(producers.len() as u64) as usize;
-        let (killed_producer, mut k) = producers.remove(victim);
-        let p_alive = k.kill9();
-        producers.push((10, producer(10)));
+        let (killed, mut k) = producers.remove(victim);
+        k.kill9();
+        killed_producers.push(killed);
+        producers.push((10 + round, producer(10 + round)));
         std::thread::sleep(Duration::from_millis(rand(50)));
         // Kill one consumer; a replacement takes over.
         let victim = rand(consumers.len() as u64) as usize;
         let mut dead = consumers.remove(victim);
-        let c_alive = dead.kill9();
+        dead.kill9();
         // Everything the killed consumer reported before it died.
-        let mut lines = dead.rest();
-        eprintln!("{mode:?}: producer killed while running: {p_alive}, consumer: {c_alive}");
+        lines.extend(dead.rest());
         consumers.push(consumer());
-        for (_, p) in &mut producers {
-            p.expect("DONE");
-            p.wait_ok();
-        }
-        ch.stop();
-        for mut c in consumers {
-            let got = c.rest();
-            c.wait_ok();
-            lines.extend(got);
-        }
-        // Per producer: no duplicate; per consumer stream order is checked by
-        // the order of lines from one child (each child's lines come in order).
-        let mut seen: HashMap<u64, Vec<u64>> = HashMap::new();
-        for l in &lines {
-            assert!(!l.starts_with("BAD"), "{mode:?}: {l}");
-            if let Some(rest) = l.strip_prefix("R ") {
-                let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
-                seen.entry(f[0]).or_default().push(f[1]);
-            }
-        }
-        for (id, seqs) in &mut seen {
-            let n = seqs.len();
-            seqs.sort();
-            seqs.dedup();
-            assert_eq!(
-                seqs.len(),
-                n,
-                "{mode:?}: producer {id}: a message was delivered twice"
-            );
-        }
-        for (id, _) in &producers {
-            let got = seen.get(id).map_or(0, |v| v.len()) as u64;
-            assert!(
-                got + 1 >= N,
-                "{mode:?}: producer {id}: {got} of {N} delivered (at most one may be lost with the killed consumer)"
-            );
-        }
-        assert!(seen.get(&killed_producer).map_or(0, |v| v.len()) as u64 <= N);
-        assert!(dropped(&name) <= 2, "{mode:?}: dropped {}", dropped(&name));
-        drop(ch);
-        assert!(!std::path::Path::new(&seg_file(&name)).exists(), "{mode:?}");
     }
+    for (_, p) in &mut producers {
+        p.expect("DONE");
+        p.wait_ok();
+    }
+    ch.stop();
+    for mut c in consumers {
+        let got = c.rest();
+        c.wait_ok();
+        lines.extend(got);
+    }
+    // Per producer: no duplicate; each consumer checks that every
+    // producer's sequence only goes up (it reports BAD otherwise).
+    let mut seen: HashMap<u64, Vec<u64>> = HashMap::new();
+    for l in &lines {
+        assert!(!l.starts_with("BAD"), "{mode:?}: {l}");
+        if let Some(rest) = l.strip_prefix("R ") {
+            let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+            seen.entry(f[0]).or_default().push(f[1]);
+        }
+    }
+    for (id, seqs) in &mut seen {
+        let n = seqs.len();
+        seqs.sort();
+        seqs.dedup();
+        assert_eq!(
+            seqs.len(),
+            n,
+            "{mode:?}: producer {id}: a message was delivered twice"
+        );
+    }
+    for (id, _) in &producers {
+        let got = seen.get(id).map_or(0, |v| v.len()) as u64;
+        assert!(
+            got + kills >= N,
+            "{mode:?}: producer {id}: {got} of {N} delivered (at most one per killed consumer may be lost)"
+        );
+    }
+    for id in &killed_producers {
+        assert!(seen.get(id).map_or(0, |v| v.len()) as u64 <= N);
+    }
+    assert!(
+        dropped(&name) <= 2 * kills,
+        "{mode:?}: dropped {}",
+        dropped(&name)
+    );
+    drop(ch);
+    assert!(!std::path::Path::new(&seg_file(&name)).exists(), "{mode:?}");
+    seen.values().map(|v| v.len() as u64).sum()
 }
 
 /// A segment whose creator died while initialising it (all zeros, or the

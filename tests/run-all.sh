@@ -13,7 +13,11 @@ set -euo pipefail
 PSYNE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PSYNE_ROOT
 export PSYNE_LIBDIR="$PSYNE_ROOT/target/release"
-PSYNE_PREFIX="${PSYNE_PREFIX:-$(mktemp -d /tmp/psyne-prefix.XXXXXX)}"
+if [ -z "${PSYNE_PREFIX:-}" ]; then
+  # Our own throwaway prefix: removed on exit, whatever happens.
+  PSYNE_PREFIX="$(mktemp -d /tmp/psyne-prefix.XXXXXX)"
+  trap 'rm -rf "$PSYNE_PREFIX"' EXIT
+fi
 export PSYNE_PREFIX
 cd "$PSYNE_ROOT"
 

@@ -65,6 +65,18 @@ func takeError(op string, rc C.int32_t, detail *C.char) error {
 	if rc == 0 {
 		return nil
 	}
+	return bare(cError(op, rc, detail))
+}
+
+// codeName is libpsyne's name for a result code (psyne_error_string, read
+// from the library's one table of codes): "unknown error code" for a value
+// that is not one.
+func codeName(c ErrorCode) string {
+	return C.GoString(C.psyne_error_string(C.int32_t(c)))
+}
+
+// cError is takeError for a failure (rc != 0), always as an *Error.
+func cError(op string, rc C.int32_t, detail *C.char) *Error {
 	d := ""
 	if detail != nil {
 		d = C.GoString(detail)

@@ -121,10 +121,15 @@ func open(op, uri string, bufferSize int, mode ChannelMode, typ ChannelType, cfg
 	if u, err := s.fetchURI(); err == nil {
 		s.uri = u
 	}
-	s.locks, mode, s.typ = acquireLocks(s.uri, bufferSize, mode, typ)
-	if bufferSize != 0 || s.locks.known {
-		s.mode = mode
+	// The channel's real mode and type: an attach with size 0 adopts the
+	// existing channel's, which may differ from the arguments.
+	if mt := C.gopsyne_mode_and_type(r.ch); mt.rc == 0 {
+		mode, typ = ChannelMode(mt.value&0xff), ChannelType(mt.value>>8)
+		s.mode, s.typ = mode, typ
+	} else {
+		C.free(unsafe.Pointer(mt.detail))
 	}
+	s.locks, mode, s.typ = acquireLocks(s.uri, 1, mode, typ)
 	if mode.singleProducer() {
 		s.sendLock = &s.locks.send
 	}
@@ -293,7 +298,7 @@ func (s *chanState) enter(op string, p *waitParams, sd side, l *sideLock, g *gua
 				if p.ctx != nil {
 					return contextError(op, context.DeadlineExceeded, "")
 				}
-				return newError(op, ErrTimeout, "timed out waiting for the channel's single "+l.side(s)+" side")
+				return bare(newError(op, ErrTimeout, "timed out waiting for the channel's single "+l.side(s)+" side"))
 			}
 			return closedError(op)
 		}
@@ -351,7 +356,7 @@ func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.
 	}
 	switch code {
 	case ErrCancelled:
-		e := takeError(op, rc, detail).(*Error)
+		e := cError(op, rc, detail)
 		if p.ctx != nil && p.ctx.Err() != nil {
 			return contextError(op, p.ctx.Err(), e.Detail), false
 		}
@@ -364,12 +369,12 @@ func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.
 			takeError(op, rc, detail)
 			return nil, true
 		}
-		e := takeError(op, rc, detail).(*Error)
+		e := cError(op, rc, detail)
 		if p.ctx != nil {
 			return contextError(op, context.DeadlineExceeded, e.Detail), false
 		}
 		e.Code = ErrTimeout
-		return e, false
+		return bare(e), false
 	}
 	return takeError(op, rc, detail), false
 }
@@ -650,7 +655,7 @@ func (c *Channel) URI() string {
 }
 
 // Mode returns the channel's mode (for a handle that attached with buffer
-// size 0, the mode of the ring as known in this process).
+// size 0, the mode the channel was created with, as libpsyne reports it).
 func (c *Channel) Mode() ChannelMode {
 	if s := c.state(); s != nil {
 		return s.mode
@@ -659,7 +664,7 @@ func (c *Channel) Mode() ChannelMode {
 }
 
 // Type returns the channel's type (for a handle that attached with buffer
-// size 0, the type of the ring as known in this process).
+// size 0, the type the channel was created with, as libpsyne reports it).
 func (c *Channel) Type() ChannelType {
 	if s := c.state(); s != nil {
 		return s.typ

@@ -121,8 +121,8 @@ func TestTimeoutAndFull(t *testing.T) {
 	ch := openMem(t, 256, ModeSPSC, TypeMulti)
 	_, _, err := ch.ReceiveData(64, 30*time.Millisecond)
 	mustIs(t, err, ErrTimeout)
-	if e := err.(*Error); !e.Timeout() {
-		t.Error("Timeout() false for ErrTimeout")
+	if err != ErrTimeout || !err.(interface{ Timeout() bool }).Timeout() {
+		t.Error("not the bare ErrTimeout, or Timeout() false")
 	}
 	_, _, err = ch.ReceiveMessage(10 * time.Millisecond)
 	mustIs(t, err, ErrTimeout)
@@ -382,6 +382,9 @@ func TestStop(t *testing.T) {
 		t.Fatalf("IsStopped after Stop = %v, %v", stopped, err)
 	}
 	mustIs(t, ch.SendData([]byte("late"), 1), ErrChannelStopped)
+	if err := ch.SendData([]byte("late"), 1); err != ErrChannelStopped {
+		t.Errorf("got %#v, want the bare ErrChannelStopped", err)
+	}
 	_, err = ch.ReserveMessage(1)
 	mustIs(t, err, ErrChannelStopped)
 	got, _, err := ch.ReceiveData(64, time.Second) // drains what is queued

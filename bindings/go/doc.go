@@ -64,10 +64,14 @@
 //
 // # Errors
 //
-// Every error is an *Error that matches one sentinel (ErrInvalidArgument,
-// ErrOutOfMemory, ErrChannelFull, ErrNoMessage, ErrChannelStopped,
-// ErrUnsupported, ErrIO, ErrTimeout, ErrCancelled, ErrUnknown) with
-// errors.Is, and carries libpsyne's explanation in Detail.
+// Flow conditions (ErrChannelFull, ErrNoMessage, ErrTimeout,
+// ErrChannelStopped) are returned as the bare sentinel, as io.EOF is, so
+// err == psyne.ErrTimeout works; the same conditions with a cause (a
+// context's deadline, a closed Channel) and every real failure are an *Error
+// that matches one sentinel (ErrInvalidArgument, ErrOutOfMemory,
+// ErrChannelFull, ErrNoMessage, ErrChannelStopped, ErrUnsupported, ErrIO,
+// ErrTimeout, ErrCancelled, ErrUnknown) with errors.Is, and carries
+// libpsyne's explanation in Detail.
 //
 // # Lifetime
 //

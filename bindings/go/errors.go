@@ -8,10 +8,17 @@ import (
 )
 
 // ErrorCode is a libpsyne result code (psyne_error_t). The sentinel errors
-// below are ErrorCode values; every error returned by this package is an
-// *Error whose Code matches exactly one of them with errors.Is:
+// below are ErrorCode values. The flow conditions — ErrChannelFull,
+// ErrNoMessage, ErrTimeout and ErrChannelStopped from libpsyne — are
+// returned as the bare sentinel, as io.EOF is, so that both forms work:
 //
+//	if err == psyne.ErrTimeout { ... }
 //	if errors.Is(err, psyne.ErrChannelFull) { ... }
+//
+// Every other error (a real failure, or a flow condition with a cause: a
+// context's end, a closed Channel) is an *Error with the operation and
+// libpsyne's detail text, whose Code matches exactly one sentinel with
+// errors.Is.
 type ErrorCode int32
 
 // Sentinel errors, one per psyne_error_t code (the numbers are the C values).
@@ -51,31 +58,11 @@ const (
 // errors.Is(err, ErrClosed) and errors.Is(err, ErrChannelStopped) hold.
 var ErrClosed = errors.New("psyne: channel closed")
 
-// String returns the name of the code, e.g. "channel full".
+// String returns the name of the code, e.g. "channel full": libpsyne's
+// (psyne_error_string), so Rust, C and Go share one table of names.
 func (c ErrorCode) String() string {
-	switch c {
-	case 0:
-		return "ok"
-	case ErrInvalidArgument:
-		return "invalid argument"
-	case ErrOutOfMemory:
-		return "out of memory"
-	case ErrChannelFull:
-		return "channel full"
-	case ErrNoMessage:
-		return "no message"
-	case ErrChannelStopped:
-		return "channel stopped"
-	case ErrUnsupported:
-		return "unsupported"
-	case ErrIO:
-		return "I/O error"
-	case ErrTimeout:
-		return "timeout"
-	case ErrCancelled:
-		return "cancelled"
-	case ErrUnknown:
-		return "unknown error"
+	if name := codeName(c); name != "unknown error code" {
+		return name
 	}
 	return "error code " + strconv.Itoa(int(c))
 }
@@ -112,6 +99,21 @@ func newError(op string, code ErrorCode, detail string) *Error {
 	}
 	return &Error{Op: op, Code: code, Detail: detail}
 }
+
+// bare returns the sentinel itself for a flow condition without a cause
+// (see ErrorCode), e otherwise.
+func bare(e *Error) error {
+	if e.cause == nil {
+		switch e.Code {
+		case ErrChannelFull, ErrNoMessage, ErrTimeout, ErrChannelStopped:
+			return e.Code
+		}
+	}
+	return e
+}
+
+// Timeout reports whether the code is ErrTimeout.
+func (c ErrorCode) Timeout() bool { return c == ErrTimeout }
 
 // closedError is the error of a call on a closed Channel.
 func closedError(op string) *Error {

@@ -64,8 +64,9 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
-// Real library errors for the sentinels that tests can provoke carry the
-// library's detail text (see also TestNewChannelErrors and the other tests).
+// Real failures carry the library's detail text (see also
+// TestNewChannelErrors and the other tests); flow conditions are the bare
+// sentinels, so that the idiom err == psyne.ErrTimeout works.
 func TestLibraryDetailText(t *testing.T) {
 	ch := openMem(t, 64, ModeSPSC, TypeMulti)
 	check := func(err, want error) {
@@ -76,11 +77,19 @@ func TestLibraryDetailText(t *testing.T) {
 		}
 	}
 	_, _, err := ch.ReceiveData(8, 0)
-	check(err, ErrNoMessage)
-	for err == nil || errors.Is(err, ErrNoMessage) {
+	if err != ErrNoMessage {
+		t.Errorf("empty: got %#v, want the bare ErrNoMessage", err)
+	}
+	_, _, err = ch.ReceiveData(8, 5*time.Millisecond)
+	if err != ErrTimeout || !err.(ErrorCode).Timeout() {
+		t.Errorf("timeout: got %#v, want the bare ErrTimeout", err)
+	}
+	for err == nil || errors.Is(err, ErrNoMessage) || errors.Is(err, ErrTimeout) {
 		err = ch.SendData(make([]byte, 8), 1)
 	}
-	check(err, ErrChannelFull)
+	if err != ErrChannelFull {
+		t.Errorf("full: got %#v, want the bare ErrChannelFull", err)
+	}
 	check(ch.SendData(make([]byte, 1000), 1), ErrInvalidArgument)
 	_, _, err = ch.ReceiveData(1, 0)
 	check(err, ErrInvalidArgument)

@@ -42,8 +42,8 @@ func openMem(t testing.TB, size int, mode ChannelMode, typ ChannelType) *Channel
 	return ch
 }
 
-// mustIs fails unless errors.Is(err, target) and err carries a detail text
-// when it comes from libpsyne.
+// mustIs fails unless errors.Is(err, target), and err is either the bare
+// sentinel of a flow condition or an *Error.
 func mustIs(t testing.TB, err error, target error) {
 	t.Helper()
 	if err == nil {
@@ -51,6 +51,13 @@ func mustIs(t testing.TB, err error, target error) {
 	}
 	if !errors.Is(err, target) {
 		t.Fatalf("got %v (%T), want errors.Is(err, %v)", err, err, target)
+	}
+	if code, ok := err.(ErrorCode); ok {
+		switch code {
+		case ErrChannelFull, ErrNoMessage, ErrTimeout, ErrChannelStopped:
+			return
+		}
+		t.Fatalf("bare %v: only flow conditions are returned bare", code)
 	}
 	var e *Error
 	if !errors.As(err, &e) {

@@ -72,6 +72,17 @@ gopsyne_size_result gopsyne_buffer_size(psyne_channel_t *ch) {
 	return r;
 }
 
+/* The channel's real mode (value) and type (value >> 8). */
+gopsyne_size_result gopsyne_mode_and_type(psyne_channel_t *ch) {
+	gopsyne_size_result r; psyne_channel_mode_t m = 0; psyne_channel_type_t t = 0;
+	GOPSYNE_RESULT(r, psyne_channel_get_mode(ch, &m));
+	if (r.rc == PSYNE_OK) {
+		GOPSYNE_RESULT(r, psyne_channel_get_type(ch, &t));
+	}
+	r.value = (size_t)m | (size_t)t << 8;
+	return r;
+}
+
 gopsyne_size_result gopsyne_max_message_size(psyne_channel_t *ch) {
 	gopsyne_size_result r; size_t v = 0;
 	GOPSYNE_RESULT(r, psyne_channel_get_max_message_size(ch, &v));

@@ -34,6 +34,7 @@ gopsyne_result gopsyne_enable_metrics(psyne_channel_t *ch, bool on);
 gopsyne_result gopsyne_reset_metrics(psyne_channel_t *ch);
 gopsyne_size_result gopsyne_buffer_size(psyne_channel_t *ch);
 gopsyne_size_result gopsyne_max_message_size(psyne_channel_t *ch);
+gopsyne_size_result gopsyne_mode_and_type(psyne_channel_t *ch);
 gopsyne_result gopsyne_send_data(psyne_channel_t *ch, const unsigned char *data, size_t size, uint32_t type);
 gopsyne_result gopsyne_send_data_wait(psyne_channel_t *ch, const unsigned char *data, size_t size, uint32_t type, uint32_t timeout_ms, psyne_cancel_t *cancel);
 gopsyne_recv_result gopsyne_receive_data(psyne_channel_t *ch, unsigned char *buf, size_t cap, uint32_t timeout_ms, psyne_cancel_t *cancel);

@@ -18,6 +18,8 @@ const DEAD_MAGIC: u64 = 0xdead_dead_dead_dead;
 pub struct psyne_channel_t {
     magic: u64,
     pub(super) channel: Channel,
+    /// Fork generation of the creating process (`crate::fork`).
+    born: u64,
 }
 
 impl psyne_channel_t {
@@ -28,6 +30,22 @@ impl psyne_channel_t {
     /// destroyed the read of the magic word is a use after free that is only
     /// caught where the memory was not reused.
     pub(super) unsafe fn from_ptr<'a>(p: *const psyne_channel_t, name: &str) -> Result<&'a Self> {
+        // SAFETY: the caller's contract.
+        let h = unsafe { Self::live(p, name) }?;
+        if !crate::fork::is_ours(h.born) {
+            return Err(Error::invalid(format!(
+                "{name} was opened by another process and inherited through fork(); a handle works only in the process that opened it (open the channel again here; destroying the inherited one leaves the parent's attachment alone)"
+            )));
+        }
+        Ok(h)
+    }
+
+    /// [`psyne_channel_t::from_ptr`] without the check that the handle
+    /// belongs to this process.
+    ///
+    /// # Safety
+    /// As for `from_ptr`.
+    unsafe fn live<'a>(p: *const psyne_channel_t, name: &str) -> Result<&'a Self> {
         not_null(p, name)?;
         // SAFETY: non-NULL and, by the contract above, points to a live handle
         // (or to freed memory whose magic word no longer matches).
@@ -123,6 +141,7 @@ unsafe fn create(
     let handle = Box::new(psyne_channel_t {
         magic: CHANNEL_MAGIC,
         channel,
+        born: crate::fork::generation(),
     });
     // SAFETY: as above.
     unsafe { write_out(out, Box::into_raw(handle)) };
@@ -185,10 +204,13 @@ pub unsafe extern "C" fn psyne_channel_create_compressed(
 /// The channel itself lives on while other handles (or not yet
 /// sent/released messages) use it; this handle's receive callback is turned
 /// off first (waiting for a running call, unless called from inside it).
-/// Destroying does not stop the channel: to wake threads blocked on it call
-/// `psyne_channel_stop` first. No other thread may use `ch` during or after
-/// this call; a destroyed handle is detected where cheap
-/// (`PSYNE_ERROR_INVALID_ARGUMENT`), otherwise undefined.
+/// Destroying neither stops the channel nor waits for other threads: no
+/// other thread may be inside a call on `ch`, or make one, during or after
+/// this call. To end threads blocked on the handle, call
+/// `psyne_channel_stop` (or trigger the `psyne_cancel_t` they wait with),
+/// wait until their calls have returned (join them), then destroy. A
+/// destroyed handle is detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`),
+/// otherwise undefined.
 ///
 /// # Safety
 /// `ch` must be NULL or a handle from `psyne_channel_create*` that no other
@@ -200,7 +222,9 @@ pub unsafe extern "C" fn psyne_channel_destroy(ch: *mut psyne_channel_t) -> psyn
             return Ok(());
         }
         // SAFETY: caller contract (NULL handled above).
-        unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+        // (A handle inherited through fork is destroyed too: dropping it in
+        // another process is inert, see crate::fork.)
+        unsafe { psyne_channel_t::live(ch, "ch") }?;
         // SAFETY: a live handle made by Box::into_raw in `create`; the magic
         // is cleared first so a second destroy is detected.
         let handle = unsafe {
@@ -496,6 +520,26 @@ pub unsafe extern "C" fn psyne_channel_get_extended_metrics(
     })
 }
 
+/// Writes the channel's mode (a `PSYNE_MODE_*` value) to `*mode`: the mode it
+/// was created with, also when this handle attached with buffer size 0.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `mode` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_channel_get_mode(
+    ch: *mut psyne_channel_t,
+    mode: *mut super::psyne_channel_mode_t,
+) -> psyne_error_t {
+    run("psyne_channel_get_mode", || {
+        // SAFETY: caller contract.
+        let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+        not_null(mode, "mode")?;
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe { write_out(mode, h.channel.mode() as super::psyne_channel_mode_t) };
+        Ok(())
+    })
+}
+
 /// Writes a socket end's address, NUL-terminated, to `buf`: `HOST:PORT` of
 /// a tcp listener (with the port the system chose for port 0), the path of
 /// a unix listener, the address a connector connects to.
@@ -520,5 +564,31 @@ pub unsafe extern "C" fn psyne_channel_get_local_address(
         })?;
         // SAFETY: caller contract on `buf` / `cap`.
         unsafe { copy_c_string(&addr, "address", buf, cap) }
+    })
+}
+
+/// Writes the channel's type (`PSYNE_TYPE_SINGLE` or `PSYNE_TYPE_MULTI`) to
+/// `*channel_type`, also when this handle attached with buffer size 0.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `channel_type` NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_channel_get_type(
+    ch: *mut psyne_channel_t,
+    channel_type: *mut super::psyne_channel_type_t,
+) -> psyne_error_t {
+    run("psyne_channel_get_type", || {
+        // SAFETY: caller contract.
+        let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+        not_null(channel_type, "channel_type")?;
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe {
+            write_out(
+                channel_type,
+                h.channel.channel_type() as super::psyne_channel_type_t,
+            )
+        };
+        Ok(())
     })
 }

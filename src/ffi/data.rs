@@ -22,13 +22,19 @@ unsafe fn send(
 ) -> Result<()> {
     // SAFETY: caller contract.
     let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
-    not_null(data, "data")?;
+    if size != 0 {
+        not_null(data, "data")?;
+    }
     check_len(size, "data")?;
     // SAFETY: caller contract.
     let token = unsafe { psyne_cancel_t::token(cancel) }?;
-    // SAFETY: `data` is non-NULL and, by the caller's contract, readable for
-    // `size` (<= isize::MAX) bytes that nobody writes during the call.
-    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) };
+    let bytes: &[u8] = if size == 0 {
+        &[] // NULL with size 0 is an empty message (FFI callers pass NULL)
+    } else {
+        // SAFETY: `data` is non-NULL and, by the caller's contract, readable
+        // for `size` (<= isize::MAX) bytes that nobody writes during the call.
+        unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) }
+    };
     match timeout_ms {
         0 => h.channel.try_send(bytes, msg_type),
         PSYNE_WAIT_FOREVER => h.channel.send_until(bytes, msg_type, None, token.as_ref()),
@@ -44,7 +50,7 @@ unsafe fn send(
 /// Sends a copy of `size` bytes at `data` as one message of type `msg_type`;
 /// never blocks (a full ring is `PSYNE_ERROR_CHANNEL_FULL` at once).
 ///
-/// `data` must not be NULL, even for an empty message. `size` above
+/// `data` may be NULL when `size` is 0 (an empty message). `size` above
 /// `psyne_channel_get_max_message_size` is `PSYNE_ERROR_INVALID_ARGUMENT`
 /// (nothing is queued); so is a non-zero `msg_type` on a `PSYNE_TYPE_SINGLE`
 /// channel. A stopped channel is `PSYNE_ERROR_CHANNEL_STOPPED`.
@@ -120,15 +126,22 @@ unsafe fn receive(
 ) -> Result<()> {
     // SAFETY: caller contract.
     let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
-    not_null(buf, "buf")?;
+    if cap != 0 {
+        not_null(buf, "buf")?;
+    }
     not_null(received, "received")?;
     not_null(msg_type, "type")?;
     check_len(cap, "buf")?;
     // SAFETY: caller contract.
     let token = unsafe { psyne_cancel_t::token(cancel) }?;
-    // SAFETY: `buf` is non-NULL and, by the caller's contract, writable for
-    // `cap` (<= isize::MAX) bytes that nothing else accesses during the call.
-    let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) };
+    let out: &mut [u8] = if cap == 0 {
+        &mut [] // NULL with capacity 0 receives empty messages only
+    } else {
+        // SAFETY: `buf` is non-NULL and, by the caller's contract, writable
+        // for `cap` (<= isize::MAX) bytes that nothing else accesses during
+        // the call.
+        unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
+    };
     let r = h.channel.recv_into_raw(
         out,
         wait_limit(timeout_ms, token.as_ref(), h.channel.spin()),
@@ -158,7 +171,8 @@ unsafe fn receive(
 /// `PSYNE_WAIT_FOREVER` = no limit. A stopped channel is first drained, then
 /// `PSYNE_ERROR_CHANNEL_STOPPED`. If `cap` is smaller than the next message,
 /// returns `PSYNE_ERROR_INVALID_ARGUMENT`, writes the size needed to
-/// `*received`, and the message stays queued.
+/// `*received`, and the message stays queued. `buf` may be NULL when `cap`
+/// is 0 (then only an empty message is received).
 ///
 /// # Safety
 /// `ch` must be NULL or a live channel handle; `buf` NULL or writable for

@@ -209,8 +209,11 @@ pub unsafe extern "C" fn psyne_message_get_data(
         not_null(data, "data")?;
         not_null(size, "size")?;
         let (p, len) = match &mut m.kind {
-            MessageKind::Reservation(g) => (g.guard.as_mut_ptr(), g.guard.len()),
-            MessageKind::Received(g) => (g.guard.as_ptr().cast_mut(), g.guard.len()),
+            MessageKind::Reservation(g) => {
+                let b = g.bytes_mut();
+                (b.as_mut_ptr(), b.len())
+            }
+            MessageKind::Received(g) => (g.bytes().as_ptr().cast_mut(), g.bytes().len()),
             MessageKind::Borrowed { data: d, len: l } => (d.cast_mut(), *l),
         };
         // SAFETY: both checked non-NULL; the caller provides writable storage.
@@ -242,7 +245,7 @@ pub unsafe extern "C" fn psyne_message_send(
         let m = unsafe { psyne_message_t::from_ptr(msg) }?;
         match &m.kind {
             MessageKind::Reservation(g) => {
-                if g.guard.channel_type() == ChannelType::Single && msg_type != 0 {
+                if g.channel_type() == ChannelType::Single && msg_type != 0 {
                     return Err(Error::invalid(format!(
                         "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (send with 0, or open the channel as MULTI); the reservation is kept"
                     )));
@@ -257,7 +260,7 @@ pub unsafe extern "C" fn psyne_message_send(
         }
         // SAFETY: checked live above; a reservation is always boxed.
         match unsafe { psyne_message_t::consume(msg) } {
-            MessageKind::Reservation(g) => g.guard.send(msg_type),
+            MessageKind::Reservation(g) => g.send(msg_type),
             _ => unreachable!("checked to be a reservation"),
         }
     })
@@ -307,7 +310,7 @@ unsafe fn receive(
     let guard = h
         .channel
         .recv_owned(wait_limit(timeout_ms, token.as_ref(), h.channel.spin()))?;
-    let t = guard.guard.msg_type();
+    let t = guard.msg_type();
     // SAFETY: both checked non-NULL above.
     unsafe {
         msg_type.write(t);

@@ -232,9 +232,38 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
     }
 }
 
+thread_local! {
+    /// Nesting depth of [`run`] on this thread: panics inside are caught and
+    /// reported through the result code, so the panic hook keeps quiet.
+    static CATCHING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Installs (once) a panic hook that prints nothing for panics [`run`]
+/// catches — a library must not write to the host program's stderr — and
+/// hands every other panic to the hook that was there before.
+fn quiet_caught_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CATCHING.try_with(|c| c.get()).unwrap_or(0) == 0 {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs the body of an extern function: catches panics, turns errors into
 /// codes and records the detail message.
 fn run(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_error_t {
+    quiet_caught_panics();
+    let _ = CATCHING.try_with(|c| c.set(c.get() + 1));
+    let code = run_caught(func, body);
+    let _ = CATCHING.try_with(|c| c.set(c.get() - 1));
+    code
+}
+
+fn run_caught(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_error_t {
     // Recording the detail happens inside catch_unwind too (formatting runs
     // Display code).
     let guarded = catch_unwind(AssertUnwindSafe(|| match body() {
@@ -339,19 +368,19 @@ pub extern "C" fn psyne_version() -> *const c_char {
 /// "unknown error code" for a value that is not a `psyne_error_t`.
 #[no_mangle]
 pub extern "C" fn psyne_error_string(err: i32) -> *const c_char {
-    static_str(|| match err {
-        0 => cstr!("ok"),
-        -1 => cstr!("invalid argument"),
-        -2 => cstr!("out of memory"),
-        -3 => cstr!("channel full"),
-        -4 => cstr!("no message"),
-        -5 => cstr!("channel stopped"),
-        -6 => cstr!("unsupported"),
-        -7 => cstr!("I/O error"),
-        -8 => cstr!("timeout"),
-        -9 => cstr!("cancelled"),
-        -99 => cstr!("unknown error"),
-        _ => cstr!("unknown error code"),
+    /// The names of `crate::error::CODES`, NUL-terminated, built once.
+    static NAMES: std::sync::OnceLock<Vec<(i32, CString)>> = std::sync::OnceLock::new();
+    static_str(|| {
+        NAMES
+            .get_or_init(|| {
+                crate::error::CODES
+                    .iter()
+                    .map(|&(c, n)| (c, CString::new(n).unwrap_or_default()))
+                    .collect()
+            })
+            .iter()
+            .find(|(c, _)| *c == err)
+            .map_or(cstr!("unknown error code"), |(_, n)| n.as_ptr())
     })
 }
 
@@ -401,6 +430,10 @@ mod tests {
     fn every_error_maps_to_its_code() {
         let all = [
             Error::InvalidArgument("x".into()),
+            Error::BufferTooSmall {
+                capacity: 1,
+                needed: 2,
+            },
             Error::OutOfMemory("x".into()),
             Error::ChannelFull,
             Error::NoMessage,
@@ -420,6 +453,33 @@ mod tests {
             let name = unsafe { CStr::from_ptr(psyne_error_string(e.code())) };
             assert_ne!(name.to_bytes(), b"unknown error code");
         }
+    }
+
+    #[test]
+    fn the_code_table_is_the_c_enum() {
+        use psyne_error_t::*;
+        let c_enum = [
+            PSYNE_OK,
+            PSYNE_ERROR_INVALID_ARGUMENT,
+            PSYNE_ERROR_OUT_OF_MEMORY,
+            PSYNE_ERROR_CHANNEL_FULL,
+            PSYNE_ERROR_NO_MESSAGE,
+            PSYNE_ERROR_CHANNEL_STOPPED,
+            PSYNE_ERROR_UNSUPPORTED,
+            PSYNE_ERROR_IO,
+            PSYNE_ERROR_TIMEOUT,
+            PSYNE_ERROR_CANCELLED,
+            PSYNE_ERROR_UNKNOWN,
+        ];
+        for ((code, name), e) in crate::error::CODES.iter().zip(c_enum) {
+            assert_eq!(*code, e as i32);
+            // SAFETY: psyne_error_string returns static NUL-terminated strings.
+            let s = unsafe { CStr::from_ptr(psyne_error_string(*code)) };
+            assert_eq!(s.to_str().unwrap(), *name);
+        }
+        // SAFETY: as above.
+        let s = unsafe { CStr::from_ptr(psyne_error_string(-42)) };
+        assert_eq!(s.to_str().unwrap(), "unknown error code");
     }
 
     #[test]

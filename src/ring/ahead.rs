@@ -69,6 +69,7 @@ pub(super) fn cpu_prefetches_for_write() -> bool {
 }
 
 #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+#[cfg_attr(loom, allow(dead_code))]
 pub(super) fn cpu_prefetches_for_write() -> bool {
     false
 }

@@ -1,5 +1,5 @@
 //! Per-side message/byte/block counters that cost no locked instruction and no
-//! shared cache-line write per message (SPEC §6).
+//! shared cache-line write per message.
 //!
 //! Each side of a ring has [`COUNTER_STRIPES`] counter lines. A single side
 //! counts on line 0: one thread at a time owns the side, so a plain

@@ -72,7 +72,7 @@ pub(crate) struct Padded<T>(pub T);
 
 /// Lines of counters per side: single sides count on line 0, threads on a
 /// multi side each on a line of their own (see `counters.rs`), so that counting
-/// writes no cache line another thread writes (SPEC §6).
+/// writes no cache line another thread writes.
 pub(crate) const COUNTER_STRIPES: usize = 8;
 
 /// One side's counters on one line (see [`COUNTER_STRIPES`]).

@@ -228,7 +228,13 @@ const PREFETCH_AHEAD: u64 = 512;
 /// every this-many-th polling attempt (see [`Ring::try_claim_waiting`]).
 const HEAD_READ_EVERY: u32 = 16;
 
+/// `flags.stopped` values: stopped by a caller, or by the ring itself on
+/// finding its shared memory corrupt.
+const STOPPED: u32 = 1;
+const STOPPED_CORRUPT: u32 = 2;
+
 /// Bytes a ring of `capacity` needs: control block plus data area.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const fn region_size(capacity: usize) -> usize {
     std::mem::size_of::<Control>() + capacity
 }
@@ -794,10 +800,12 @@ impl Ring {
     /// The stashed length of the claim at `pos`.
     #[inline(always)]
     pub(crate) fn stashed_len(&self, pos: u64) -> u32 {
-        if !self.multi_producer {
-            return self.ctrl().producer.0.reserved_len.load(Ordering::Relaxed);
-        }
-        self.header(pos).len.load(Ordering::Relaxed)
+        let len = if self.multi_producer {
+            self.header(pos).len.load(Ordering::Relaxed)
+        } else {
+            self.ctrl().producer.0.reserved_len.load(Ordering::Relaxed)
+        };
+        self.fit_len(pos, len)
     }
 
     /// The claim [`Ring::stash_claim`] stashed at `pos` (and `flags` back to
@@ -811,7 +819,7 @@ impl Ring {
         let h = self.header(pos);
         Claim::new(
             pos,
-            h.len.load(Ordering::Relaxed),
+            self.fit_len(pos, h.len.load(Ordering::Relaxed)),
             self.take_stashed_track(h),
         )
     }
@@ -831,7 +839,7 @@ impl Ring {
     /// until the consumer releases it).
     #[inline(always)]
     pub(crate) fn record_len(&self, pos: u64) -> u32 {
-        self.header(pos).len.load(Ordering::Relaxed)
+        self.fit_len(pos, self.header(pos).len.load(Ordering::Relaxed))
     }
 
     /// The type of a record a consumer holds.
@@ -864,7 +872,7 @@ impl Ring {
         };
         Record::new(
             pos,
-            h.len.load(Ordering::Relaxed),
+            self.fit_len(pos, h.len.load(Ordering::Relaxed)),
             h.msg_type.load(Ordering::Relaxed),
             track,
         )
@@ -954,10 +962,20 @@ impl Ring {
                 // EMPTY: nothing yet — unless `read` moved while we looked, in
                 // which case the slot may be a recycled one: look again.
                 // RELEASED: another consumer already took it; `read` has moved.
-                if c.read.load(Ordering::Acquire) == r && st == state::EMPTY {
-                    self.track_view_done(slot);
-                    self.free_on_drain(r);
-                    return Ok(None);
+                if c.read.load(Ordering::Acquire) == r {
+                    if st == state::EMPTY {
+                        self.track_view_done(slot);
+                        self.free_on_drain(r);
+                        return Ok(None);
+                    }
+                    // `read` stayed at `r` while we looked, so the header is
+                    // the untaken record's own: EMPTY, MESSAGE or PADDING.
+                    // Anything else is shared memory gone bad (ipc).
+                    if self.is_tracked() {
+                        self.corrupt();
+                        self.track_view_done(slot);
+                        return Ok(None);
+                    }
                 }
                 continue;
             }
@@ -1079,6 +1097,11 @@ impl Ring {
     /// Single consumer: records are freed in order, so `pos == head`.
     #[inline(always)]
     fn free_single(&self, pos: u64, end: u64) {
+        // ipc: `end` came from a header in shared memory (track.rs).
+        if self.is_tracked() && !self.span_is_taken(pos, end) {
+            self.corrupt();
+            return;
+        }
         if self.multi_producer {
             self.zero(pos, end);
         }
@@ -1204,6 +1227,17 @@ impl Ring {
                 break;
             }
             let mut end = front + record_size(fh.len.load(Ordering::Relaxed) as u64);
+            // ipc: the length is read from shared memory; a record that does
+            // not lie inside [front, read) would move `head` past unread
+            // records (or zero past the data area).
+            if self.is_tracked() && !self.span_is_taken(front, end) {
+                // `head` may have moved since we loaded `front`: then the
+                // header was another lap's and nothing is wrong.
+                if head.load(Ordering::SeqCst) == front {
+                    self.corrupt();
+                }
+                break;
+            }
             if !self.is_tracked() {
                 // Walk on before taking anything: the walk is a chain of cache
                 // misses, and a lock holder that gets preempted stalls every
@@ -1343,7 +1377,13 @@ impl Ring {
 
     /// Stops the ring: wakes everybody; sends fail from now on.
     pub(crate) fn stop(&self) {
-        self.ctrl().flags.0.stopped.store(1, Ordering::SeqCst);
+        // A corrupt ring stays marked so (see track.rs).
+        let _ = self.ctrl().flags.0.stopped.compare_exchange(
+            0,
+            STOPPED,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
         for d in [Direction::Data, Direction::Space] {
             let line = self.wake_line(d);
             line.event.fetch_add(1, Ordering::SeqCst);
@@ -1354,6 +1394,20 @@ impl Ring {
     #[inline]
     pub(crate) fn is_stopped(&self) -> bool {
         self.ctrl().flags.0.stopped.load(Ordering::Acquire) != 0
+    }
+
+    /// What a call on a stopped ring fails with: `ChannelStopped`, or `Io`
+    /// when the ring stopped itself because its shared memory was found
+    /// corrupt.
+    #[cold]
+    pub(crate) fn stopped_error(&self) -> crate::Error {
+        if self.ctrl().flags.0.stopped.load(Ordering::Acquire) == STOPPED_CORRUPT {
+            crate::Error::Io(
+                "the channel's shared memory is corrupt (a record or position read from it is out of bounds); the channel was stopped".into(),
+            )
+        } else {
+            crate::Error::ChannelStopped
+        }
     }
 
     // ------------------------------------------------------------------
@@ -1417,7 +1471,9 @@ fn try_lock(word: &AtomicU32, token: u32) -> bool {
         .is_ok()
 }
 
+/// Keeps a loom ring's control block and data alive (never read).
 #[cfg(loom)]
+#[allow(dead_code)]
 struct LoomRegion(Box<Control>, std::sync::Mutex<Box<[u8]>>);
 
 #[cfg(test)]

@@ -428,10 +428,42 @@ impl Ring {
         !self.is_tracked() || (pos & self.mask) + record_size(len as u64) <= self.capacity
     }
 
-    /// A record failed [`Ring::record_fits`]: the segment is corrupt. Stops the
-    /// ring so that every process gets `CHANNEL_STOPPED` instead of garbage.
+    /// Tracked rings: whether `[pos, end)` is a span of whole records that
+    /// consumers have taken: inside the data area, and not past `read`.
+    /// Checked before a length read from shared memory moves `head` or is
+    /// zeroed.
+    #[inline]
+    pub(super) fn span_is_taken(&self, pos: u64, end: u64) -> bool {
+        end > pos
+            && end - pos <= self.capacity
+            && (pos & self.mask) + (end - pos) <= self.capacity
+            && end <= self.ctrl().consumer.0.read.load(Ordering::Acquire)
+    }
+
+    /// Tracked rings: a payload length read back from shared memory for a
+    /// record this process holds, cut to what fits in the data area after
+    /// `pos` (a process that rewrote the header meanwhile must not make a
+    /// guard's slice run past the mapping). Untracked rings: `len`.
+    #[inline(always)]
+    pub(super) fn fit_len(&self, pos: u64, len: u32) -> u32 {
+        if !self.is_tracked() {
+            return len;
+        }
+        let room = self.capacity - (pos & self.mask) - HEADER_SIZE;
+        (len as u64).min(room) as u32
+    }
+
+    /// A record or position read from shared memory is out of bounds: the
+    /// segment is corrupt. Stops the ring for every process (`stopped` =
+    /// [`STOPPED_CORRUPT`]), so that calls fail with
+    /// [`Ring::stopped_error`] instead of reading garbage.
     #[cold]
-    pub(super) fn corrupt(&self) {
+    pub(crate) fn corrupt(&self) {
+        self.ctrl()
+            .flags
+            .0
+            .stopped
+            .store(STOPPED_CORRUPT, Ordering::SeqCst);
         self.stop();
     }
 
@@ -602,8 +634,11 @@ impl Ring {
     ) -> std::result::Result<Outcome, String> {
         let tail = self.ctrl().producer.0.tail.load(Ordering::Acquire);
         let head = self.ctrl().head.0.load(Ordering::Acquire) & !HEAD_LOCK;
-        if pos < head || pos >= tail {
-            // Already consumed and freed, or the CAS never happened.
+        let read = &self.ctrl().consumer.0.read;
+        // `read` only passes published records: a claim before it was
+        // published (and consumed) whatever its entry says.
+        if pos < head || pos >= tail || pos < read.load(Ordering::SeqCst) {
+            // Already consumed (maybe being freed), or the CAS never happened.
             return Ok(Outcome::Resolved { dropped: false });
         }
         match others(pos) {
@@ -613,9 +648,11 @@ impl Ring {
             Naming::Nobody => {}
         }
         let h = self.header(pos);
-        if h.state.load(Ordering::Acquire) != state::EMPTY {
+        if h.state.load(Ordering::SeqCst) != state::EMPTY || read.load(Ordering::SeqCst) > pos {
             // Published: by the dead process before it died, or by whoever
-            // really claimed `pos`.
+            // really claimed `pos`. (EMPTY with `read` past `pos`: a live
+            // consumer took it since we looked and is freeing it — it zeroes
+            // the record before it moves `head`.)
             return Ok(Outcome::Resolved { dropped: false });
         }
         if size < HEADER_SIZE
@@ -660,11 +697,21 @@ impl Ring {
             return Ok(Outcome::Resolved { dropped: false });
         }
         if st & (state::MESSAGE | state::PADDING) == 0 {
+            // A live consumer freeing the record (released, now zeroed under
+            // HEAD_LOCK, `head` not yet moved over it): look again later.
+            if self.ctrl().head.0.load(Ordering::SeqCst) & HEAD_LOCK != 0 {
+                return Ok(Outcome::Pending);
+            }
             return Err(format!(
                 "record at {pos} was taken but is not a message (state {st})"
             ));
         }
         let len = self.header(pos).len.load(Ordering::Relaxed);
+        if !self.span_is_taken(pos, pos + record_size(len as u64)) {
+            return Err(format!(
+                "record at {pos} of {len} bytes runs past the ring or past read {read}"
+            ));
+        }
         self.with_view_slot(|slot| self.release_multi(pos, len, slot));
         Ok(Outcome::Resolved {
             dropped: st == state::MESSAGE,
@@ -702,7 +749,7 @@ impl Ring {
         if size < HEADER_SIZE
             || size % RECORD_ALIGN != 0
             || front % RECORD_ALIGN != 0
-            || (front & self.mask) + size > self.capacity
+            || !self.span_is_taken(front, front + size)
         {
             return Err(format!(
                 "head-lock entry ({front}, {size}) does not describe a record"
@@ -1054,6 +1101,58 @@ mod tests {
             send(&r, b"three");
             assert_eq!(recv(&r).unwrap(), b"three");
         }
+    }
+
+    /// A live single consumer of a multi-producer ring between zeroing a
+    /// record it freed and moving `head` over it, while a dead producer's
+    /// entry (published, never cleared) still names the record: recovery
+    /// must not write padding into the space being freed.
+    #[test]
+    fn recovery_of_a_claim_leaves_a_record_being_freed_alone() {
+        let (r, claims, _) = ring(Mode::Mpsc);
+        let c = r.try_claim(40).unwrap();
+        let (pos, size, flags) = Ring::read_entry(&claims.0[c.track() as usize]).unwrap();
+        r.commit(c, 1); // published; the "dead" entry is the copy read above
+        let rec = r.try_read(u32::MAX).unwrap().unwrap();
+        assert_eq!(rec.pos, pos);
+        // The consumer's free, interrupted after the zeroing.
+        r.zero(pos, pos + size);
+        assert_eq!(
+            r.recover_claim(pos, size, flags, &nobody),
+            Ok(Outcome::Resolved { dropped: false })
+        );
+        assert_eq!(r.header(pos).state.load(Ordering::SeqCst), state::EMPTY);
+        r.ctrl().head.0.store(pos + size, Ordering::SeqCst);
+        send(&r, b"next");
+        assert_eq!(recv(&r).unwrap(), b"next");
+    }
+
+    /// A dead consumer's stale view intent names a record that a live
+    /// consumer took, released and is freeing under HEAD_LOCK (zeroed,
+    /// `head` not yet moved): recovery waits instead of calling the segment
+    /// corrupt.
+    #[test]
+    fn recovery_of_a_view_waits_for_a_live_free() {
+        let (r, _, _) = ring(Mode::Mpmc);
+        send(&r, &[7; 40]);
+        let rec = r.try_read(u32::MAX).unwrap().unwrap();
+        let (pos, size) = (rec.pos, record_size(rec.len() as u64));
+        // The live consumer releases and frees: RELEASED, HEAD_LOCK, zeroed.
+        r.header(pos)
+            .state
+            .fetch_or(state::RELEASED, Ordering::SeqCst);
+        r.ctrl().head.0.store(pos | HEAD_LOCK, Ordering::SeqCst);
+        r.zero(pos, pos + size);
+        assert_eq!(r.recover_view(pos, &nobody), Ok(Outcome::Pending));
+        assert!(!r.is_stopped());
+        r.ctrl().head.0.store(pos + size, Ordering::SeqCst);
+        assert_eq!(
+            r.recover_view(pos, &nobody),
+            Ok(Outcome::Resolved { dropped: false })
+        );
+        let _ = rec;
+        send(&r, b"next");
+        assert_eq!(recv(&r).unwrap(), b"next");
     }
 
     #[test]

@@ -130,40 +130,70 @@ impl Ring {
             if let Some(v) = attempt(true)? {
                 return Ok(v);
             }
-            let registered = limit.cancel.map(|c| {
-                c.inner
-                    .sleeping
-                    .lock()
-                    .push((self as *const Ring as usize, d));
-                c
-            });
+            let registered = limit.cancel.map(|c| Registration::new(c, self, d));
             let timeout = match limit.check() {
                 Ok(()) => limit
                     .deadline
                     .map(|dl| dl.saturating_duration_since(Instant::now())),
-                Err(e) => {
-                    unregister(registered, self, d);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             };
             // ipc: sleep at most LIVENESS_INTERVAL, then check that the
             // processes we wait for are alive (ring/track.rs).
             futex_wait(&line.event, seen, self.bound_sleep(timeout), self.scope());
             self.track_idle();
-            unregister(registered, self, d);
+            drop(registered);
             spin = SpinWait::new(limit.spin);
         }
     }
 }
 
-fn unregister(token: Option<&CancelToken>, ring: &Ring, d: Direction) {
-    if let Some(c) = token {
-        let mut v = c.inner.sleeping.lock();
-        if let Some(i) = v
-            .iter()
-            .position(|&(r, dd)| r == ring as *const Ring as usize && dd == d)
-        {
+/// A sleeping waiter's entry in its token's list (what `cancel` wakes). The
+/// entry holds the ring's address while the waiter holds the ring; removing
+/// it on drop keeps that true on every way out of the wait, a panic (say, in
+/// ipc recovery) included.
+struct Registration<'a> {
+    token: &'a CancelToken,
+    ring: &'a Ring,
+    d: Direction,
+}
+
+impl<'a> Registration<'a> {
+    fn new(token: &'a CancelToken, ring: &'a Ring, d: Direction) -> Registration<'a> {
+        token
+            .inner
+            .sleeping
+            .lock()
+            .push((ring as *const Ring as usize, d));
+        Registration { token, ring, d }
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        let mut v = self.token.inner.sleeping.lock();
+        let me = (self.ring as *const Ring as usize, self.d);
+        if let Some(i) = v.iter().position(|&e| e == me) {
             v.swap_remove(i);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::config::Mode;
+
+    #[test]
+    fn a_registration_is_removed_when_the_wait_unwinds() {
+        let ring = Ring::new_heap(1024, Mode::Spsc).unwrap();
+        let token = CancelToken::new();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _registered = Registration::new(&token, &ring, Direction::Data);
+            assert_eq!(token.inner.sleeping.lock().len(), 1);
+            panic!("in the liveness check");
+        }));
+        assert!(r.is_err());
+        assert!(token.inner.sleeping.lock().is_empty());
+        token.cancel(); // nothing left to dereference
     }
 }

@@ -50,12 +50,19 @@ pub(crate) const RING_OFFSET: usize = align_up(
     (SLOTS_OFFSET + MAX_PROCS * std::mem::size_of::<ProcSlot>()) as u64,
     4096,
 ) as usize;
+/// `Segment::slot` of a process that runs recovery without a slot of its own.
+const NO_SLOT: usize = MAX_PROCS;
 /// Lock byte serialising create/attach/detach/recovery.
 const INIT_LOCK: i64 = 0;
 /// Lock byte of slot 0; slot i uses `SLOT_LOCK_BASE + i`.
 const SLOT_LOCK_BASE: i64 = 64;
 /// How long an open waits for another process's create/attach/detach.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a detach waits for [`INIT_LOCK`] before it leaves without
+/// removing the file: whoever holds the lock is attaching (and will use the
+/// file), detaching (and removes it if nobody is left), or hostile; an
+/// abandoned file is made anew by the next open.
+const DETACH_WAIT: Duration = Duration::from_millis(100);
 
 /// Header `state` values.
 const SEG_INITIALISING: u32 = 0;
@@ -230,6 +237,10 @@ pub(crate) struct Segment {
     /// threads of this process would both "get" INIT_LOCK. This keeps idle
     /// checks of one process from running at the same time.
     recovering: Mutex<()>,
+    /// Fork generation of the attaching process (fork.rs): a child that
+    /// inherited the attachment shares its open file description and so its
+    /// locks, and must not detach it.
+    born: u64,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics and the
@@ -292,11 +303,11 @@ impl Segment {
         }
         let r = self.recover(ring, false);
         unlock_byte(&self.file, INIT_LOCK);
-        if let Err(e) = r {
-            // Nothing to return it to: stop the channel so that every process
-            // sees CHANNEL_STOPPED rather than waiting on a corrupt ring.
-            eprintln!("psyne: {e}; stopping the channel");
-            ring.stop();
+        if r.is_err() {
+            // Nobody to return the error to (and a library writes nothing to
+            // stderr): stop the channel as corrupt, so that every process's
+            // calls fail with that reason rather than wait on a broken ring.
+            ring.corrupt();
         }
     }
 
@@ -444,9 +455,13 @@ impl Segment {
     }
 
     /// Detaches: frees our slot and removes the file if nobody live is left.
+    /// Never waits long for another process (see [`DETACH_WAIT`]).
     fn detach(&mut self) {
+        if self.slot == NO_SLOT || !crate::fork::is_ours(self.born) {
+            return;
+        }
         let locked =
-            lock_byte_until(&self.file, INIT_LOCK, Instant::now() + LOCK_WAIT).unwrap_or(false);
+            lock_byte_until(&self.file, INIT_LOCK, Instant::now() + DETACH_WAIT).unwrap_or(false);
         let me = self.slot(self.slot);
         for e in me.claims.iter().chain(me.views.iter()) {
             e.word.store(0, Ordering::Relaxed);
@@ -530,7 +545,7 @@ pub(crate) fn open(
     }
     let mut reg = REGISTRY.lock();
     if let Some(existing) = reg.get(name).and_then(Weak::upgrade) {
-        super::check_same_config(
+        let same = super::check_same_config(
             "ipc",
             name,
             buffer_size,
@@ -541,8 +556,11 @@ pub(crate) fn open(
                 existing.mode,
                 existing.channel_type,
             ),
-        )?;
-        return Ok(existing);
+        );
+        // `existing` may be the last reference by now: dropping it detaches,
+        // which must not happen under the registry lock.
+        drop(reg);
+        return same.map(|()| existing);
     }
     let shared = Arc::new(attach(name, buffer_size, mode, channel_type)?);
     reg.insert(name.to_string(), Arc::downgrade(&shared));
@@ -669,44 +687,30 @@ fn attach_locked(
     if create {
         if let Err(e) = initialise(&file, capacity, mode, channel_type) {
             let _ = std::fs::remove_file(path);
-            return Err(io("cannot create", e));
+            return Err(create_error(uri, path, capacity, e));
         }
     }
     let total = segment_size(capacity);
-    let map = map_file(&file, total).map_err(|e| io("cannot map", e))?;
+    let map = match map_file(&file, total) {
+        Ok(map) => map,
+        Err(e) => {
+            // A segment we just made that nobody can use: leave nothing behind.
+            if create {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(io("cannot map", e));
+        }
+    };
 
-    // Take a free slot: its lock byte first, so that nobody sees a live slot
-    // without a holder.
-    let mut slot = None;
-    for i in 0..MAX_PROCS {
-        let s = slot_of(&map, i);
-        // A dead process's slot with no operation left to finish may be
-        // taken at once (the recovery pass below still frees its side locks);
-        // one with entries waits for that pass.
-        let reusable = match s.state.load(Ordering::Acquire) {
-            SLOT_FREE => true,
-            _ => {
-                !byte_is_locked(&file, SLOT_LOCK_BASE + i as i64)
-                    && s.claims
-                        .iter()
-                        .chain(s.views.iter())
-                        .all(|e| e.word.load(Ordering::Acquire) == 0)
-            }
-        };
-        if !reusable {
-            continue;
+    // Take a free slot; if every slot is taken, the dead may hold some of
+    // them: recover them and look again.
+    let slot = match take_slot(&map, &file).map_err(|e| io("cannot lock", e))? {
+        Some(slot) => Some(slot),
+        None => {
+            recover_without_slot(name, path, &file, capacity, mode)?;
+            take_slot(&map, &file).map_err(|e| io("cannot lock", e))?
         }
-        if try_lock_byte(&file, SLOT_LOCK_BASE + i as i64).map_err(|e| io("cannot lock", e))? {
-            for e in s.claims.iter().chain(s.views.iter()) {
-                e.word.store(0, Ordering::Relaxed);
-            }
-            s.pid.store(std::process::id().max(1), Ordering::Relaxed);
-            s.attached_ns.store(now_ns(), Ordering::Relaxed);
-            s.state.store(SLOT_LIVE, Ordering::Release);
-            slot = Some(i);
-            break;
-        }
-    }
+    };
     let Some(slot) = slot else {
         return Err(Error::Io(format!(
             "{uri}: {MAX_PROCS} processes are attached already (the limit)"
@@ -719,22 +723,13 @@ fn attach_locked(
         map,
         slot,
         recovering: Mutex::new(()),
+        born: crate::fork::generation(),
     });
     // From here on, dropping `seg` detaches (and unlocks INIT_LOCK, as the
     // detach takes and releases it — OFD locks are not recursive, so we
     // release ours first on every path below).
-    let base = NonNull::new(
-        // SAFETY: the mapping is `total` = RING_OFFSET + region_size(capacity)
-        // bytes long, so the ring region starts inside it.
-        unsafe { seg.map.as_mut_ptr().add(RING_OFFSET) },
-    )
-    .expect("a mapping is never at address 0");
-    // SAFETY: `base` is page aligned (RING_OFFSET is a multiple of 4096) and
-    // region_size(capacity) bytes long inside a mapping that `seg` keeps
-    // alive; it holds zeros (fresh) or a ring of this capacity and mode
-    // (validated header of a segment only psyne writes).
-    let mut ring =
-        unsafe { Ring::from_raw(base, capacity, mode, Scope::Shared, Box::new(seg.clone())) };
+    let (ring, tracker) = ring_of(&seg, capacity, mode);
+    let mut ring = ring;
     if let Err(e) = ring.check_positions() {
         unlock_byte(&seg.file, INIT_LOCK);
         return Err(Error::Io(format!("{uri}: the segment is corrupt: {e}")));
@@ -742,23 +737,141 @@ fn attach_locked(
     if create {
         ring.set_metrics_enabled(true);
     }
-    let me = seg.slot(slot);
-    let checker = seg.clone();
-    // SAFETY: the entries live in our slot of the mapping, which `checker`
-    // (held by the tracker inside the ring) keeps mapped; only this process
-    // uses them while the slot is ours.
-    let tracker = unsafe {
-        Tracker::new(
-            NonNull::from(&me.claims[0]),
-            NonNull::from(&me.views[0]),
-            Box::new(move |ring: &Ring| checker.idle_check(ring)),
-        )
-    };
     ring.set_tracker(tracker);
     let r = seg.recover(&ring, true);
     unlock_byte(&seg.file, INIT_LOCK);
     r?;
     Ok(Shared::new(ring, mode, channel_type))
+}
+
+/// Takes a free slot of the segment mapped as `map`: its lock byte first, so
+/// that nobody sees a live slot without a holder. `None`: all are taken.
+fn take_slot(map: &MmapRaw, file: &File) -> std::io::Result<Option<usize>> {
+    for i in 0..MAX_PROCS {
+        let s = slot_of(map, i);
+        // A dead process's slot with no operation left to finish may be
+        // taken at once (the recovery pass below still frees its side locks);
+        // one with entries waits for that pass.
+        let reusable = match s.state.load(Ordering::Acquire) {
+            SLOT_FREE => true,
+            _ => {
+                !byte_is_locked(file, SLOT_LOCK_BASE + i as i64)
+                    && s.claims
+                        .iter()
+                        .chain(s.views.iter())
+                        .all(|e| e.word.load(Ordering::Acquire) == 0)
+            }
+        };
+        if !reusable {
+            continue;
+        }
+        if try_lock_byte(file, SLOT_LOCK_BASE + i as i64)? {
+            for e in s.claims.iter().chain(s.views.iter()) {
+                e.word.store(0, Ordering::Relaxed);
+            }
+            s.pid.store(std::process::id().max(1), Ordering::Relaxed);
+            s.attached_ns.store(now_ns(), Ordering::Relaxed);
+            s.state.store(SLOT_LIVE, Ordering::Release);
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+/// Every slot is taken: runs the recovery pass (the caller holds
+/// INIT_LOCK) as a process without a slot, so that the slots of dead
+/// processes are freed. Its own crash-recovery entries are scratch memory:
+/// it holds no view or claim of its own.
+fn recover_without_slot(
+    name: &str,
+    path: &std::path::Path,
+    file: &File,
+    capacity: usize,
+    mode: Mode,
+) -> Result<()> {
+    let uri = format!("ipc://{name}");
+    let io = |e: std::io::Error| Error::io(&format!("{uri}: cannot recover {}", path.display()), e);
+    let seg = Arc::new(Segment {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        file: file.try_clone().map_err(io)?,
+        map: map_file(file, segment_size(capacity)).map_err(io)?,
+        slot: NO_SLOT,
+        recovering: Mutex::new(()),
+        born: crate::fork::generation(),
+    });
+    let (mut ring, tracker) = ring_of(&seg, capacity, mode);
+    ring.check_positions()
+        .map_err(|e| Error::Io(format!("{uri}: the segment is corrupt: {e}")))?;
+    ring.set_tracker(tracker);
+    seg.recover(&ring, true)
+}
+
+/// The error for a segment that could not be made: no room in the file
+/// system is `OUT_OF_MEMORY`, naming the sizes; anything else `IO`.
+fn create_error(uri: &str, path: &std::path::Path, capacity: usize, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EFBIG) | Some(libc::ENOMEM) => Error::OutOfMemory(format!(
+            "{uri}: no room for {} ({} bytes for a ring of {capacity} bytes) in {}: {e}",
+            path.display(),
+            segment_size(capacity),
+            shm_dir().display(),
+        )),
+        _ => Error::io(&format!("{uri}: cannot create {}", path.display()), e),
+    }
+}
+
+/// The ring inside `seg`'s mapping, and a tracker over `seg`'s slot (scratch
+/// entries for a process without a slot).
+fn ring_of(seg: &Arc<Segment>, capacity: usize, mode: Mode) -> (Ring, Tracker) {
+    let base = NonNull::new(
+        // SAFETY: the mapping is RING_OFFSET + region_size(capacity) bytes
+        // long, so the ring region starts inside it.
+        unsafe { seg.map.as_mut_ptr().add(RING_OFFSET) },
+    )
+    .expect("a mapping is never at address 0");
+    // SAFETY: `base` is page aligned (RING_OFFSET is a multiple of 4096) and
+    // region_size(capacity) bytes long inside a mapping that `seg` keeps
+    // alive; it holds zeros (fresh) or a ring of this capacity and mode
+    // (validated header of a segment only psyne writes).
+    let ring =
+        unsafe { Ring::from_raw(base, capacity, mode, Scope::Shared, Box::new(seg.clone())) };
+    let checker = seg.clone();
+    let check = Box::new(move |ring: &Ring| checker.idle_check(ring));
+    let tracker = if seg.slot < MAX_PROCS {
+        let me = seg.slot(seg.slot);
+        // SAFETY: the entries live in our slot of the mapping, which
+        // `checker` (held by the tracker inside the ring) keeps mapped; only
+        // this process uses them while the slot is ours.
+        unsafe {
+            Tracker::new(
+                NonNull::from(&me.claims[0]),
+                NonNull::from(&me.views[0]),
+                check,
+            )
+        }
+    } else {
+        let scratch: Arc<[TrackEntry]> = (0..2 * ENTRIES)
+            .map(|_| TrackEntry {
+                pos: AtomicU64::new(0),
+                word: AtomicU64::new(0),
+            })
+            .collect();
+        let (claims, views) = (NonNull::from(&scratch[0]), NonNull::from(&scratch[ENTRIES]));
+        // SAFETY: 2 × ENTRIES zeroed entries on the heap, kept alive by the
+        // check closure, which the tracker holds; nobody else sees them.
+        unsafe {
+            Tracker::new(
+                claims,
+                views,
+                Box::new(move |ring: &Ring| {
+                    let _ = &scratch;
+                    check(ring)
+                }),
+            )
+        }
+    };
+    (ring, tracker)
 }
 
 fn map_file(file: &File, len: usize) -> std::io::Result<MmapRaw> {
@@ -849,6 +962,25 @@ fn inspect(uri: &str, path: &std::path::Path, file: &File, len: u64) -> Result<F
     Ok(Found::Ready(cap as usize, m, t))
 }
 
+/// Sizes the file to `len` bytes with every page allocated. A merely sized
+/// (sparse) file on a tmpfs that later runs out of room kills the process
+/// with SIGBUS at the first write to a missing page — at any send, in any
+/// process. Reserving up front turns that into an error at create
+/// (`ENOSPC`). File systems without `fallocate` are only sized.
+fn reserve(file: &File, len: u64) -> std::io::Result<()> {
+    loop {
+        // SAFETY: the descriptor is open for the life of `file`; the call
+        // reads no memory of ours.
+        let r = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+        match r {
+            0 => return Ok(()),
+            libc::EINTR => continue,
+            libc::EOPNOTSUPP | libc::ENOSYS => return file.set_len(len),
+            e => return Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
 fn all_zero(map: &MmapRaw) -> bool {
     // SAFETY: the mapping is RING_OFFSET bytes long; we only read it. Other
     // processes cannot write it: we hold INIT_LOCK and nobody is attached.
@@ -868,7 +1000,7 @@ fn initialise(
 ) -> std::io::Result<()> {
     let total = segment_size(capacity);
     file.set_len(0)?;
-    file.set_len(total as u64)?;
+    reserve(file, total as u64)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     let map = map_file(file, RING_OFFSET)?;
     let h = header_of(&map);

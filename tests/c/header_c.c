@@ -49,6 +49,8 @@ int main(void)
     (void)psyne_channel_reset_metrics;
     (void)psyne_channel_get_buffer_size;
     (void)psyne_channel_get_max_message_size;
+    (void)psyne_channel_get_mode;
+    (void)psyne_channel_get_type;
     (void)psyne_channel_set_receive_callback;
     (void)psyne_message_reserve;
     (void)psyne_message_reserve_timeout;

@@ -38,6 +38,12 @@ done
 nm -D --defined-only "$lib/libpsyne.so" | grep -w psyne_init >/dev/null || fail "libpsyne.so does not export psyne_init"
 nm --defined-only "$lib/libpsyne.a" 2>/dev/null | grep -w psyne_init >/dev/null || fail "libpsyne.a has no psyne_init"
 
+# --- installed libraries carry no debug info (README: the install is stripped)
+for f in "libpsyne.so.$version" libpsyne.a; do
+  ! readelf -S "$lib/$f" 2>/dev/null | grep -q '\.debug_info' || fail "$f has debug info"
+done
+echo "libpsyne.so.$version $(stat -c %s "$lib/libpsyne.so.$version") bytes, libpsyne.a $(stat -c %s "$lib/libpsyne.a") bytes, no debug info"
+
 # --- pkg-config: valid, right version and flags
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 pkg-config --validate psyne && pkg-config --validate psyne-static || fail "pkg-config --validate"
