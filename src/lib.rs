@@ -46,6 +46,8 @@ mod mode;
 pub(crate) mod ring;
 pub(crate) mod sync;
 mod transport;
+// The stream wire protocol; there are no sockets under loom.
+#[cfg(not(loom))]
 mod wire;
 
 pub use callback::ReceiveCallback;
