@@ -14,7 +14,7 @@ use crate::ring::{Claim, Direction, Record};
 use crate::transport::{self, Shared};
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A channel end's counters. The first six fields are `psyne_metrics_t`;
 /// all of them, in this order, are `psyne_extended_metrics_t`.
@@ -378,7 +378,7 @@ fn limit_for(
     spin: Duration,
 ) -> WaitLimit<'_> {
     WaitLimit {
-        deadline: timeout.map(|t| Instant::now() + t),
+        timeout,
         cancel,
         spin,
     }

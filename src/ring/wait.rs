@@ -78,18 +78,21 @@ impl CancelToken {
 /// When and why a wait ends besides success.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct WaitLimit<'a> {
-    pub deadline: Option<Instant>,
+    /// How long the wait may take (None: no limit), counted from when it
+    /// starts: the clock is read only once a call has to wait, never on the
+    /// path where it succeeds at once.
+    pub timeout: Option<std::time::Duration>,
     pub cancel: Option<&'a CancelToken>,
     /// How long to poll before sleeping (the handle's `spin` option).
     pub spin: std::time::Duration,
 }
 
 impl WaitLimit<'_> {
-    fn check(&self) -> Result<()> {
+    fn check(&self, deadline: Option<Instant>) -> Result<()> {
         if self.cancel.is_some_and(|c| c.is_cancelled()) {
             return Err(Error::Cancelled);
         }
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::Timeout);
         }
         Ok(())
@@ -109,12 +112,13 @@ impl Ring {
         limit: WaitLimit<'_>,
         mut attempt: impl FnMut(bool) -> Result<Option<T>>,
     ) -> Result<T> {
+        let deadline = limit.timeout.map(|t| Instant::now() + t);
         let mut spin = SpinWait::new(limit.spin);
         loop {
             if let Some(v) = attempt(false)? {
                 return Ok(v);
             }
-            limit.check()?;
+            limit.check(deadline)?;
             if spin.snooze() {
                 // Polling: yield like a polling caller would, if the ring is
                 // stalled on a preempted peer (stall.rs).
@@ -131,10 +135,8 @@ impl Ring {
                 return Ok(v);
             }
             let registered = limit.cancel.map(|c| Registration::new(c, self, d));
-            let timeout = match limit.check() {
-                Ok(()) => limit
-                    .deadline
-                    .map(|dl| dl.saturating_duration_since(Instant::now())),
+            let timeout = match limit.check(deadline) {
+                Ok(()) => deadline.map(|dl| dl.saturating_duration_since(Instant::now())),
                 Err(e) => return Err(e),
             };
             // ipc: sleep at most LIVENESS_INTERVAL, then check that the

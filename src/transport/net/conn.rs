@@ -341,7 +341,7 @@ impl<'a> Reader<'a> {
             }
         }
         let limit = WaitLimit {
-            deadline: None,
+            timeout: None,
             cancel: Some(&self.peer.cancel),
             spin: self.end.spin,
         };

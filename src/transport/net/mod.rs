@@ -146,7 +146,7 @@ impl NetEnd {
 
     fn limit<'a>(&self, cancel: &'a CancelToken) -> WaitLimit<'a> {
         WaitLimit {
-            deadline: None,
+            timeout: None,
             cancel: Some(cancel),
             spin: self.spin,
         }
