@@ -40,7 +40,7 @@ use crate::ring::Ring;
 use crate::wire::{Hello, Kind, Side, Violation};
 use parking_lot::{Condvar, Mutex};
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -92,7 +92,6 @@ pub(crate) struct NetEnd {
     /// `max_peers`), and their sockets for shutdown.
     conns: Mutex<Vec<(u64, Stream)>>,
     next_conn: AtomicU64,
-    open_conns: AtomicUsize,
     /// Backoff sleeps and the broadcast writer's wait for a peer.
     nap: (Mutex<()>, Condvar),
     listener: Option<Listener>,
@@ -328,7 +327,6 @@ pub(crate) fn open(
         peers: Mutex::new(Vec::new()),
         conns: Mutex::new(Vec::new()),
         next_conn: AtomicU64::new(0),
-        open_conns: AtomicUsize::new(0),
         nap: (Mutex::new(()), Condvar::new()),
         listener,
     });
@@ -404,7 +402,7 @@ fn accept_loop(end: &Arc<NetEnd>) {
             }
         };
         threads.retain(|t| !t.is_finished());
-        if end.open_conns.load(Relaxed) >= end.opts.max_peers {
+        if end.conns.lock().len() >= end.opts.max_peers {
             refuse_peer(end, &stream);
             continue;
         }
@@ -417,19 +415,16 @@ fn accept_loop(end: &Arc<NetEnd>) {
                 continue;
             }
         };
-        end.open_conns.fetch_add(1, Relaxed);
         let e = end.clone();
         let spawned = spawn_peer_thread("psyne-peer", move || {
             serve(&e, stream, Side::Listener);
             e.unregister(id);
-            e.open_conns.fetch_sub(1, Relaxed);
         });
         match spawned {
             Ok(t) => threads.push(t),
             Err(err) => {
                 // The closure (and the stream) were dropped: closed.
                 end.unregister(id);
-                end.open_conns.fetch_sub(1, Relaxed);
                 end.note(format!("no thread for a new peer: {err}"));
                 end.nap(ACCEPT_PAUSE);
             }
