@@ -131,6 +131,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "max_peers", schemes: NET, values: "1..=65536", doc: "listener: most peers connected at once (default 1024); one more is refused" },
     OptionSpec { key: "handshake_timeout", schemes: NET, values: "1..=600000", doc: "milliseconds a peer has to complete its HELLO, and a large frame begun to arrive (default 5000)" },
     OptionSpec { key: "linger", schemes: NET, values: "0..=600000", doc: "milliseconds closing a handle waits for messages already sent to go out to a connected peer (default 1000; 0 = close at once, dropping them)" },
+    OptionSpec { key: "ping_interval", schemes: &["ws"], values: "10..=600000", doc: "ws: milliseconds of silence from a peer after which it is pinged; a peer that then stays silent as long again is dropped (default 15000)" },
     OptionSpec { key: "reconnect_max", schemes: NET, values: "10..=600000", doc: "connector: longest wait between connection attempts, in milliseconds (backoff from 10 ms doubling, default 1000)" },
 ];
 
@@ -149,6 +150,8 @@ pub struct NetOptions {
     pub reconnect_max: std::time::Duration,
     /// How long closing waits for queued messages to go out.
     pub linger: std::time::Duration,
+    /// ws: silence after which a peer is pinged (and dropped after as much again).
+    pub ping_interval: std::time::Duration,
 }
 
 impl Default for NetOptions {
@@ -160,6 +163,7 @@ impl Default for NetOptions {
             handshake_timeout: std::time::Duration::from_millis(5000),
             reconnect_max: std::time::Duration::from_millis(1000),
             linger: std::time::Duration::from_millis(1000),
+            ping_interval: std::time::Duration::from_millis(15000),
         }
     }
 }
@@ -276,6 +280,11 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
             "URI {uri:?} has no scheme; expected e.g. memory://NAME"
         ))
     })?;
+    if scheme == "wss" {
+        return Err(Error::Unsupported(format!(
+            "{uri:?}: wss:// (WebSocket over TLS) is not built; use ws:// behind a TLS-terminating proxy"
+        )));
+    }
     if !ALL.contains(&scheme) {
         return Err(Error::invalid(format!(
             "unknown URI scheme {scheme:?}; expected one of memory, ipc, tcp, unix, ws"
@@ -364,6 +373,10 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
             "linger" => {
                 net.linger = std::time::Duration::from_millis(parse_range(key, value, 0, 600_000)?)
             }
+            "ping_interval" => {
+                net.ping_interval =
+                    std::time::Duration::from_millis(parse_range(key, value, 10, 600_000)?)
+            }
             "reconnect_max" => {
                 net.reconnect_max =
                     std::time::Duration::from_millis(parse_range(key, value, 10, 600_000)?)
@@ -407,6 +420,11 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
             } else {
                 Role::Connect
             });
+            if role == Role::Connect && (is_wildcard(&host) || port == 0) {
+                return Err(Error::invalid(format!(
+                    "ws://{target}: connecting needs a host and a non-zero port"
+                )));
+            }
             Endpoint::Ws {
                 host,
                 port,

@@ -2,7 +2,8 @@
 //! first, the 16-byte frame header, and the checks a receiver runs on both.
 //!
 //! Pure encoding and validation — no I/O — so that every stream transport
-//! (tcp, unix) shares it, and the tests can feed it any bytes.
+//! (tcp, unix, and ws, which carries the same bytes in WebSocket messages)
+//! shares it, and the tests can feed it any bytes.
 
 use std::fmt;
 
@@ -280,6 +281,16 @@ pub(crate) enum Kind {
     ChecksumMismatch,
     BadControl,
     Truncated,
+    /// ws: a text message (psyne messages are binary).
+    NotBinary,
+    /// ws: a message that is not exactly one HELLO or one frame, or broken
+    /// WebSocket framing.
+    BadMessage,
+    /// ws: the HTTP upgrade failed (not a WebSocket request, wrong path or
+    /// subprotocol).
+    BadUpgrade,
+    /// ws: a peer that stayed silent through a ping.
+    PingTimeout,
 }
 
 impl Kind {
@@ -297,13 +308,17 @@ impl Kind {
             Kind::ChecksumMismatch => "checksum-mismatch",
             Kind::BadControl => "bad-control",
             Kind::Truncated => "truncated",
+            Kind::NotBinary => "not-binary",
+            Kind::BadMessage => "bad-message",
+            Kind::BadUpgrade => "bad-upgrade",
+            Kind::PingTimeout => "ping-timeout",
         }
     }
 
     /// Whether the receiver tells the peer with a CLOSE frame (not to a
     /// stranger that is not speaking psyne, nor on a stream that is gone).
     pub(crate) fn sends_close(self) -> bool {
-        !matches!(self, Kind::BadMagic | Kind::Truncated)
+        !matches!(self, Kind::BadMagic | Kind::Truncated | Kind::BadUpgrade)
     }
 }
 

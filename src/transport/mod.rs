@@ -122,15 +122,15 @@ pub(crate) fn open(
             ipc::open(name, buffer_size, mode, channel_type).map(Opened::single)
         }
         #[cfg(not(loom))]
-        Endpoint::Tcp { .. } | Endpoint::Unix { .. } => {
+        Endpoint::Tcp { .. } | Endpoint::Unix { .. } | Endpoint::Ws { .. } => {
             net::open(endpoint, buffer_size, mode, channel_type, net)
         }
         #[cfg(loom)]
-        Endpoint::Ipc { .. } | Endpoint::Tcp { .. } | Endpoint::Unix { .. } => Err(
-            Error::Unsupported("ipc:// and sockets are not available in loom builds".into()),
-        ),
-        Endpoint::Ws { .. } => Err(Error::Unsupported(
-            "ws:// is not built yet (tcp:// and unix:// are)".into(),
+        Endpoint::Ipc { .. }
+        | Endpoint::Tcp { .. }
+        | Endpoint::Unix { .. }
+        | Endpoint::Ws { .. } => Err(Error::Unsupported(
+            "ipc:// and sockets are not available in loom builds".into(),
         )),
     }
 }

@@ -64,9 +64,38 @@ pub(super) enum Ended {
     Cancelled,
 }
 
+/// What a framing layer under a [`Stream`] (ws) found, carried through
+/// the `io::Error` of a read: `From<io::Error> for Ended` unwraps it, so
+/// the reader ends as it would have for the same event on a plain stream.
+#[derive(Debug)]
+pub(super) enum Framing {
+    Violation(Violation),
+    PeerClosed(Option<String>),
+}
+
+impl std::fmt::Display for Framing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Framing::Violation(v) => write!(f, "{v}"),
+            Framing::PeerClosed(r) => write!(f, "peer closed: {}", r.as_deref().unwrap_or("")),
+        }
+    }
+}
+
+impl std::error::Error for Framing {}
+
 impl From<io::Error> for Ended {
     fn from(e: io::Error) -> Ended {
-        Ended::Io(e)
+        if !e.get_ref().is_some_and(|i| i.is::<Framing>()) {
+            return Ended::Io(e);
+        }
+        match e.into_inner().and_then(|i| i.downcast::<Framing>().ok()) {
+            Some(f) => match *f {
+                Framing::Violation(v) => Ended::Violation(v),
+                Framing::PeerClosed(reason) => Ended::PeerClosed(reason),
+            },
+            None => Ended::Io(io::ErrorKind::Other.into()), // checked above
+        }
     }
 }
 
@@ -153,6 +182,10 @@ fn is_timeout(e: &io::Error) -> bool {
 
 /// Tells the peer why we close (where the protocol says to), best effort.
 pub(super) fn send_close(peer_stream: &Stream, write_lock: &Mutex<()>, v: &Violation) {
+    if let Stream::Ws(ws) = peer_stream {
+        // A WebSocket close frame with the violation's code and reason.
+        return ws.close_for(v);
+    }
     if !v.kind.sends_close() {
         return;
     }

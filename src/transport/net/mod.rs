@@ -1,5 +1,6 @@
-//! `tcp://` and `unix://`: a channel end on stream sockets, speaking the
-//! protocol of `docs/PROTOCOL.md` (`crate::wire`).
+//! `tcp://`, `unix://` and `ws://`: a channel end on stream sockets,
+//! speaking the protocol of `docs/PROTOCOL.md` (`crate::wire`); on ws the
+//! same bytes travel in WebSocket messages (`ws.rs`).
 //!
 //! A socket end is two local rings and an I/O driver. Senders claim and
 //! commit in the **send ring** exactly as on `memory://`; a writer thread per
@@ -27,6 +28,7 @@
 
 mod conn;
 mod socket;
+mod ws;
 
 use self::conn::{Ended, Peer, Reader, Run};
 use self::socket::{Address, Listener, Stream};
@@ -77,6 +79,8 @@ pub(crate) struct NetEnd {
     rx: Arc<Shared>,
     opts: NetOptions,
     addr: Address,
+    /// ws: the request path; each connection is upgraded before its HELLO.
+    ws_path: Option<String>,
     single_type: bool,
     /// How long the driver's ring waits poll before sleeping: not at all.
     /// Its threads come on top of the application's, and polling ones took
@@ -272,7 +276,9 @@ pub(crate) fn open(
     opts: &NetOptions,
 ) -> Result<Opened> {
     let role = match endpoint {
-        Endpoint::Tcp { role, .. } | Endpoint::Unix { role, .. } => *role,
+        Endpoint::Tcp { role, .. } | Endpoint::Unix { role, .. } | Endpoint::Ws { role, .. } => {
+            *role
+        }
         _ => unreachable!("net::open is only called for stream sockets"),
     };
     if buffer_size == 0 {
@@ -294,6 +300,15 @@ pub(crate) fn open(
         ))
     })?;
     let addr = Address::from_endpoint(endpoint);
+    let ws_path = match endpoint {
+        Endpoint::Ws {
+            host, port, path, ..
+        } => {
+            ws::request_uri(host, *port, path).map_err(Error::invalid)?;
+            Some(path.clone())
+        }
+        _ => None,
+    };
     let listener = match role {
         Role::Listen => Some(Listener::bind(&addr)?),
         Role::Connect => None,
@@ -319,6 +334,7 @@ pub(crate) fn open(
         rx: rx.clone(),
         opts: opts.clone(),
         addr,
+        ws_path,
         single_type: channel_type == ChannelType::Single,
         spin: Duration::ZERO,
         counters: Counters::default(),
@@ -441,6 +457,11 @@ fn refuse_peer(end: &NetEnd, stream: &Stream) {
         Kind::TooManyPeers,
         format!("this listener takes at most {} peers", end.opts.max_peers),
     );
+    if let Some(path) = &end.ws_path {
+        ws::refuse(end, path, stream, &v);
+        end.refused(v.to_string());
+        return;
+    }
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let _ = stream.write_all(&end.hello(Side::Listener).encode());
     conn::send_close(stream, &Mutex::new(()), &v);
@@ -489,6 +510,16 @@ fn connect_loop(end: &Arc<NetEnd>) {
 /// writer here (or, on a broadcasting listener, the reader here). Returns
 /// whether the handshake succeeded.
 fn serve(end: &Arc<NetEnd>, stream: Stream, side: Side) -> bool {
+    let stream = match &end.ws_path {
+        None => stream,
+        Some(path) => match ws::upgrade(end, path, stream, side) {
+            Ok(s) => s,
+            Err(v) => {
+                end.refused(v.to_string());
+                return false;
+            }
+        },
+    };
     let hello = match conn::handshake(end, &stream, side) {
         Ok(h) => h,
         Err(why) => {

@@ -1,6 +1,9 @@
 //! Opening sockets: the one place `tcp://` and `unix://` differ. Everything
-//! above works on a [`Stream`] and a [`Listener`], whatever their family.
+//! above works on a [`Stream`] and a [`Listener`], whatever their family
+//! (a `ws://` connection is a TCP one wrapped, once upgraded, in
+//! [`Stream::Ws`]).
 
+use super::ws::WsStream;
 use crate::config::Endpoint;
 use crate::error::{Error, Result};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -10,6 +13,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where a socket end binds or connects.
@@ -22,7 +26,7 @@ pub(crate) enum Address {
 impl Address {
     pub(crate) fn from_endpoint(e: &Endpoint) -> Address {
         match e {
-            Endpoint::Tcp { host, port, .. } => Address::Tcp {
+            Endpoint::Tcp { host, port, .. } | Endpoint::Ws { host, port, .. } => Address::Tcp {
                 host: host.clone(),
                 port: *port,
             },
@@ -38,6 +42,9 @@ impl Address {
 pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// An upgraded WebSocket connection: the same psyne bytes, carried in
+    /// binary messages (`ws.rs`).
+    Ws(Arc<WsStream>),
 }
 
 impl Stream {
@@ -45,6 +52,7 @@ impl Stream {
         Ok(match self {
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Ws(s) => Stream::Ws(s.clone()),
         })
     }
 
@@ -53,6 +61,10 @@ impl Stream {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
+            Stream::Ws(s) => {
+                s.shutdown();
+                Ok(())
+            }
         };
     }
 
@@ -60,6 +72,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Ws(s) => s.tcp().fd(),
         }
     }
 
@@ -67,6 +80,10 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(t),
             Stream::Unix(s) => s.set_read_timeout(t),
+            Stream::Ws(s) => {
+                s.set_read_timeout(t);
+                Ok(())
+            }
         }
     }
 
@@ -74,6 +91,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(t),
             Stream::Unix(s) => s.set_write_timeout(t),
+            Stream::Ws(s) => s.tcp().set_write_timeout(t),
         }
     }
 
@@ -82,6 +100,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => (&mut &*s).read(buf),
             Stream::Unix(s) => (&mut &*s).read(buf),
+            Stream::Ws(s) => s.read(buf),
         }
     }
 
@@ -90,6 +109,9 @@ impl Stream {
     /// programs do not ignore it, as Rust programs do).
     #[inline]
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if let Stream::Ws(s) = self {
+            return s.write_vectored(bufs);
+        }
         // SAFETY: an all-zero msghdr is valid (no name, no control data).
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         // IoSlice is ABI-compatible with iovec on Unix (std guarantees it);
