@@ -1,7 +1,7 @@
 //! The same semantic tests over every transport: a message sent on one end
 //! arrives at the other in order, exactly once, byte-exact, with its type;
 //! reservations, views, timeouts, stop, metrics and size limits behave the
-//! same on `memory://`, `ipc://`, `tcp://` and `unix://`.
+//! same on `memory://`, `ipc://`, `tcp://`, `unix://` and `ws://`.
 //!
 //! Each transport provides a pair `(tx, rx)`: on memory and ipc two handles
 //! on one ring, on sockets a connector and the listener it connected to.
@@ -32,15 +32,15 @@ fn pair(scheme: &str, mode: Mode, ty: ChannelType) -> (Channel, Channel) {
             let rx = Channel::open(&uri, 0, mode, ty).unwrap();
             (tx, rx)
         }
-        "tcp" | "unix" => {
-            let listen_uri = if scheme == "tcp" {
-                "tcp://127.0.0.1:0?role=listen".to_string()
-            } else {
-                format!("unix:///tmp/{}.sock?role=listen", unique("u"))
+        "tcp" | "unix" | "ws" => {
+            let (listen_uri, path) = match scheme {
+                "tcp" => ("tcp://127.0.0.1:0?role=listen".to_string(), ""),
+                "ws" => ("ws://127.0.0.1:0/c?role=listen".to_string(), "/c"),
+                _ => (format!("unix:///tmp/{}.sock?role=listen", unique("u")), ""),
             };
             let rx = Channel::open(&listen_uri, RING, mode, ty).unwrap();
             let addr = rx.local_addr().unwrap();
-            let tx = Channel::open(&format!("{scheme}://{addr}"), RING, mode, ty).unwrap();
+            let tx = Channel::open(&format!("{scheme}://{addr}{path}"), RING, mode, ty).unwrap();
             let t = Instant::now();
             while tx.metrics().peers == 0 || rx.metrics().peers == 0 {
                 assert!(t.elapsed() < LONG, "{scheme}: no connection");
@@ -243,4 +243,4 @@ macro_rules! conformance {
     )*};
 }
 
-conformance!(memory, ipc, tcp, unix);
+conformance!(memory, ipc, tcp, unix, ws);
