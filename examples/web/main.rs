@@ -43,7 +43,11 @@ fn main() -> Result<(), Error> {
         ChannelType::Multi,
     )?;
     let ws_addr = channel.local_addr().expect("a listener has an address");
-    let ws_port: u16 = ws_addr.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let ws_port: u16 = ws_addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     let server = TcpListener::bind(&http).map_err(|e| Error::Io(format!("{http}: {e}")))?;
     let http_addr = server.local_addr().map_err(|e| Error::Io(e.to_string()))?;
     println!("page:    http://{http_addr}/");

@@ -1,16 +1,17 @@
-//! psyne `tcp://` (127.0.0.1) and `unix://` (Unix stream sockets) beside
-//! baselines, all in one run.
+//! psyne `tcp://` (127.0.0.1), `unix://` (Unix stream sockets) and `ws://`
+//! (WebSocket over 127.0.0.1) beside baselines, all in one run.
 //!
 //!   cargo run --release --manifest-path benches/net-baselines/Cargo.toml                # full, < 2 min
 //!   cargo run --release --manifest-path benches/net-baselines/Cargo.toml -- --quick     # < 20 s
 //!   cargo run --release --manifest-path benches/net-baselines/Cargo.toml -- --json      # JSON on stdout
 //!   ... --no-default-features --features zmq,nng   # baselines only (no psyne rows)
 //!   ... -- --reps N                                # rounds per measurement (default 5, quick 3)
-//!   ... -- --only psyne,raw,raw_buf,raw_writev,zmq,nng  # just these columns
+//!   ... -- --only psyne,raw,raw_buf,raw_writev,zmq,nng,tokio_tungstenite  # just these columns
 //!   PSYNE_BENCH_SPIN_US=N ...                      # psyne URIs get `spin=N` (poll N µs before sleeping)
 //!   PSYNE_BENCH_VERBOSE=1 ...                      # each case's time on stderr
 //!
-//! Rows (each for tcp and unix), columns = psyne and the baselines:
+//! Rows (each for tcp, unix and ws), columns = psyne and the baselines
+//! (tcp and unix: raw, zmq, nng; ws: tokio-tungstenite):
 //! * ping-pong 64 B: the client sends a 64-byte message (sequence number in
 //!   its first 8 bytes), an echo thread sends it back, the client checks the
 //!   number; one-way latency = round trip / 2, p50 and p99 from an
@@ -41,10 +42,14 @@
 //! * zmq: ZeroMQ PUSH/PULL (streaming), PAIR (ping-pong), tcp or ipc
 //!   transport (feature `zmq`, default; libzmq built from source).
 //! * nng: PUSH0/PULL0, PAIR1 (feature `nng`, default).
+//! * tokio-tung (ws rows only): plain tokio-tungstenite, each end a
+//!   current-thread runtime driven by its thread (feature `tungstenite`,
+//!   default) — see src/ttb.rs. psyne ws:// is measured against it.
 //!
 //! Ratio columns (the targets): ping-pong p50 psyne/raw <= 1.2; 64 B
 //! streaming psyne/raw buf >= 1.0 and psyne/zmq >= 5; 64 KiB and 1 MiB
-//! psyne/raw writev >= 0.9 and psyne/zmq >= 2.
+//! psyne/raw writev >= 0.9 and psyne/zmq >= 2. ws rows: psyne/tokio-tung
+//! >= 1.0 on every rate, p50 latency psyne/tokio-tung <= 1.0.
 //!
 //! Every measurement is repeated in rounds (the implementations interleaved,
 //! each opens a fresh connection per round) and the table shows medians:
@@ -58,6 +63,8 @@ mod nngb;
 #[cfg(feature = "psyne-net")]
 mod psy;
 mod raw;
+#[cfg(feature = "tungstenite")]
+mod ttb;
 #[cfg(feature = "zmq")]
 mod zmqb;
 
@@ -81,6 +88,7 @@ pub type Res<T> = Result<T, String>;
 pub enum Net {
     Tcp,
     Unix,
+    Ws,
 }
 
 impl Net {
@@ -88,6 +96,7 @@ impl Net {
         match self {
             Net::Tcp => "tcp",
             Net::Unix => "unix",
+            Net::Ws => "ws",
         }
     }
 }
@@ -177,15 +186,17 @@ enum Imp {
     Writev,
     Zmq,
     Nng,
+    Tung,
 }
 
-const IMPS: [Imp; 6] = [
+const IMPS: [Imp; 7] = [
     Imp::Psyne,
     Imp::Raw,
     Imp::RawBuf,
     Imp::Writev,
     Imp::Zmq,
     Imp::Nng,
+    Imp::Tung,
 ];
 
 impl Imp {
@@ -197,6 +208,7 @@ impl Imp {
             Imp::Writev => "raw writev",
             Imp::Zmq => "zmq",
             Imp::Nng => "nng",
+            Imp::Tung => "tokio-tung",
         }
     }
     fn key(self) -> &'static str {
@@ -207,6 +219,16 @@ impl Imp {
             Imp::Writev => "raw_writev",
             Imp::Zmq => "zmq",
             Imp::Nng => "nng",
+            Imp::Tung => "tokio_tungstenite",
+        }
+    }
+    /// Whether this implementation has rows on `net`: tokio-tungstenite
+    /// only on ws, psyne everywhere, the others on tcp and unix.
+    fn on(self, net: Net) -> bool {
+        match self {
+            Imp::Psyne => true,
+            Imp::Tung => net == Net::Ws,
+            _ => net != Net::Ws,
         }
     }
     /// Whether this build has the implementation (None) or why not.
@@ -215,6 +237,7 @@ impl Imp {
             Imp::Psyne if !cfg!(feature = "psyne-net") => Some("feature psyne-net off"),
             Imp::Zmq if !cfg!(feature = "zmq") => Some("feature zmq off"),
             Imp::Nng if !cfg!(feature = "nng") => Some("feature nng off"),
+            Imp::Tung if !cfg!(feature = "tungstenite") => Some("feature tungstenite off"),
             _ => None,
         }
     }
@@ -513,6 +536,8 @@ fn stream_run(
         Imp::Zmq => stream_session(zmqb::stream(net, size)?, size, w, t, d),
         #[cfg(feature = "nng")]
         Imp::Nng => stream_session(nngb::stream(net, size)?, size, w, t, d),
+        #[cfg(feature = "tungstenite")]
+        Imp::Tung => stream_session(ttb::pair(size)?, size, w, t, d),
         #[allow(unreachable_patterns)]
         _ => Err("not built".into()),
     }
@@ -597,6 +622,8 @@ fn ping_run(imp: Imp, net: Net, warm: Duration, target: Duration) -> Res<(f64, f
         Imp::Zmq => ping_session(zmqb::ping(net, 64)?, warm, target),
         #[cfg(feature = "nng")]
         Imp::Nng => ping_session(nngb::ping(net, 64)?, warm, target),
+        #[cfg(feature = "tungstenite")]
+        Imp::Tung => ping_session(ttb::pair(64)?, warm, target),
         #[allow(unreachable_patterns)]
         _ => Err("not built".into()),
     }
@@ -669,7 +696,18 @@ impl Metric {
         }
     }
     /// (ratio column, baseline, target, higher ratio is better).
-    fn ratios(self) -> [(&'static str, Imp, Option<f64>, bool); 2] {
+    fn ratios(self, net: Net) -> [(&'static str, Imp, Option<f64>, bool); 2] {
+        if net == Net::Ws {
+            let (target, higher) = match self {
+                Metric::P50 => (Some(1.0), false),
+                Metric::P99 => (None, false),
+                Metric::Rate(_) => (Some(1.0), true),
+            };
+            return [
+                ("psyne/tokio_tungstenite", Imp::Tung, target, higher),
+                ("psyne/zmq", Imp::Zmq, None, higher),
+            ];
+        }
         match self {
             Metric::P50 => [
                 ("psyne/raw", Imp::Raw, Some(1.2), false),
@@ -698,7 +736,7 @@ const METRICS: [Metric; 5] = [
     Metric::Rate(64 << 10),
     Metric::Rate(1 << 20),
 ];
-const NETS: [Net; 2] = [Net::Tcp, Net::Unix];
+const NETS: [Net; 3] = [Net::Tcp, Net::Unix, Net::Ws];
 
 struct Results {
     /// (net, metric, imp) -> cell
@@ -750,6 +788,7 @@ fn run(cfg: &Cfg, res: &mut Results) {
             for work in WORKS {
                 for imp in IMPS {
                     if !work.applies(imp)
+                        || !imp.on(net)
                         || imp.missing().is_some()
                         || !cfg.selected(imp)
                         || res.failed(net, work, imp)
@@ -865,7 +904,7 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
         for m in METRICS {
             let mut line = format!("{:<5} {:<19} {:<8}", net.name(), m.label(), m.unit());
             for imp in IMPS {
-                let s = if !m.work().applies(imp) {
+                let s = if !m.work().applies(imp) || !imp.on(net) {
                     "–".to_string()
                 } else if imp.missing().is_some() {
                     "n/b".to_string()
@@ -884,7 +923,7 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                 let _ = write!(line, "{s:>11}");
             }
             line.push_str("  ");
-            for (_, base, target, higher) in m.ratios() {
+            for (_, base, target, higher) in m.ratios(net) {
                 let s = match ratio(res, net, m, base, target, higher) {
                     None => "–".to_string(),
                     Some((r, met)) => {
@@ -907,6 +946,7 @@ fn table(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
     let _ = writeln!(
         o,
         "psyne/raw*: against raw (ping-pong), raw buf (64 B stream), raw writev (64 KiB, 1 MiB); \
+         ws rows: against tokio-tungstenite; \
          latency ratios: lower is better, rate ratios: higher is better.\n\
          – not measured for this row, n/b not built, off left out by --only, FAIL see errors. zmq/nng unix rows use their ipc:// transport.\n\
          ~ some runs' backlog was too slow to drain: their order was checked, their total count not."
@@ -968,7 +1008,7 @@ fn json(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
             let mut samples = Vec::new();
             let mut counts = Vec::new();
             let mut undrained = Vec::new();
-            for imp in IMPS.iter().filter(|i| m.work().applies(**i)) {
+            for imp in IMPS.iter().filter(|i| m.work().applies(**i) && i.on(net)) {
                 let c = res.get(net, m, *imp);
                 let v = match c {
                     Some(c) if c.err.is_some() => json_str("FAIL"),
@@ -990,7 +1030,7 @@ fn json(cfg: &Cfg, res: &Results, stamp: &str, elapsed: f64) -> String {
                 }
             }
             let ratios: Vec<String> = m
-                .ratios()
+                .ratios(net)
                 .iter()
                 .map(|(name, base, target, higher)| {
                     let r = ratio(res, net, m, *base, *target, *higher);
@@ -1083,7 +1123,7 @@ fn main() {
         let v: Vec<String> = args.get(i + 1).expect("--only COLUMNS").split(',').map(str::to_string).collect();
         for k in &v {
             if !IMPS.iter().any(|i| i.key() == k) {
-                eprintln!("--only: unknown column {k}; columns: psyne, raw, raw_buf, raw_writev, zmq, nng");
+                eprintln!("--only: unknown column {k}; columns: psyne, raw, raw_buf, raw_writev, zmq, nng, tokio_tungstenite");
                 std::process::exit(2);
             }
         }
@@ -1091,7 +1131,7 @@ fn main() {
     });
     for a in &args {
         if a.starts_with("--") && !["--quick", "--json", "--reps", "--only"].contains(&a.as_str()) {
-            eprintln!("unknown option {a}; usage: [--quick] [--json] [--reps N] [--only psyne,raw,raw_buf,raw_writev,zmq,nng]");
+            eprintln!("unknown option {a}; usage: [--quick] [--json] [--reps N] [--only psyne,raw,raw_buf,raw_writev,zmq,nng,tokio_tungstenite]");
             std::process::exit(2);
         }
     }

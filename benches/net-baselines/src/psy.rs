@@ -1,4 +1,4 @@
-//! psyne `tcp://` and `unix://` (feature `psyne-net`).
+//! psyne `tcp://`, `unix://` and `ws://` (feature `psyne-net`).
 //!
 //! One channel per end: the server opens `...?role=listen`, the client
 //! connects (in the background, retrying); both are connected once each
@@ -52,6 +52,13 @@ pub fn open_pair(net: Net) -> Res<(Channel, Channel)> {
             (
                 format!("tcp://127.0.0.1:{port}?role=listen"),
                 format!("tcp://127.0.0.1:{port}"),
+            )
+        }
+        Net::Ws => {
+            let port = crate::tcp_port();
+            (
+                format!("ws://127.0.0.1:{port}/bench?role=listen"),
+                format!("ws://127.0.0.1:{port}/bench"),
             )
         }
         Net::Unix => {

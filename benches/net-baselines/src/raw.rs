@@ -79,7 +79,8 @@ fn e(what: &'static str) -> impl Fn(std::io::Error) -> String {
 /// `TCP_NODELAY` on both ends.
 pub fn pair(net: Net) -> Res<(Sock, Sock)> {
     let (a, b) = match net {
-        Net::Tcp => {
+        // (ws rows have no raw column: Imp::on)
+        Net::Tcp | Net::Ws => {
             let l = TcpListener::bind("127.0.0.1:0").map_err(e("bind"))?;
             let c = TcpStream::connect(l.local_addr().unwrap()).map_err(e("connect"))?;
             let (s, _) = l.accept().map_err(e("accept"))?;

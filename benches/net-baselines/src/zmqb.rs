@@ -15,7 +15,8 @@ fn e(what: &'static str) -> impl Fn(zmq::Error) -> String {
 
 fn endpoint(net: Net) -> String {
     match net {
-        Net::Tcp => format!("tcp://127.0.0.1:{}", crate::tcp_port()),
+        // (ws rows have no zmq/nng column: Imp::on)
+        Net::Tcp | Net::Ws => format!("tcp://127.0.0.1:{}", crate::tcp_port()),
         Net::Unix => format!("ipc://{}", crate::unix_path()),
     }
 }

@@ -194,6 +194,12 @@ impl WsStream {
                 let n = buf.len().min(rx.msg.len() - rx.at);
                 buf[..n].copy_from_slice(&rx.msg[rx.at..rx.at + n]);
                 rx.at += n;
+                if rx.at == rx.msg.len() {
+                    // Let go of the message: it shares tungstenite's read
+                    // buffer, which can then reuse its space.
+                    rx.msg = Bytes::new();
+                    rx.at = 0;
+                }
                 return Ok(n);
             }
             let e = match rx.ws.read() {
