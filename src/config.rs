@@ -126,7 +126,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "compression", schemes: NET, values: "none | lz4 | zstd | snappy", doc: "compress on the wire (not built yet)" },
     OptionSpec { key: "level", schemes: NET, values: "-7..=22", doc: "compression level" },
     OptionSpec { key: "min_size", schemes: NET, values: "bytes", doc: "compress only messages at least this large" },
-    OptionSpec { key: "checksum", schemes: NET, values: "on | off", doc: "CRC32C of every message sent, in its frame header (tcp, unix; received checksums are always verified)" },
+    OptionSpec { key: "checksum", schemes: NET, values: "on | off", doc: "CRC32C of every message sent, in its frame header (received checksums are always verified)" },
     OptionSpec { key: "broadcast", schemes: NET, values: "on | off", doc: "listener: send every message to every peer (default off: each message to one peer)" },
     OptionSpec { key: "max_peers", schemes: NET, values: "1..=65536", doc: "listener: most peers connected at once (default 1024); one more is refused" },
     OptionSpec { key: "handshake_timeout", schemes: NET, values: "1..=600000", doc: "milliseconds a peer has to complete its HELLO, and a large frame begun to arrive (default 5000)" },
