@@ -6,7 +6,7 @@
 //!
 //! Throughput rows: producers and consumers in threads, 64-byte messages
 //! through the copying API, blocking calls (threads sleep when idle). On
-//! tcp:// and unix:// the producers send on a connector and the consumers
+//! tcp://, unix:// and ws:// the producers send on a connector and the consumers
 //! receive on the listener it connected to (loopback), in one process.
 //! Latency rows: one message bounced between two threads (over two SPSC
 //! channels on memory/ipc; back and forth over one connection on sockets);
@@ -37,7 +37,8 @@ fn pair(scheme: &str, name: &str, mode: Mode) -> Result<(Channel, Channel), Erro
             };
             let rx = open(&listen)?;
             let addr = rx.local_addr().unwrap_or_default();
-            let tx = open(&format!("{scheme}://{addr}"))?;
+            let path = if scheme == "ws" { "/demo" } else { "" };
+            let tx = open(&format!("{scheme}://{addr}{path}"))?;
             let t = Instant::now();
             while tx.metrics().peers == 0 {
                 if t.elapsed() > Duration::from_secs(10) {

@@ -53,32 +53,38 @@ func TestExamples(t *testing.T) {
 			}
 		})
 	}
-	t.Run("network", func(t *testing.T) {
-		// On a port that was free a moment ago (another one if it was
-		// taken meanwhile), not the default 8080.
-		for attempt := 0; ; attempt++ {
-			probe, err := net.Listen("tcp", ":0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			port := strconv.Itoa(probe.Addr().(*net.TCPAddr).Port)
-			probe.Close()
-			out, err := run(t, filepath.Join(bin, "network"), "-port", port)
-			if err != nil && attempt < 3 && strings.Contains(out, "cannot listen") {
-				continue
-			}
-			if err != nil {
-				t.Fatalf("network -port %s: %v\n%s", port, err, out)
-			}
-			for _, text := range []string{`echo: "hello" (type 1)`, `echo: "tcp" (type 3)`,
-				"client: 3 messages sent, 3 received, 1 connection(s)"} {
-				if !strings.Contains(out, text) {
-					t.Fatalf("network printed:\n%s\nwant it to contain %q", out, text)
+	for _, scheme := range []string{"tcp", "ws"} {
+		t.Run("network-"+scheme, func(t *testing.T) {
+			// On a port that was free a moment ago (another one if it was
+			// taken meanwhile), not the default 8080.
+			for attempt := 0; ; attempt++ {
+				probe, err := net.Listen("tcp", ":0")
+				if err != nil {
+					t.Fatal(err)
 				}
+				port := strconv.Itoa(probe.Addr().(*net.TCPAddr).Port)
+				probe.Close()
+				args := []string{"-port", port}
+				if scheme == "ws" {
+					args = append(args, "-ws")
+				}
+				out, err := run(t, filepath.Join(bin, "network"), args...)
+				if err != nil && attempt < 3 && strings.Contains(out, "cannot listen") {
+					continue
+				}
+				if err != nil {
+					t.Fatalf("network %v: %v\n%s", args, err, out)
+				}
+				for _, text := range []string{`echo: "hello" (type 1)`, fmt.Sprintf(`echo: %q (type 3)`, scheme),
+					"client: 3 messages sent, 3 received, 1 connection(s)"} {
+					if !strings.Contains(out, text) {
+						t.Fatalf("network printed:\n%s\nwant it to contain %q", out, text)
+					}
+				}
+				return
 			}
-			return
-		}
-	})
+		})
+	}
 	t.Run("ipc", func(t *testing.T) {
 		exe := filepath.Join(bin, "ipc")
 		name := fmt.Sprintf("psyne-go-example-test-%d", os.Getpid()) // runs in parallel do not meet

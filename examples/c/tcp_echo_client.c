@@ -1,9 +1,10 @@
-/* tcp:// echo client: connects to tcp_echo_server, sends COUNT numbered
- * messages of varied sizes and types (up to 32 in flight), checks that
- * every echo comes back intact and in order, and prints a summary.
+/* tcp:// (or ws://) echo client: connects to tcp_echo_server, sends COUNT
+ * numbered messages of varied sizes and types (up to 32 in flight), checks
+ * that every echo comes back intact and in order, and prints a summary.
  *
- *   tcp_echo_client [ADDRESS] [COUNT]     ADDRESS: PORT or HOST:PORT
+ *   tcp_echo_client [ADDRESS] [COUNT] [ws]     ADDRESS: PORT or HOST:PORT
  *
+ * With "ws" it connects to ws://ADDRESS/echo (a server started with "ws").
  * PORT alone connects to localhost:PORT. The client may start before the
  * server: psyne connects in the background, retrying, and the messages
  * wait in the ring meanwhile. Defaults: 8080, 1000 messages.
@@ -49,11 +50,13 @@ int main(int argc, char **argv)
 {
     const char *address = argc > 1 ? argv[1] : "8080";
     uint32_t count = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 1000;
+    const char *scheme = argc > 3 ? argv[3] : "tcp";
+    const char *path = strcmp(scheme, "ws") == 0 ? "/echo" : "";
     char uri[512];
     if (strchr(address, ':') == NULL)
-        snprintf(uri, sizeof uri, "tcp://localhost:%s", address);
+        snprintf(uri, sizeof uri, "%s://localhost:%s%s", scheme, address, path);
     else
-        snprintf(uri, sizeof uri, "tcp://%s", address);
+        snprintf(uri, sizeof uri, "%s://%s%s", scheme, address, path);
 
     CHECK(psyne_init());
     psyne_channel_t *ch = NULL;
@@ -76,7 +79,7 @@ int main(int argc, char **argv)
     EXPECT(m.checksum_failures == 0 && m.frames_refused == 0);
     printf("tcp_echo_client: %" PRIu32 " messages (%" PRIu64 " bytes) echoed intact and in order by %s;"
            " wire: %" PRIu64 " bytes out, %" PRIu64 " in; %" PRIu64 " connection(s)\n",
-           count, bytes, address, m.wire_bytes_sent, m.wire_bytes_received, m.connects);
+           count, bytes, uri, m.wire_bytes_sent, m.wire_bytes_received, m.connects);
     CHECK(psyne_channel_destroy(ch));
     psyne_cleanup();
     return 0;

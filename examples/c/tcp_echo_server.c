@@ -1,9 +1,11 @@
-/* tcp:// echo server: listens, sends every message it receives back to the
- * peer it came from, and exits once it has echoed COUNT messages and the
- * client has disconnected (so that every echo was delivered).
+/* tcp:// (or ws://) echo server: listens, sends every message it receives
+ * back to the peer it came from, and exits once it has echoed COUNT messages
+ * and the client has disconnected (so that every echo was delivered).
  *
- *   tcp_echo_server [ADDRESS] [COUNT]     ADDRESS: PORT or HOST:PORT
+ *   tcp_echo_server [ADDRESS] [COUNT] [ws]     ADDRESS: PORT or HOST:PORT
  *
+ * With "ws" it listens on ws://ADDRESS/echo instead: the same channel over
+ * WebSocket, which browsers and any WebSocket client can reach too.
  * PORT alone listens on every interface (tcp://:PORT); HOST:PORT on that
  * host; port 0 lets the system choose. The first line printed is
  * "tcp_echo_server: listening on HOST:PORT" with the real port
@@ -20,11 +22,13 @@ int main(int argc, char **argv)
 {
     const char *address = argc > 1 ? argv[1] : "8080";
     uint32_t count = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 1000;
+    const char *scheme = argc > 3 ? argv[3] : "tcp";
+    const char *path = strcmp(scheme, "ws") == 0 ? "/echo" : "";
     char uri[512];
     if (strchr(address, ':') == NULL)
-        snprintf(uri, sizeof uri, "tcp://:%s", address); /* empty host: listens */
+        snprintf(uri, sizeof uri, "%s://:%s%s", scheme, address, path); /* empty host: listens */
     else
-        snprintf(uri, sizeof uri, "tcp://%s?role=listen", address);
+        snprintf(uri, sizeof uri, "%s://%s%s?role=listen", scheme, address, path);
 
     CHECK(psyne_init());
     psyne_channel_t *ch = NULL;
@@ -32,7 +36,7 @@ int main(int argc, char **argv)
 
     char local[256];
     CHECK(psyne_channel_get_local_address(ch, local, sizeof local));
-    printf("tcp_echo_server: listening on %s\n", local);
+    printf("tcp_echo_server: listening on %s (%s)\n", local, uri);
     fflush(stdout);
 
     /* Receive into a buffer as large as the largest message, send it back. */

@@ -3,7 +3,7 @@
 #  - include/psyne.h compiles warning-free as C11 and C++17 (-Wall -Wextra -pedantic -Werror)
 #  - examples/c and examples/cpp build both ways (pkg-config, find_package), each
 #    shared and static, against $PSYNE_PREFIX, and run (the ipc producer/consumer
-#    and the tcp echo server/client as pairs of processes)
+#    and the tcp echo server/client as pairs of processes, over tcp:// and ws://)
 #  - the C examples run under AddressSanitizer+UBSan, and under valgrind
 #    (`cmake --build build --target memcheck`)
 #  - find_package version rules, relocation (--prefix), DESTDIR, the
@@ -53,6 +53,10 @@ run_all() {
   if [ -x "$dir/tcp_echo_server" ]; then
     sh "$PSYNE_ROOT/cmake/run-tcp-pair.sh" "$dir/tcp_echo_server" "$dir/tcp_echo_client" "$@" \
       >"$work/tcp-pair.log" 2>&1 || { cat "$work/tcp-pair.log"; fail "$dir tcp pair"; }
+    if [ $# -eq 0 ]; then   # the same pair over ws:// (unwrapped builds only)
+      PSYNE_TCP_PAIR_SCHEME=ws sh "$PSYNE_ROOT/cmake/run-tcp-pair.sh" "$dir/tcp_echo_server" "$dir/tcp_echo_client" \
+        >"$work/ws-pair.log" 2>&1 || { cat "$work/ws-pair.log"; fail "$dir ws pair"; }
+    fi
   fi
 }
 needs_libpsyne_so() { readelf -d "$1" | grep -F "[libpsyne.so.${version%%.*}]" >/dev/null; }

@@ -1,9 +1,11 @@
 // Network: a listener on tcp://:8080 echoes every message back; a client on
 // tcp://localhost:8080, started 100 ms later, sends a few messages and
-// prints the echoes.
+// prints the echoes. With -ws the same over WebSocket: ws://:8080/echo,
+// which browsers and any WebSocket client can reach too.
 //
 //	go run ./examples/network              # port 8080
 //	go run ./examples/network -port 9000
+//	go run ./examples/network -ws          # ws://
 //
 // Both ends live in this one program so that it runs by itself and exits;
 // in real use they are two processes (or two hosts).
@@ -21,10 +23,15 @@ import (
 
 func main() {
 	port := flag.Int("port", 8080, "TCP port the server listens on and the client connects to")
+	ws := flag.Bool("ws", false, "WebSocket (ws://:PORT/echo) instead of tcp://")
 	flag.Parse()
+	scheme, path := "tcp", ""
+	if *ws {
+		scheme, path = "ws", "/echo"
+	}
 
 	// Server: tcp://:PORT listens on every interface and echoes every message back.
-	server, err := psyne.NewChannel(fmt.Sprintf("tcp://:%d", *port), 1<<20, psyne.ModeSPSC, psyne.TypeMulti)
+	server, err := psyne.NewChannel(fmt.Sprintf("%s://:%d%s", scheme, *port, path), 1<<20, psyne.ModeSPSC, psyne.TypeMulti)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -45,12 +52,12 @@ func main() {
 
 	// Client: a host name connects, in the background, retrying until the listener answers.
 	// (Messages sent meanwhile wait in the ring.)
-	client, err := psyne.NewChannel(fmt.Sprintf("tcp://localhost:%d", *port), 1<<20, psyne.ModeSPSC, psyne.TypeMulti)
+	client, err := psyne.NewChannel(fmt.Sprintf("%s://localhost:%d%s", scheme, *port, path), 1<<20, psyne.ModeSPSC, psyne.TypeMulti)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer client.Close()
-	for i, text := range []string{"hello", "over", "tcp"} {
+	for i, text := range []string{"hello", "over", scheme} {
 		if err := client.SendData([]byte(text), uint32(i+1)); err != nil {
 			log.Fatal(err)
 		}
