@@ -1,4 +1,5 @@
-//! tcp:// and unix:// end to end over loopback: roles, many peers,
+//! tcp://, unix:// (and ws://, where the test is the same) end to end over
+//! loopback: roles, many peers,
 //! round-robin and broadcast, reconnects, large messages, backpressure,
 //! shutdown. (Protocol violations from raw sockets: tests/net_protocol.rs.
 //! Semantics shared with every transport: tests/conformance.rs.)
@@ -20,17 +21,29 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// A listener URI on a fresh address (tcp port 0, or a new unix path) and
-/// the URI its connectors use once it is open.
+/// A listener URI on a fresh address (tcp/ws port 0, or a new unix path)
+/// and the URI its connectors use once it is open.
 fn listen(scheme: &str, opts: &str, size: usize, mode: Mode) -> (Channel, String) {
     let sep = if opts.is_empty() { "" } else { "&" };
     let uri = match scheme {
-        "tcp" => format!("tcp://127.0.0.1:0?role=listen{sep}{opts}"),
+        "tcp" | "ws" => format!(
+            "{scheme}://127.0.0.1:0{}?role=listen{sep}{opts}",
+            path(scheme)
+        ),
         _ => format!("unix://{}?role=listen{sep}{opts}", sock_path()),
     };
     let l = Channel::open(&uri, size, mode, ChannelType::Multi).unwrap();
     let addr = l.local_addr().unwrap();
-    (l, format!("{scheme}://{addr}"))
+    (l, format!("{scheme}://{addr}{}", path(scheme)))
+}
+
+/// The request path of the ws tests' listeners.
+fn path(scheme: &str) -> &'static str {
+    if scheme == "ws" {
+        "/t"
+    } else {
+        ""
+    }
 }
 
 fn sock_path() -> String {
@@ -76,19 +89,25 @@ fn unix_echo_both_ways() {
     echo_both_ways("unix");
 }
 
+#[test]
+fn ws_echo_both_ways() {
+    echo_both_ways("ws");
+}
+
 /// A connector started before its listener keeps its messages and delivers
 /// them once the listener is up.
 fn connector_before_listener(scheme: &str) {
     let (uri_listen, uri_connect) = match scheme {
-        "tcp" => {
+        "tcp" | "ws" => {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
                 .unwrap()
                 .port();
+            let p = path(scheme);
             (
-                format!("tcp://127.0.0.1:{port}?role=listen"),
-                format!("tcp://127.0.0.1:{port}"),
+                format!("{scheme}://127.0.0.1:{port}{p}?role=listen"),
+                format!("{scheme}://127.0.0.1:{port}{p}"),
             )
         }
         _ => {
@@ -122,6 +141,11 @@ fn tcp_connector_before_listener() {
 #[test]
 fn unix_connector_before_listener() {
     connector_before_listener("unix");
+}
+
+#[test]
+fn ws_connector_before_listener() {
+    connector_before_listener("ws");
 }
 
 /// 128 peers on one listener, each sending 200 numbered messages: every one
@@ -221,10 +245,11 @@ fn broadcast_reaches_every_peer() {
 /// connector reconnects by itself and messages flow again.
 fn reconnect_after_listener_restart(scheme: &str) {
     let (l, uri) = listen(scheme, "", 1 << 16, Mode::Spsc);
-    let listen_uri = match scheme {
-        "tcp" => format!("tcp://{}?role=listen", l.local_addr().unwrap()),
-        _ => format!("unix://{}?role=listen", l.local_addr().unwrap()),
-    };
+    let listen_uri = format!(
+        "{scheme}://{}{}?role=listen",
+        l.local_addr().unwrap(),
+        path(scheme)
+    );
     let c = connect(&format!("{uri}?reconnect_max=50"), 1 << 16, Mode::Spsc);
     c.send_timeout(b"one", 1, LONG).unwrap();
     assert_eq!(&l.recv_timeout(LONG).unwrap()[..], b"one");
@@ -249,11 +274,15 @@ fn unix_reconnect_after_listener_restart() {
     reconnect_after_listener_restart("unix");
 }
 
-/// 16 MiB messages both ways, byte-exact, through reservations.
 #[test]
-fn sixteen_mib_messages() {
+fn ws_reconnect_after_listener_restart() {
+    reconnect_after_listener_restart("ws");
+}
+
+/// 16 MiB messages both ways, byte-exact, through reservations.
+fn sixteen_mib_messages(scheme: &str) {
     const SIZE: usize = 16 << 20;
-    let (l, uri) = listen("unix", "checksum=on", 64 << 20, Mode::Spsc);
+    let (l, uri) = listen(scheme, "checksum=on", 64 << 20, Mode::Spsc);
     let c = connect(&format!("{uri}?checksum=on"), 64 << 20, Mode::Spsc);
     let pattern = |i: usize, k: usize| (k.wrapping_mul(31) ^ i) as u8;
     for i in 0..3 {
@@ -275,6 +304,16 @@ fn sixteen_mib_messages() {
         assert!(m.iter().enumerate().all(|(k, &b)| b == pattern(i, k)));
     }
     assert_eq!(l.metrics().checksum_failures, 0);
+}
+
+#[test]
+fn unix_sixteen_mib_messages() {
+    sixteen_mib_messages("unix");
+}
+
+#[test]
+fn ws_sixteen_mib_messages() {
+    sixteen_mib_messages("ws");
 }
 
 /// A receiver that does not receive slows its sender down to CHANNEL_FULL:

@@ -1,5 +1,6 @@
-//! ws:// end to end: psyne connector -> psyne listener (echo, 100 peers,
-//! reconnect, 16 MiB messages), and a third-party WebSocket client
+//! ws:// end to end: psyne connector -> psyne listener (100 peers; echo,
+//! reconnect and 16 MiB messages are tests/net.rs's ws_* tests, the semantic
+//! tests tests/conformance.rs's ws module), and a third-party WebSocket client
 //! (`tungstenite`, used directly, not through psyne) speaking PROTOCOL.md
 //! to a psyne listener: well-formed frames get replies, malformed ones get
 //! the documented close codes. (Python's `websockets` does the same in
@@ -31,32 +32,6 @@ fn listen(opts: &str, size: usize, mode: Mode) -> (Channel, String) {
 
 fn connect(uri: &str, size: usize, mode: Mode) -> Channel {
     Channel::open(uri, size, mode, ChannelType::Multi).unwrap()
-}
-
-#[test]
-fn echo_both_ways() {
-    let (l, uri) = listen("", 1 << 16, Mode::Spsc);
-    let c = connect(&uri, 1 << 16, Mode::Spsc);
-    for i in 0..1000u32 {
-        c.send_timeout(&i.to_le_bytes(), i, LONG).unwrap();
-        let m = l.recv_timeout(LONG).unwrap();
-        assert_eq!((&m[..], m.msg_type()), (&i.to_le_bytes()[..], i));
-        drop(m);
-        l.send_timeout(&(i * 2).to_le_bytes(), 7, LONG).unwrap();
-        let m = c.recv_timeout(LONG).unwrap();
-        assert_eq!((&m[..], m.msg_type()), (&(i * 2).to_le_bytes()[..], 7));
-    }
-    // Empty messages are messages too.
-    c.send_timeout(b"", 3, LONG).unwrap();
-    let m = l.recv_timeout(LONG).unwrap();
-    assert_eq!((m.len(), m.msg_type()), (0, 3));
-    drop(m);
-    let wire = 32 + 1001 * 16 + 1000 * 4; // HELLO + frames (WebSocket framing not counted)
-    wait_for("the wire count", || c.metrics().wire_bytes_sent == wire);
-    let (mc, ml) = (c.metrics(), l.metrics());
-    assert_eq!((mc.connects, mc.peers, ml.connects, ml.peers), (1, 1, 1, 1));
-    assert_eq!(ml.wire_bytes_received, mc.wire_bytes_sent);
-    assert_eq!((ml.frames_refused, mc.frames_refused), (0, 0));
 }
 
 /// 100 connectors on one listener, each sending numbered messages: every
@@ -101,65 +76,6 @@ fn hundred_peers() {
         let m = p.recv_timeout(LONG).unwrap();
         assert_eq!((&m[..], m.msg_type()), (&b"to all"[..], 9));
     }
-}
-
-/// A connector started before its listener, and a listener that goes away
-/// and comes back: the connector (re)connects by itself.
-#[test]
-fn connect_early_and_reconnect() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen_uri = format!("ws://127.0.0.1:{port}/r?role=listen");
-    let c = connect(
-        &format!("ws://127.0.0.1:{port}/r?reconnect_max=50"),
-        1 << 16,
-        Mode::Spsc,
-    );
-    c.try_send(b"early", 1).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.metrics().connects, 0);
-    let l = Channel::open(&listen_uri, 1 << 16, Mode::Spsc, ChannelType::Multi).unwrap();
-    assert_eq!(&l.recv_timeout(LONG).unwrap()[..], b"early");
-    drop(l);
-    wait_for("the connector to see the drop", || c.metrics().peers == 0);
-    let l = Channel::open(&listen_uri, 1 << 16, Mode::Spsc, ChannelType::Multi).unwrap();
-    wait_for("the reconnect", || c.metrics().peers == 1);
-    c.send_timeout(b"two", 2, LONG).unwrap();
-    let m = l.recv_timeout(LONG).unwrap();
-    assert_eq!((&m[..], m.msg_type()), (&b"two"[..], 2));
-    let mc = c.metrics();
-    assert_eq!((mc.connects, mc.reconnects), (2, 1));
-}
-
-/// 16 MiB messages both ways, byte-exact, with checksums.
-#[test]
-fn sixteen_mib_messages() {
-    const SIZE: usize = 16 << 20;
-    let (l, uri) = listen("checksum=on", 64 << 20, Mode::Spsc);
-    let c = connect(&format!("{uri}?checksum=on"), 64 << 20, Mode::Spsc);
-    let pattern = |i: usize, k: usize| (k.wrapping_mul(31) ^ i) as u8;
-    for i in 0..3 {
-        let mut w = c.reserve_timeout(SIZE, LONG).unwrap();
-        w.iter_mut()
-            .enumerate()
-            .for_each(|(k, b)| *b = pattern(i, k));
-        w.send(i as u32).unwrap();
-    }
-    for i in 0..3 {
-        let m = l.recv_timeout(LONG).unwrap();
-        assert_eq!((m.len(), m.msg_type()), (SIZE, i as u32));
-        assert!(m.iter().enumerate().all(|(k, &b)| b == pattern(i, k)));
-        l.send_timeout(&m, 100 + i as u32, LONG).unwrap();
-    }
-    for i in 0..3 {
-        let m = c.recv_timeout(LONG).unwrap();
-        assert_eq!((m.len(), m.msg_type()), (SIZE, 100 + i as u32));
-        assert!(m.iter().enumerate().all(|(k, &b)| b == pattern(i, k)));
-    }
-    assert_eq!(l.metrics().checksum_failures, 0);
 }
 
 #[test]
