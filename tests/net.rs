@@ -150,11 +150,10 @@ fn ws_connector_before_listener() {
 
 /// 128 peers on one listener, each sending 200 numbered messages: every one
 /// arrives exactly once, each peer's in order.
-#[test]
-fn many_peers_exactly_once() {
+fn many_peers_exactly_once(scheme: &str) {
     const PEERS: u32 = 128;
     const EACH: u32 = 200;
-    let (l, uri) = listen("tcp", "", 1 << 20, Mode::Mpsc);
+    let (l, uri) = listen(scheme, "", 1 << 20, Mode::Mpsc);
     let senders: Vec<_> = (0..PEERS)
         .map(|p| {
             let uri = uri.clone();
@@ -185,6 +184,16 @@ fn many_peers_exactly_once() {
     assert!(l.metrics().connects >= PEERS as u64);
     let conns: Vec<Channel> = senders.into_iter().map(|t| t.join().unwrap()).collect();
     drop(conns);
+}
+
+#[test]
+fn tcp_many_peers_exactly_once() {
+    many_peers_exactly_once("tcp");
+}
+
+#[test]
+fn ws_many_peers_exactly_once() {
+    many_peers_exactly_once("ws");
 }
 
 /// A listener sends each message to exactly one of its peers.
@@ -222,9 +231,8 @@ fn listener_sends_each_message_to_one_peer() {
 }
 
 /// With broadcast=on every peer gets every message, in order.
-#[test]
-fn broadcast_reaches_every_peer() {
-    let (l, uri) = listen("tcp", "broadcast=on", 1 << 16, Mode::Spsc);
+fn broadcast_reaches_every_peer(scheme: &str) {
+    let (l, uri) = listen(scheme, "broadcast=on", 1 << 16, Mode::Spsc);
     let peers: Vec<Channel> = (0..3).map(|_| connect(&uri, 1 << 16, Mode::Spsc)).collect();
     wait_for("3 peers", || l.metrics().peers == 3);
     for i in 0..500u32 {
@@ -239,6 +247,16 @@ fn broadcast_reaches_every_peer() {
     // Peers still send to the broadcaster.
     peers[1].send_timeout(b"up", 1, LONG).unwrap();
     assert_eq!(&l.recv_timeout(LONG).unwrap()[..], b"up");
+}
+
+#[test]
+fn tcp_broadcast_reaches_every_peer() {
+    broadcast_reaches_every_peer("tcp");
+}
+
+#[test]
+fn ws_broadcast_reaches_every_peer() {
+    broadcast_reaches_every_peer("ws");
 }
 
 /// The listener goes away and comes back on the same address: the

@@ -1,6 +1,7 @@
-//! ws:// end to end: psyne connector -> psyne listener (100 peers; echo,
-//! reconnect and 16 MiB messages are tests/net.rs's ws_* tests, the semantic
-//! tests tests/conformance.rs's ws module), and a third-party WebSocket client
+//! ws:// with a third-party WebSocket client (psyne connector -> psyne
+//! listener: echo, 128 peers, broadcast, reconnect and 16 MiB messages are
+//! tests/net.rs's ws_* tests, the semantic tests tests/conformance.rs's ws
+//! module): a third-party WebSocket client
 //! (`tungstenite`, used directly, not through psyne) speaking PROTOCOL.md
 //! to a psyne listener: well-formed frames get replies, malformed ones get
 //! the documented close codes. (Python's `websockets` does the same in
@@ -32,50 +33,6 @@ fn listen(opts: &str, size: usize, mode: Mode) -> (Channel, String) {
 
 fn connect(uri: &str, size: usize, mode: Mode) -> Channel {
     Channel::open(uri, size, mode, ChannelType::Multi).unwrap()
-}
-
-/// 100 connectors on one listener, each sending numbered messages: every
-/// one arrives exactly once, each peer's in order; broadcast reaches all.
-#[test]
-fn hundred_peers() {
-    const PEERS: u32 = 100;
-    const EACH: u32 = 100;
-    let (l, uri) = listen("broadcast=on", 1 << 20, Mode::Mpsc);
-    let peers: Vec<Channel> = (0..PEERS)
-        .map(|_| connect(&uri, 1 << 14, Mode::Spsc))
-        .collect();
-    wait_for("100 peers", || l.metrics().peers == PEERS as u64);
-    let senders: Vec<_> = peers
-        .into_iter()
-        .enumerate()
-        .map(|(p, c)| {
-            std::thread::spawn(move || {
-                for s in 0..EACH {
-                    let mut m = [0u8; 8];
-                    m[..4].copy_from_slice(&(p as u32).to_le_bytes());
-                    m[4..].copy_from_slice(&s.to_le_bytes());
-                    c.send_timeout(&m, p as u32, LONG).unwrap();
-                }
-                c
-            })
-        })
-        .collect();
-    let mut next = vec![0u32; PEERS as usize];
-    for _ in 0..PEERS * EACH {
-        let m = l.recv_timeout(LONG).unwrap();
-        let p = u32::from_le_bytes(m[..4].try_into().unwrap());
-        let s = u32::from_le_bytes(m[4..].try_into().unwrap());
-        assert_eq!(m.msg_type(), p);
-        assert_eq!(s, next[p as usize], "peer {p}: out of order or duplicated");
-        next[p as usize] += 1;
-    }
-    assert_eq!(l.try_recv().err(), Some(Error::NoMessage));
-    let peers: Vec<Channel> = senders.into_iter().map(|t| t.join().unwrap()).collect();
-    l.send_timeout(b"to all", 9, LONG).unwrap();
-    for p in &peers {
-        let m = p.recv_timeout(LONG).unwrap();
-        assert_eq!((&m[..], m.msg_type()), (&b"to all"[..], 9));
-    }
 }
 
 #[test]
@@ -124,36 +81,36 @@ fn frame(msg_type: u32, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-type Client = WebSocket<TcpStream>;
+type Client = WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
 
-/// A raw WebSocket client at `uri` with the psyne subprotocol, its HELLO
-/// sent and the listener's read.
-fn client(uri: &str) -> (Client, Vec<u8>) {
-    let req = ClientRequestBuilder::new(uri.parse().unwrap()).with_sub_protocol("psyne.v1");
-    let (mut ws, resp) = tungstenite::connect(req).unwrap();
-    assert_eq!(
-        resp.headers().get("Sec-WebSocket-Protocol").unwrap(),
-        "psyne.v1"
-    );
+/// A raw WebSocket client at `uri` offering the subprotocol `sub` (or none).
+/// Its reads time out, so that a test fails rather than hangs.
+fn upgraded(uri: &str, sub: Option<&str>) -> Client {
+    let ws = match sub {
+        Some(p) => {
+            let req = ClientRequestBuilder::new(uri.parse().unwrap()).with_sub_protocol(p);
+            let (ws, resp) = tungstenite::connect(req).unwrap();
+            assert_eq!(resp.headers().get("Sec-WebSocket-Protocol").unwrap(), p);
+            ws
+        }
+        None => tungstenite::connect(uri).unwrap().0,
+    };
     if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
         s.set_read_timeout(Some(LONG)).unwrap();
     }
+    ws
+}
+
+/// A client with the psyne subprotocol, its HELLO sent and the listener's
+/// read.
+fn client(uri: &str) -> (Client, Vec<u8>) {
+    let mut ws = upgraded(uri, Some("psyne.v1"));
     ws.send(Message::binary(hello(1 << 20))).unwrap();
     let theirs = next_binary(&mut ws);
-    (unwrap_plain(ws), theirs)
+    (ws, theirs)
 }
 
-fn unwrap_plain(ws: WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>) -> Client {
-    // Rebuild over the plain stream (no TLS here) so that the type is simple.
-    match ws.into_inner() {
-        tungstenite::stream::MaybeTlsStream::Plain(s) => {
-            WebSocket::from_raw_socket(s, tungstenite::protocol::Role::Client, None)
-        }
-        _ => unreachable!("ws:// is plain TCP"),
-    }
-}
-
-fn next_binary<S: std::io::Read + std::io::Write>(ws: &mut WebSocket<S>) -> Vec<u8> {
+fn next_binary(ws: &mut Client) -> Vec<u8> {
     loop {
         match ws.read().unwrap() {
             Message::Binary(b) => return b.to_vec(),
@@ -243,15 +200,11 @@ fn malformed_input_gets_the_documented_close_code() {
         assert!(l.last_peer_error().unwrap().starts_with(tag));
     }
     // A first message that is not a HELLO.
-    let req = ClientRequestBuilder::new(uri.parse().unwrap()).with_sub_protocol("psyne.v1");
-    let (ws, _) = tungstenite::connect(req).unwrap();
-    let mut ws = unwrap_plain(ws);
+    let mut ws = upgraded(&uri, Some("psyne.v1"));
     ws.send(Message::binary(b"PSYN".to_vec())).unwrap();
     assert_eq!(close_of(&mut ws).0, 1002);
     // A HELLO of the wrong role (two listeners).
-    let req = ClientRequestBuilder::new(uri.parse().unwrap()).with_sub_protocol("psyne.v1");
-    let (ws, _) = tungstenite::connect(req).unwrap();
-    let mut ws = unwrap_plain(ws);
+    let mut ws = upgraded(&uri, Some("psyne.v1"));
     let mut h = hello(1 << 16);
     h[8] = 1;
     ws.send(Message::binary(h)).unwrap();
@@ -278,8 +231,7 @@ fn wrong_path_and_subprotocol_are_refused_at_the_upgrade() {
     }
     wait_for("the count", || l.metrics().frames_refused == 2);
     // A client that offers no subprotocol is served.
-    let (ws, _) = tungstenite::connect(uri.as_str()).unwrap();
-    let mut ws = unwrap_plain(ws);
+    let mut ws = upgraded(&uri, None);
     ws.send(Message::binary(hello(1 << 16))).unwrap();
     assert_eq!(&next_binary(&mut ws)[..4], b"PSYN");
 }
@@ -308,9 +260,7 @@ fn one_peer_too_many_gets_1013() {
     let (l, uri) = listen("max_peers=1", 1 << 16, Mode::Spsc);
     let (_first, _) = client(&uri);
     wait_for("the peer", || l.metrics().peers == 1);
-    let req = ClientRequestBuilder::new(uri.parse().unwrap()).with_sub_protocol("psyne.v1");
-    let (ws, _) = tungstenite::connect(req).unwrap();
-    let mut ws = unwrap_plain(ws);
+    let mut ws = upgraded(&uri, Some("psyne.v1"));
     let (code, reason) = close_of(&mut ws);
     assert_eq!(code, 1013);
     assert!(reason.starts_with("too-many-peers"), "{reason}");
