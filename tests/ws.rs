@@ -265,3 +265,35 @@ fn one_peer_too_many_gets_1013() {
     assert_eq!(code, 1013);
     assert!(reason.starts_with("too-many-peers"), "{reason}");
 }
+
+/// A WebSocket frame header announcing a terabyte is refused from the
+/// header (close 1009), before any payload is read or buffered; bytes that
+/// are not an HTTP upgrade at all are refused too; the listener serves on.
+#[test]
+fn huge_headers_and_garbage_are_refused_before_buffering() {
+    use std::io::Write;
+    let (l, uri) = listen("", 1 << 16, Mode::Spsc);
+    let (mut ws, _) = client(&uri);
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        // FIN + binary, masked, 64-bit length 2^40, mask key; no payload.
+        let mut h = vec![0x82, 0x80 | 127];
+        h.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        h.extend_from_slice(&[1, 2, 3, 4]);
+        s.write_all(&h).unwrap();
+    }
+    let (code, reason) = close_of(&mut ws);
+    assert_eq!(code, 1009, "{reason}");
+    assert!(reason.starts_with("frame-too-long"), "{reason}");
+    wait_for("the count", || l.metrics().frames_refused == 1);
+
+    let addr = uri.trim_start_matches("ws://").trim_end_matches("/feed");
+    let mut raw = TcpStream::connect(addr).unwrap();
+    raw.write_all(b"\x16\x03\x01 not http at all\r\n\r\n")
+        .unwrap();
+    wait_for("the count", || l.metrics().frames_refused == 2);
+    assert!(l.last_peer_error().unwrap().starts_with("bad-upgrade"));
+
+    let c = Channel::open(&uri, 1 << 16, Mode::Spsc, ChannelType::Multi).unwrap();
+    c.send_timeout(b"after", 1, LONG).unwrap();
+    assert_eq!(&l.recv_timeout(LONG).unwrap()[..], b"after");
+}
