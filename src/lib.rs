@@ -31,7 +31,7 @@
 //! | `memory://NAME` | in-process ring shared by name |
 //! | `ipc://NAME` | shared-memory ring between processes (`docs/IPC.md`) |
 //! | `tcp://HOST:PORT`, `unix://PATH` | stream sockets, listener or connector (`docs/NETWORK.md`, wire format `docs/PROTOCOL.md`) |
-//! | `ws://` | returns [`Error::Unsupported`] (not built yet) |
+//! | `ws://HOST:PORT/PATH` | WebSocket: the same roles and protocol in binary messages, for browsers and any WebSocket client (`docs/NETWORK.md`, `docs/PROTOCOL.md` section 8); `wss://` returns [`Error::Unsupported`] |
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
