@@ -775,7 +775,7 @@ impl ChannelBuilder {
                     Endpoint::Memory { .. } | Endpoint::Ipc { .. }
                 ) {
                     return Err(Error::Unsupported(
-                        "checksums on memory:// and ipc:// are not built yet (tcp://, unix:// and ws:// have them)"
+                        "checksums on memory:// and ipc:// are not built yet (tcp:// and unix:// have them)"
                             .into(),
                     ));
                 }
