@@ -636,12 +636,20 @@ fn fork_destroy_child() {
             psyne_channel_set_receive_callback(ch, Some(ignore), null_mut()),
             psyne_error_t::PSYNE_OK
         );
+        let mut msg = null_mut();
+        assert_eq!(
+            psyne_message_reserve(ch, 8, &mut msg),
+            psyne_error_t::PSYNE_OK
+        );
         let pid = libc::fork();
         assert!(pid >= 0);
         if pid == 0 {
             let sent = psyne_send_data(ch, b"x".as_ptr().cast(), 1, 1);
+            // The parent's reservation is the parent's: refused, not published.
+            let msg_sent = psyne_message_send(msg, 1);
             let destroyed = psyne_channel_destroy(ch);
             let ok = sent == psyne_error_t::PSYNE_ERROR_INVALID_ARGUMENT
+                && msg_sent == psyne_error_t::PSYNE_ERROR_INVALID_ARGUMENT
                 && destroyed == psyne_error_t::PSYNE_OK;
             libc::_exit(if ok { 0 } else { 3 });
         }
@@ -658,6 +666,7 @@ fn fork_destroy_child() {
         );
         let slot0 = std::fs::read(seg_file(&name)).unwrap()[4096];
         assert_eq!(slot0, 1, "the parent's slot was freed");
+        assert_eq!(psyne_message_cancel(msg), psyne_error_t::PSYNE_OK);
         assert_eq!(
             psyne_channel_set_receive_callback(ch, None, null_mut()),
             psyne_error_t::PSYNE_OK
