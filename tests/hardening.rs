@@ -737,6 +737,65 @@ fn destroy_does_not_wait_for_a_foreign_init_lock() {
     assert!(took < Duration::from_secs(5), "destroy waited {took:?}");
 }
 
+/// An open that waits for another process's init lock holds up opens of that
+/// name only, never opens of other names in the process (before: the
+/// process-wide registry lock was held for the whole wait, up to 10 s).
+#[test]
+fn an_open_waiting_on_a_foreign_lock_does_not_block_other_names() {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (a, b) = (uniq("gate-a"), uniq("gate-b"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .open(seg_file(&a))
+        .unwrap();
+    let mut holder = child(&[], "hold-init-lock", &[("NAME", &a)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("@@LOCKED") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+    }
+    let a_done = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (a, a_done) = (a.clone(), a_done.clone());
+        std::thread::spawn(move || {
+            let r = Channel::open(
+                &format!("ipc://{a}"),
+                1 << 16,
+                Mode::Spsc,
+                ChannelType::Multi,
+            );
+            a_done.store(true, Ordering::SeqCst);
+            r.map(drop)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100)); // let the waiter reach the lock
+    let other = Channel::open(
+        &format!("ipc://{b}"),
+        1 << 16,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    // The holder keeps the lock until killed, so `a` cannot have finished.
+    assert!(
+        !a_done.load(Ordering::SeqCst),
+        "the open of {a} was not waiting"
+    );
+    drop(other);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let _ = waiter.join().unwrap();
+    let _ = std::fs::remove_file(seg_file(&a));
+}
+
 // ---------------------------------------------------------------------------
 // 11. The library writes nothing to stdout or stderr itself.
 // ---------------------------------------------------------------------------

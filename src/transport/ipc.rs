@@ -29,6 +29,7 @@ use crate::ring::{region_size, Ring};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, Scope};
 use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
@@ -575,7 +576,12 @@ pub(crate) fn open(
             "buffer size {buffer_size} is larger than the maximum of {MAX_CAPACITY} bytes"
         )));
     }
-    let mut reg = REGISTRY.lock();
+    // Opens of one name run one at a time (they must end on one
+    // attachment); opens of other names do not wait for them, although an
+    // attach may wait up to LOCK_WAIT for another process's init lock.
+    let gate = name_gate(name);
+    let _one_at_a_time = gate.lock();
+    let reg = REGISTRY.lock();
     if let Some(existing) = reg.get(name).and_then(Weak::upgrade) {
         let same = super::check_same_config(
             "ipc",
@@ -600,9 +606,31 @@ pub(crate) fn open(
         }
         return Ok(existing);
     }
+    drop(reg);
     let shared = Arc::new(attach(name, buffer_size, mode, channel_type, persist)?);
-    reg.insert(name.to_string(), Arc::downgrade(&shared));
+    REGISTRY
+        .lock()
+        .insert(name.to_string(), Arc::downgrade(&shared));
     Ok(shared)
+}
+
+/// The lock that serialises this process's opens of `name` (see [`open`]).
+/// Gates of names nobody is opening are pruned once the map has doubled.
+fn name_gate(name: &str) -> Arc<Mutex<()>> {
+    static GATES: Mutex<(BTreeMap<String, Weak<Mutex<()>>>, usize)> =
+        Mutex::new((BTreeMap::new(), 0));
+    let mut gates = GATES.lock();
+    let (map, prune_at) = &mut *gates;
+    if let Some(gate) = map.get(name).and_then(Weak::upgrade) {
+        return gate;
+    }
+    if map.len() >= *prune_at {
+        map.retain(|_, w| w.strong_count() > 0);
+        *prune_at = (2 * map.len()).max(64);
+    }
+    let gate = Arc::new(Mutex::new(()));
+    map.insert(name.to_string(), Arc::downgrade(&gate));
+    gate
 }
 
 /// What an inspection of the file under the init lock found.
