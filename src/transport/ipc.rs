@@ -617,8 +617,9 @@ pub(crate) fn open(
 /// The lock that serialises this process's opens of `name` (see [`open`]).
 /// Gates of names nobody is opening are pruned once the map has doubled.
 fn name_gate(name: &str) -> Arc<Mutex<()>> {
-    static GATES: Mutex<(BTreeMap<String, Weak<Mutex<()>>>, usize)> =
-        Mutex::new((BTreeMap::new(), 0));
+    /// Gates by name, and the size at which the map is next pruned.
+    type Gates = (BTreeMap<String, Weak<Mutex<()>>>, usize);
+    static GATES: Mutex<Gates> = Mutex::new((BTreeMap::new(), 0));
     let mut gates = GATES.lock();
     let (map, prune_at) = &mut *gates;
     if let Some(gate) = map.get(name).and_then(Weak::upgrade) {
