@@ -749,6 +749,7 @@ fn an_open_waiting_on_a_foreign_lock_does_not_block_other_names() {
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
+        .truncate(true)
         .mode(0o600)
         .open(seg_file(&a))
         .unwrap();
