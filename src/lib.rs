@@ -38,6 +38,7 @@
 
 mod callback;
 mod channel;
+mod codec;
 pub mod config;
 mod error;
 pub mod ffi;

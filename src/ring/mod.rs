@@ -109,7 +109,9 @@ pub(crate) struct Record {
     pub pos: u64,
     /// Payload length (low half) and message type (high half).
     meta: u64,
-    /// ipc crash-recovery entry (`track::NO_TRACK` when untracked).
+    /// ipc crash-recovery entry (`track::NO_TRACK` when untracked; low
+    /// half) and, for an encoded message, its decoded length plus one
+    /// (high half; 0 for a plain message).
     track: u64,
 }
 
@@ -120,6 +122,24 @@ impl Record {
             pos,
             meta: len as u64 | (msg_type as u64) << 32,
             track: track as u64,
+        }
+    }
+    /// An `ENCODED` record whose message decodes to `decoded` bytes
+    /// (`decoded < u32::MAX`, see [`Ring::commit_encoded`]).
+    #[inline(always)]
+    fn encoded(pos: u64, len: u32, msg_type: u32, track: u32, decoded: u32) -> Record {
+        Record {
+            pos,
+            meta: len as u64 | (msg_type as u64) << 32,
+            track: track as u64 | (decoded as u64 + 1) << 32,
+        }
+    }
+    /// An encoded message's decoded length; `None` for a plain message.
+    #[inline(always)]
+    pub fn decoded_len(&self) -> Option<u32> {
+        match (self.track >> 32) as u32 {
+            0 => None,
+            n => Some(n - 1),
         }
     }
     #[inline(always)]
@@ -134,6 +154,18 @@ impl Record {
     pub fn track(&self) -> u32 {
         self.track as u32
     }
+}
+
+/// A ring's counts of encoded messages ([`Ring::codec_counters`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CodecCounters {
+    pub sent_raw: u64,
+    pub sent_ring: u64,
+    pub received_raw: u64,
+    pub received_ring: u64,
+    pub compressed: u64,
+    pub checksum_failures: u64,
+    pub malformed: u64,
 }
 
 /// Which way a waiter waits.
@@ -749,6 +781,12 @@ impl Ring {
     /// [`Ring::commit`] of a message already counted ([`Ring::count_sent`]).
     #[inline(always)]
     pub(crate) fn commit_counted(&self, claim: Claim, msg_type: u32) {
+        self.publish(claim, msg_type, state::MESSAGE);
+    }
+
+    /// Writes a claimed record's header and publishes it with state `st`.
+    #[inline(always)]
+    fn publish(&self, claim: Claim, msg_type: u32, st: u32) {
         let h = self.header(claim.pos);
         let rec = record_size(claim.len() as u64);
         h.len.store(claim.len(), Ordering::Relaxed);
@@ -765,9 +803,49 @@ impl Ring {
         }
         // Release: payload and header fields happen-before a consumer's Acquire
         // load that sees MESSAGE.
-        h.state.store(state::MESSAGE, Ordering::Release);
+        h.state.store(st, Ordering::Release);
         self.track_claim_done(claim.track()); // ipc: after the publish (track.rs)
         self.wake_if_sleeping(Direction::Data);
+    }
+
+    /// Publishes a claimed record holding an encoded message (an envelope
+    /// and body, `codec.rs`) that decodes to `decoded` bytes, and counts
+    /// it; `compressed`: its body is compressed. `decoded < u32::MAX`.
+    pub(crate) fn commit_encoded(
+        &self,
+        claim: Claim,
+        msg_type: u32,
+        decoded: u32,
+        compressed: bool,
+    ) {
+        debug_assert!(decoded < u32::MAX);
+        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
+            counters::count_encoded(
+                &self.ctrl().sent,
+                self.multi_producer,
+                self.scope,
+                decoded as u64,
+                claim.len() as u64,
+                compressed,
+            );
+        }
+        self.header(claim.pos)
+            .flags
+            .store(decoded, Ordering::Relaxed);
+        self.publish(claim, msg_type, state::MESSAGE | state::ENCODED);
+    }
+
+    /// Single-producer rings: the claim cut down to `len <= claim.len()`
+    /// bytes (nothing after it is claimed yet, so the rest goes back to the
+    /// free space). Multi-producer rings: the claim unchanged (others may
+    /// have claimed the space after it).
+    pub(crate) fn shrink(&self, claim: Claim, len: u32) -> Claim {
+        debug_assert!(len <= claim.len());
+        if self.multi_producer {
+            claim
+        } else {
+            Claim::new(claim.pos, len, claim.track())
+        }
     }
 
     /// Keeps a claim's length (and, on tracked rings, its crash-recovery
@@ -934,6 +1012,9 @@ impl Ring {
             if st == state::MESSAGE && len > max {
                 return Err(len);
             }
+            if st & state::ENCODED != 0 {
+                return self.take_encoded_single(r, len, max);
+            }
             let next = r + record_size(len as u64);
             c.read.store(next, Ordering::Relaxed);
             if st == state::PADDING {
@@ -945,6 +1026,31 @@ impl Ring {
             self.count(&self.ctrl().received, false, len as u64);
             return Ok(Some(Record::new(r, len, msg_type, track::NO_TRACK)));
         }
+    }
+
+    /// [`Ring::try_read_single`] of an encoded record at `r`: taken if it
+    /// decodes to at most `max` bytes (counted when decoded, not here).
+    #[cold]
+    #[inline(never)]
+    fn take_encoded_single(&self, r: u64, len: u32, max: u32) -> Result<Option<Record>, u32> {
+        let h = self.header(r);
+        let decoded = h.flags.load(Ordering::Relaxed);
+        // A decoded length beyond the ring's maximum is a corrupt record:
+        // taken, so that the channel drops it, rather than left to block
+        // every copying receive.
+        if decoded > max && decoded as usize <= self.max_message {
+            return Err(decoded);
+        }
+        let msg_type = h.msg_type.load(Ordering::Relaxed);
+        let c = &self.ctrl().consumer.0;
+        c.read.store(r + record_size(len as u64), Ordering::Relaxed);
+        Ok(Some(Record::encoded(
+            r,
+            len,
+            msg_type,
+            track::NO_TRACK,
+            decoded.min(u32::MAX - 1),
+        )))
     }
 
     fn try_read_multi(&self, max: u32) -> Result<Option<Record>, u32> {
@@ -981,11 +1087,20 @@ impl Ring {
             }
             let len = h.len.load(Ordering::Relaxed);
             let msg_type = h.msg_type.load(Ordering::Relaxed);
-            if st == state::MESSAGE && len > max {
+            // Encoded: the decoded length decides whether it fits.
+            let decoded = if st & state::ENCODED != 0 {
+                Some(h.flags.load(Ordering::Relaxed).min(u32::MAX - 1))
+            } else {
+                None
+            };
+            let need = decoded.unwrap_or(len);
+            // (A decoded length beyond the ring's maximum is corrupt: taken
+            // and dropped, see `take_encoded_single`.)
+            if st & state::MESSAGE != 0 && need > max && need as usize <= self.max_message {
                 // Only report it if it really is the front message right now.
                 if c.read.load(Ordering::Acquire) == r {
                     self.track_view_done(slot);
-                    return Err(len);
+                    return Err(need);
                 }
                 continue;
             }
@@ -1014,6 +1129,10 @@ impl Ring {
                 continue;
             }
             self.track_view_held(slot);
+            if let Some(decoded) = decoded {
+                // Counted once decoded (`Ring::count_decoded`).
+                return Ok(Some(Record::encoded(r, len, msg_type, slot, decoded)));
+            }
             self.count(&self.ctrl().received, true, len as u64);
             return Ok(Some(Record::new(r, len, msg_type, slot)));
         }
@@ -1051,6 +1170,9 @@ impl Ring {
                 break;
             }
             let next = r + record_size(len as u64);
+            // A socket end's send ring holds plain messages only (the
+            // driver compresses while framing).
+            debug_assert!(st & state::ENCODED == 0);
             if st == state::MESSAGE {
                 let msg_type = h.msg_type.load(Ordering::Relaxed);
                 self.count(&self.ctrl().received, false, len as u64);
@@ -1424,6 +1546,43 @@ impl Ring {
             counters::sum(sent, |c| &c.blocks),
             counters::sum(received, |c| &c.blocks),
         ]
+    }
+
+    /// Counts an encoded record a consumer decoded (`Some(ok)`) or dropped
+    /// (`bad_checksum`: its checksum did not match; else it did not decode).
+    pub(crate) fn count_decoded(&self, rec: &Record, outcome: Result<(), bool>) {
+        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let lines = &self.ctrl().received;
+        match outcome {
+            Ok(()) => counters::count_encoded(
+                lines,
+                self.multi_consumer,
+                self.scope,
+                rec.decoded_len().unwrap_or(0) as u64,
+                rec.len() as u64,
+                false,
+            ),
+            Err(bad_checksum) => {
+                counters::count_dropped(lines, self.multi_consumer, self.scope, bad_checksum)
+            }
+        }
+    }
+
+    /// What encoding did: `[encoded_raw, encoded_ring]` of each side,
+    /// messages compressed, checksum failures, malformed records.
+    pub(crate) fn codec_counters(&self) -> CodecCounters {
+        let (sent, received) = (&self.ctrl().sent, &self.ctrl().received);
+        CodecCounters {
+            sent_raw: counters::sum(sent, |c| &c.encoded_raw),
+            sent_ring: counters::sum(sent, |c| &c.encoded_ring),
+            received_raw: counters::sum(received, |c| &c.encoded_raw),
+            received_ring: counters::sum(received, |c| &c.encoded_ring),
+            compressed: counters::sum(sent, |c| &c.compressed_or_bad_checksum),
+            checksum_failures: counters::sum(received, |c| &c.compressed_or_bad_checksum),
+            malformed: counters::sum(received, |c| &c.malformed),
+        }
     }
 
     pub(crate) fn reset_counters(&self) {
