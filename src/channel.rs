@@ -1162,9 +1162,11 @@ impl ChannelBuilder {
                 (a, b) => a.or(b),
             };
         let mut net = parsed.net.clone();
-        let compression = compression.filter(crate::codec::is_active);
         if let Some(c) = &compression {
             c.validate()?;
+        }
+        let compression = compression.filter(crate::codec::is_active);
+        if let Some(c) = &compression {
             net.codec = *c;
         }
         // memory/ipc handles encode in the sending call; socket ends in their

@@ -769,3 +769,136 @@ fn flipped_bits_on_an_uncompressed_checksummed_frame_are_caught_on_unix_too() {
     wait_for("the count", || l.metrics().checksum_failures == 1);
     assert!(matches!(l.try_recv(), Err(Error::NoMessage)));
 }
+
+// ---------------------------------------------------------------------------
+// Interop with the reference implementations (Python's lz4.block, zstandard,
+// python-snappy plus a stdlib Snappy decoder), through tests/peer/psyne_peer.py
+// ---------------------------------------------------------------------------
+
+/// The venv interpreter with the reference libraries (tests/suites/lib/pyvenv.sh
+/// exports it; the Rust suite sources that file). Without it the interop test
+/// says so and does nothing.
+fn reference_python() -> Option<String> {
+    std::env::var("PSYNE_PYTHON").ok().filter(|p| !p.is_empty())
+}
+
+fn peer_script() -> String {
+    format!("{}/tests/peer/psyne_peer.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// psyne_peer.py's known contents: byte j of message i is (131i + 1 + 7j) mod 256.
+fn peer_payload(i: usize, size: usize) -> Vec<u8> {
+    (0..size).map(|j| (131 * i + 1 + 7 * j) as u8).collect()
+}
+
+const PEER_SIZES: [usize; 5] = [0, 100, 600, 4096, 60_000];
+
+fn run_peer(python: &str, args: &[&str]) -> std::process::Child {
+    Command::new(python)
+        .arg(peer_script())
+        .args(args)
+        .args(["--timeout", "20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the venv python")
+}
+
+fn peer_summary(child: std::process::Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "psyne_peer.py failed: {text}");
+    text.lines().last().unwrap_or_default().to_string()
+}
+
+#[test]
+fn psyne_and_the_reference_libraries_read_each_other() {
+    let Some(python) = reference_python() else {
+        eprintln!("PSYNE_PYTHON is not set: interop with the reference libraries not run (tests/suites/00-rust.sh sets it)");
+        return;
+    };
+    let sizes = PEER_SIZES.map(|s| s.to_string()).join(",");
+    let n = 2 * PEER_SIZES.len();
+    for (tag, kind) in ["lz4", "zstd", "snappy"].into_iter().zip(KINDS) {
+        // psyne compresses, the reference decodes.
+        let raw = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = raw.local_addr().unwrap().port();
+        drop(raw);
+        let ep = format!("tcp:127.0.0.1:{port}");
+        let peer = run_peer(
+            &python,
+            &[
+                "--listen",
+                &ep,
+                "recv",
+                &n.to_string(),
+                "--verify",
+                "--checksum",
+                "--decoders",
+                tag,
+            ],
+        );
+        let c = Channel::builder(format!("tcp://127.0.0.1:{port}"))
+            .buffer_size(1 << 18)
+            .compression(CompressionConfig {
+                kind,
+                level: 0,
+                min_size_threshold: 500,
+                enable_checksum: true,
+            })
+            .build()
+            .unwrap();
+        for i in 0..n {
+            c.send_timeout(
+                &peer_payload(i, PEER_SIZES[i % PEER_SIZES.len()]),
+                i as u32 + 1,
+                LONG,
+            )
+            .unwrap();
+        }
+        let s = peer_summary(peer);
+        assert!(s.contains(&format!("\"count\":{n}")), "{tag}: {s}");
+        // 600, 4096 and 60000 bytes, twice each.
+        assert!(s.contains("\"compressed_received\":6"), "{tag}: {s}");
+        assert!(!s.contains("violation"), "{tag}: {s}");
+        wait_for("the writer's counts", || {
+            c.metrics().messages_compressed == 6
+        });
+
+        // The reference compresses, psyne decodes (a listener with no settings).
+        let l = Channel::open(
+            "tcp://127.0.0.1:0?role=listen",
+            1 << 18,
+            Mode::Spsc,
+            ChannelType::Multi,
+        )
+        .unwrap();
+        let ep = format!("tcp:{}", l.local_addr().unwrap());
+        let peer = run_peer(
+            &python,
+            &[
+                "--connect",
+                &ep,
+                "send",
+                &n.to_string(),
+                "--sizes",
+                &sizes,
+                "--checksum",
+                "--compress",
+                tag,
+            ],
+        );
+        for i in 0..n {
+            let m = l.recv_timeout(LONG).unwrap();
+            assert_eq!(m.msg_type(), i as u32 + 1, "{tag}");
+            assert!(
+                m[..] == peer_payload(i, PEER_SIZES[i % PEER_SIZES.len()])[..],
+                "{tag}: message {i} differs"
+            );
+        }
+        peer_summary(peer);
+        let m = l.metrics();
+        assert_eq!((m.frames_refused, m.checksum_failures), (0, 0), "{tag}");
+        // Compressed on the wire: fewer bytes than the payloads.
+        assert!(m.wire_bytes_received < m.bytes_received, "{tag}: {m:?}");
+    }
+}
