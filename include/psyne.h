@@ -67,8 +67,8 @@ enum psyne_error_t
      */
     PSYNE_ERROR_CHANNEL_STOPPED = -5,
     /**
-     * The feature is not built yet (e.g. a compression type other than NONE,
-     * or a transport that has not landed).
+     * The feature is not built yet (a transport that has not landed), or
+     * not available on this transport.
      */
     PSYNE_ERROR_UNSUPPORTED = -6,
     /**

@@ -627,6 +627,18 @@ fn frames_compressed_by_the_reference_crates_decode() {
         let m = l.recv_timeout(LONG).unwrap();
         assert_eq!((&m[..], m.msg_type()), (&data[..], algo as u32));
     }
+    // docs/PROTOCOL.md section 3.2's example, byte for byte.
+    let example = "12 00 00 00 07 00 00 00 03 00 00 00 BB 06 29 1C \
+                   40 00 00 00 4F 61 62 63 64 04 00 24 50 64 61 62 63 64";
+    let bytes: Vec<u8> = example
+        .split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    s.write_all(&bytes).unwrap();
+    let m = l.recv_timeout(LONG).unwrap();
+    assert_eq!((&m[..], m.msg_type()), (&b"abcd".repeat(16)[..], 7));
+    assert_eq!(crc32c::crc32c(&m), 0x1C29_06BB);
+    drop(m);
     assert_eq!(l.metrics().frames_refused, 0);
 }
 

@@ -56,8 +56,8 @@ pub enum psyne_error_t {
     PSYNE_ERROR_NO_MESSAGE = -4,
     /// The channel was stopped (receivers first drain what is queued).
     PSYNE_ERROR_CHANNEL_STOPPED = -5,
-    /// The feature is not built yet (e.g. a compression type other than NONE,
-    /// or a transport that has not landed).
+    /// The feature is not built yet (a transport that has not landed), or
+    /// not available on this transport.
     PSYNE_ERROR_UNSUPPORTED = -6,
     /// An operating-system error.
     PSYNE_ERROR_IO = -7,
