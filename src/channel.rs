@@ -11,7 +11,7 @@ use crate::codec::{self, Envelope, ENVELOPE_LEN};
 use crate::config::{parse_uri, ChannelType, CompressionConfig, Endpoint, Mode};
 use crate::error::{Error, Result};
 use crate::ring::wait::{CancelToken, WaitLimit};
-use crate::ring::{Claim, Direction, Record};
+use crate::ring::{Claim, Direction, Record, ENCODED_NEXT};
 use crate::transport::{self, Shared};
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -204,7 +204,9 @@ impl Shared {
     }
 
     /// Takes the next message of at most `max` bytes. `Ok(Err(n))`: the next
-    /// message needs `n` bytes and stays queued. On single-consumer channels
+    /// message needs `n` bytes and stays queued; `Ok(Err(0))`
+    /// ([`ENCODED_NEXT`]): it is encoded, to be taken by the caller's
+    /// decoding path, and the side stays taken. On single-consumer channels
     /// the consumer side stays taken while the returned record is held.
     #[inline(always)]
     pub(crate) fn read(
@@ -224,7 +226,9 @@ impl Shared {
         match self.ring.try_read(max) {
             Ok(Some(rec)) => Ok(Ok(rec)),
             Err(needed) => {
-                self.release_side(side_held);
+                if needed != ENCODED_NEXT {
+                    self.release_side(side_held);
+                }
                 Ok(Err(needed as usize))
             }
             // A poll that finds nothing: kept inline and short, because a
@@ -237,7 +241,7 @@ impl Shared {
             }
             Ok(None) => {
                 let r = self.read_slow(max, limit);
-                if !matches!(r, Ok(Ok(_))) {
+                if !matches!(r, Ok(Ok(_)) | Ok(Err(0))) {
                     self.release_side(side_held);
                 }
                 r
@@ -298,11 +302,8 @@ impl Shared {
     ) -> Result<std::result::Result<(usize, u32), usize>> {
         let rec = match self.read(buf.len(), limit, side_held)? {
             Ok(rec) => rec,
-            Err(needed) => return Ok(Err(needed)),
+            Err(needed) => return self.recv_into_other(needed, buf, limit, side_held),
         };
-        if rec.decoded_len().is_some() {
-            return self.recv_encoded_into(rec, buf, limit, side_held);
-        }
         Ok(Ok(self.copy_out(rec, buf, side_held)))
     }
 
@@ -515,73 +516,94 @@ impl Shared {
         outcome
     }
 
-    /// A view of an encoded record: decoded into a scratch buffer the
-    /// guard owns. A message that fails its checksum or does not decode is
-    /// dropped (counted) and the next one taken, within the same `limit`.
+    /// The next message is encoded (the side is still ours): a view of it,
+    /// decoded into a scratch buffer the guard owns. A message that fails
+    /// its checksum or does not decode is dropped (counted) and the next one
+    /// taken, within the same `limit`.
     #[cold]
     #[inline(never)]
-    fn view_encoded(
-        &self,
-        mut rec: Record,
-        limit: Option<WaitLimit<'_>>,
-        unlock: bool,
-    ) -> Result<ReadGuard<'_>> {
+    fn view_encoded(&self, limit: Option<WaitLimit<'_>>, unlock: bool) -> Result<ReadGuard<'_>> {
         loop {
-            let raw = rec.decoded_len().unwrap_or(0) as usize;
-            if raw <= self.ring.max_message() {
-                let mut s = Scratch::take();
-                s.buf.resize(raw, 0);
-                s.msg_type = rec.msg_type();
-                if self.finish_decode(rec, Some(&mut s.buf)).is_ok() {
-                    return Ok(ReadGuard::decoded(self, s, unlock));
+            match self.ring.try_read_encoded(u32::MAX) {
+                Ok(Some(rec)) if rec.decoded_len().is_none() => {
+                    return Ok(ReadGuard::new(self, rec, unlock))
                 }
-                s.give();
-            } else {
-                let _ = self.finish_decode(rec, None);
-            }
-            // The side (single consumer) is still ours: read on under it.
-            match self.read(usize::MAX, limit, true) {
-                Ok(Ok(r)) if r.decoded_len().is_some() => rec = r,
-                Ok(Ok(r)) => return Ok(ReadGuard::new(self, r, unlock)),
-                Ok(Err(_)) => unreachable!("no message exceeds usize::MAX"),
-                Err(e) => {
-                    if unlock {
-                        self.ring.unlock_consumer();
+                Ok(Some(rec)) => {
+                    let raw = rec.decoded_len().unwrap_or(0) as usize;
+                    if raw <= self.ring.max_message() {
+                        let mut s = Scratch::take();
+                        s.buf.resize(raw, 0);
+                        s.msg_type = rec.msg_type();
+                        if self.finish_decode(rec, Some(&mut s.buf)).is_ok() {
+                            return Ok(ReadGuard::decoded(self, s, unlock));
+                        }
+                        s.give();
+                    } else {
+                        let _ = self.finish_decode(rec, None);
                     }
-                    return Err(e);
                 }
+                // Taken by another consumer, or nothing after a dropped
+                // one: wait for the next under the same limit.
+                Ok(None) | Err(_) => match self.read(usize::MAX, limit, true) {
+                    Ok(Ok(r)) => return Ok(ReadGuard::new(self, r, unlock)),
+                    Ok(Err(_)) => {} // encoded again
+                    Err(e) => {
+                        if unlock {
+                            self.ring.unlock_consumer();
+                        }
+                        return Err(e);
+                    }
+                },
             }
         }
     }
 
-    /// [`Shared::recv_into`] of an encoded record (see
-    /// [`Shared::view_encoded`] on dropped messages).
+    /// [`Shared::recv_into`] when the next message is not a plain one that
+    /// fits: `needed` bytes (it stays queued), or encoded (decoded into
+    /// `buf`; see [`Shared::view_encoded`] on dropped messages).
     #[cold]
     #[inline(never)]
-    fn recv_encoded_into(
+    fn recv_into_other(
         &self,
-        mut rec: Record,
+        mut needed: usize,
         buf: &mut [u8],
         limit: Option<WaitLimit<'_>>,
         side_held: bool,
     ) -> Result<std::result::Result<(usize, u32), usize>> {
+        let max = buf.len().min(u32::MAX as usize) as u32;
         loop {
-            let raw = rec.decoded_len().unwrap_or(0) as usize;
-            let t = rec.msg_type();
-            // Larger than `buf` only when the ring's maximum is exceeded too
-            // (the ring leaves a message that merely does not fit queued).
-            let dst = (raw <= buf.len()).then(|| &mut buf[..raw]);
-            if self.finish_decode(rec, dst).is_ok() {
-                self.release_side(side_held);
-                return Ok(Ok((raw, t)));
+            if needed != ENCODED_NEXT as usize {
+                return Ok(Err(needed));
+            }
+            match self.ring.try_read_encoded(max) {
+                Ok(Some(rec)) if rec.decoded_len().is_none() => {
+                    return Ok(Ok(self.copy_out(rec, buf, side_held)))
+                }
+                Ok(Some(rec)) => {
+                    let raw = rec.decoded_len().unwrap_or(0) as usize;
+                    let t = rec.msg_type();
+                    // Larger than `buf` only when beyond the ring's maximum
+                    // too (one that merely does not fit is left queued).
+                    let dst = (raw <= buf.len()).then(|| &mut buf[..raw]);
+                    if self.finish_decode(rec, dst).is_ok() {
+                        self.release_side(side_held);
+                        return Ok(Ok((raw, t)));
+                    }
+                    continue;
+                }
+                Err(n) if n != ENCODED_NEXT => {
+                    self.release_side(side_held);
+                    return Ok(Err(n as usize));
+                }
+                Ok(None) | Err(_) => {}
             }
             match self.read(buf.len(), limit, true) {
-                Ok(Ok(r)) if r.decoded_len().is_some() => rec = r,
                 Ok(Ok(r)) => return Ok(Ok(self.copy_out(r, buf, side_held))),
-                Ok(Err(needed)) => {
+                Ok(Err(n)) if n != ENCODED_NEXT as usize => {
                     self.release_side(side_held);
-                    return Ok(Err(needed));
+                    return Ok(Err(n));
                 }
+                Ok(Err(n)) => needed = n,
                 Err(e) => {
                     self.release_side(side_held);
                     return Err(e);
@@ -788,17 +810,23 @@ impl<'a> WriteGuard<'a> {
     pub fn send(mut self, msg_type: u32) -> Result<()> {
         self.shared().check_type(msg_type)?;
         if self.word & ENCODE != 0 {
-            self.word &= !HELD;
-            // SAFETY: ENCODE: the word holds the guard's own Box<Scratch>,
-            // alive until drop.
-            let s = unsafe { &*scratch_of(self.word) };
-            self.shared().send_reserved(s, msg_type);
+            self.send_encoded(msg_type);
             return Ok(());
         }
-        let claim = self.claim();
+        let claim = self.shared().ring.stashed_claim(self.plain_pos());
         self.word &= !HELD;
         self.shared().ring.commit(claim, msg_type);
         Ok(())
+    }
+
+    /// [`WriteGuard::send`] of an encoding reservation.
+    #[inline(never)]
+    fn send_encoded(&mut self, msg_type: u32) {
+        self.word &= !HELD;
+        // SAFETY: ENCODE: the word holds the guard's own Box<Scratch>,
+        // alive until drop.
+        let s = unsafe { &*scratch_of(self.word) };
+        self.shared().send_reserved(s, msg_type);
     }
 
     /// Gives the space back without sending (same as dropping the guard).
@@ -835,19 +863,10 @@ impl<'a> WriteGuard<'a> {
         self.shared.get()
     }
 
+    /// The claim's position, for a guard without [`ENCODE`].
     #[inline(always)]
-    fn pos(&self) -> u64 {
-        if self.word & ENCODE != 0 {
-            // SAFETY: ENCODE: the guard's own Box<Scratch>.
-            return unsafe { (*scratch_of(self.word)).pos };
-        }
+    fn plain_pos(&self) -> u64 {
         self.word & !(HELD | UNLOCK)
-    }
-
-    /// The claim back from its stash (a guard holds it until `send` or drop).
-    #[inline(always)]
-    fn claim(&self) -> Claim {
-        self.shared().ring.stashed_claim(self.pos())
     }
 
     #[inline(always)]
@@ -859,8 +878,31 @@ impl<'a> WriteGuard<'a> {
             return (s.buf.as_mut_ptr(), s.buf.len());
         }
         let ring = &self.shared().ring;
-        let pos = self.pos();
+        let pos = self.plain_pos();
         (ring.payload_ptr(pos), ring.stashed_len(pos) as usize)
+    }
+
+    /// Drop of a guard still holding its claim, or an encoding one: cancels
+    /// the claim, gives the scratch buffer back.
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(&mut self) {
+        let encoded = self.word & ENCODE != 0;
+        if self.word & HELD != 0 {
+            let pos = if encoded {
+                // SAFETY: ENCODE: the guard's own Box<Scratch>.
+                unsafe { (*scratch_of(self.word)).pos }
+            } else {
+                self.plain_pos()
+            };
+            self.shared()
+                .ring
+                .cancel(self.shared().ring.stashed_claim(pos));
+        }
+        if encoded {
+            // SAFETY: ENCODE: the guard's own Box<Scratch>, given up here.
+            unsafe { Box::from_raw(scratch_of(self.word)) }.give();
+        }
     }
 }
 
@@ -887,12 +929,8 @@ impl DerefMut for WriteGuard<'_> {
 impl Drop for WriteGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.word & HELD != 0 {
-            self.shared().ring.cancel(self.claim());
-        }
-        if self.word & ENCODE != 0 {
-            // SAFETY: ENCODE: the guard's own Box<Scratch>, given up here.
-            unsafe { Box::from_raw(scratch_of(self.word)) }.give();
+        if self.word & (HELD | ENCODE) != 0 {
+            self.drop_slow();
         }
         if self.word & UNLOCK != 0 {
             self.shared().ring.unlock_producer();
@@ -1002,6 +1040,13 @@ impl<'a> ReadGuard<'a> {
         self.shared().ring.record_type(self.pos())
     }
 
+    /// Drop of a decoded message: its scratch buffer goes back.
+    #[inline(never)]
+    fn drop_decoded(&self) {
+        // SAFETY: ENCODE: the guard's own Box<Scratch>, given up here.
+        unsafe { Box::from_raw(scratch_of(self.word)) }.give();
+    }
+
     /// A decoded message.
     fn decoded(shared: &'a Shared, s: Box<Scratch>, unlock: bool) -> ReadGuard<'a> {
         let p = Box::into_raw(s) as usize as u64;
@@ -1056,8 +1101,7 @@ impl Drop for ReadGuard<'_> {
     fn drop(&mut self) {
         let ring = &self.shared().ring;
         if self.word & ENCODE != 0 {
-            // SAFETY: ENCODE: the guard's own Box<Scratch>, given up here.
-            unsafe { Box::from_raw(scratch_of(self.word)) }.give();
+            self.drop_decoded();
         } else {
             ring.release(ring.stashed_record(self.pos()));
         }
@@ -1467,9 +1511,9 @@ impl Channel {
 
     fn recv_inner(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.rx().read(usize::MAX, limit, false)? {
-            Ok(rec) if rec.decoded_len().is_some() => self.rx().view_encoded(rec, limit, true),
             Ok(rec) => Ok(ReadGuard::new(self.rx(), rec, true)),
-            Err(_) => unreachable!("no message exceeds usize::MAX"),
+            // No message exceeds usize::MAX: the next one is encoded.
+            Err(_) => self.rx().view_encoded(limit, true),
         }
     }
 
@@ -1477,9 +1521,9 @@ impl Channel {
     pub(crate) fn recv_owned(&self, limit: Option<WaitLimit<'_>>) -> Result<OwnedReadGuard> {
         Owned::new(self.inner.keep[1].clone(), |shared| {
             match shared.read(usize::MAX, limit, false)? {
-                Ok(rec) if rec.decoded_len().is_some() => shared.view_encoded(rec, limit, true),
                 Ok(rec) => Ok(ReadGuard::new(shared, rec, true)),
-                Err(_) => unreachable!("no message exceeds usize::MAX"),
+                // No message exceeds usize::MAX: the next one is encoded.
+                Err(_) => shared.view_encoded(limit, true),
             }
         })
     }
@@ -1811,9 +1855,9 @@ impl Consumer {
     #[inline]
     fn recv_inner(&mut self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.shared.read(usize::MAX, limit, true)? {
-            Ok(rec) if rec.decoded_len().is_some() => self.shared.view_encoded(rec, limit, false),
             Ok(rec) => Ok(ReadGuard::new(&self.shared, rec, false)),
-            Err(_) => unreachable!("no message exceeds usize::MAX"),
+            // No message exceeds usize::MAX: the next one is encoded.
+            Err(_) => self.shared.view_encoded(limit, false),
         }
     }
 }

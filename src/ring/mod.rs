@@ -156,6 +156,10 @@ impl Record {
     }
 }
 
+/// `Err` of [`Ring::try_read`]: the next message is encoded (no message
+/// too large to fit can need 0 bytes).
+pub(crate) const ENCODED_NEXT: u32 = 0;
+
 /// A ring's counts of encoded messages ([`Ring::codec_counters`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CodecCounters {
@@ -978,17 +982,34 @@ impl Ring {
     /// `Err(len)` when the next message is longer than `max` (it stays queued).
     /// Single-consumer rings: the caller holds the consumer side and has
     /// released every earlier record.
+    ///
+    /// An encoded message (`state::ENCODED`) is left queued and reported as
+    /// `Err(ENCODED_NEXT)`: the caller takes it with
+    /// [`Ring::try_read_encoded`] and decodes it. So the plain path carries
+    /// nothing for encoded messages but one test of the state it loads.
     #[inline(always)]
     pub(crate) fn try_read(&self, max: u32) -> Result<Option<Record>, u32> {
         if self.multi_consumer {
-            self.try_read_multi(max)
+            self.try_read_multi::<false>(max)
         } else {
-            self.try_read_single(max)
+            self.try_read_single::<false>(max)
+        }
+    }
+
+    /// [`Ring::try_read`] that takes encoded messages too: their records
+    /// carry the decoded length ([`Record::decoded_len`]), which decides
+    /// whether they fit `max`.
+    #[inline(never)]
+    pub(crate) fn try_read_encoded(&self, max: u32) -> Result<Option<Record>, u32> {
+        if self.multi_consumer {
+            self.try_read_multi::<true>(max)
+        } else {
+            self.try_read_single::<true>(max)
         }
     }
 
     #[inline(always)]
-    fn try_read_single(&self, max: u32) -> Result<Option<Record>, u32> {
+    fn try_read_single<const ENCODED: bool>(&self, max: u32) -> Result<Option<Record>, u32> {
         let c = &self.ctrl().consumer.0;
         let mut r = c.read.load(Ordering::Relaxed);
         loop {
@@ -1009,19 +1030,26 @@ impl Ring {
                 self.corrupt();
                 return Ok(None);
             }
-            if st == state::MESSAGE && len > max {
-                return Err(len);
-            }
-            if st & state::ENCODED != 0 {
-                return self.take_encoded_single(r, len, max);
-            }
-            let next = r + record_size(len as u64);
-            c.read.store(next, Ordering::Relaxed);
-            if st == state::PADDING {
+            if st != state::MESSAGE {
+                if st & state::ENCODED != 0 {
+                    if !ENCODED {
+                        return Err(ENCODED_NEXT);
+                    }
+                    return self.take_encoded_single(r, len, max);
+                }
+                // Padding (or, in a corrupt segment, an unknown state:
+                // skipped the same way).
+                let next = r + record_size(len as u64);
+                c.read.store(next, Ordering::Relaxed);
                 self.free_single(r, next);
                 r = next;
                 continue;
             }
+            if len > max {
+                return Err(len);
+            }
+            let next = r + record_size(len as u64);
+            c.read.store(next, Ordering::Relaxed);
             let msg_type = h.msg_type.load(Ordering::Relaxed);
             self.count(&self.ctrl().received, false, len as u64);
             return Ok(Some(Record::new(r, len, msg_type, track::NO_TRACK)));
@@ -1053,7 +1081,7 @@ impl Ring {
         )))
     }
 
-    fn try_read_multi(&self, max: u32) -> Result<Option<Record>, u32> {
+    fn try_read_multi<const ENCODED: bool>(&self, max: u32) -> Result<Option<Record>, u32> {
         let c = &self.ctrl().consumer.0;
         // ipc: a crash-recovery entry for this view (track.rs); none left
         // (this process holds too many views) reads as empty.
@@ -1085,10 +1113,18 @@ impl Ring {
                 }
                 continue;
             }
+            if !ENCODED && st & state::ENCODED != 0 {
+                // Left for `try_read_encoded` if it is the front record now.
+                if c.read.load(Ordering::Acquire) == r {
+                    self.track_view_done(slot);
+                    return Err(ENCODED_NEXT);
+                }
+                continue;
+            }
             let len = h.len.load(Ordering::Relaxed);
             let msg_type = h.msg_type.load(Ordering::Relaxed);
             // Encoded: the decoded length decides whether it fits.
-            let decoded = if st & state::ENCODED != 0 {
+            let decoded = if ENCODED && st & state::ENCODED != 0 {
                 Some(h.flags.load(Ordering::Relaxed).min(u32::MAX - 1))
             } else {
                 None
