@@ -359,16 +359,13 @@ impl Shared {
 
     /// The envelope for `data`, compressed into `out` if worth it.
     fn encode(cfg: &CompressionConfig, data: &[u8], out: &mut Vec<u8>) -> Envelope {
-        let algo = codec::compress(cfg, data, out);
+        let (algo, body_len) =
+            codec::compress(cfg, data, out).unwrap_or((codec::ALGO_NONE, data.len()));
         Envelope {
-            algo: algo.unwrap_or(codec::ALGO_NONE),
+            algo,
             crc: cfg.enable_checksum.then(|| codec::checksum(data)),
             raw_len: data.len() as u32,
-            body_len: if algo.is_some() {
-                out.len()
-            } else {
-                data.len()
-            } as u32,
+            body_len: body_len as u32,
         }
     }
 
@@ -397,7 +394,7 @@ impl Shared {
             let body = if env.algo == codec::ALGO_NONE {
                 data
             } else {
-                &out[..]
+                &out[..env.body_len as usize]
             };
             self.claim(ENVELOPE_LEN + body.len(), limit, side_held)
                 .map(|claim| {
@@ -471,7 +468,7 @@ impl Shared {
         let body = if env.algo == codec::ALGO_NONE {
             data
         } else {
-            &out[..]
+            &out[..env.body_len as usize]
         };
         // SAFETY: the claim owns envelope + `data.len()` bytes, and the body
         // is at most `data.len()` bytes.
@@ -646,8 +643,9 @@ impl Scratch {
             })
     }
 
-    fn give(mut self: Box<Scratch>) {
-        self.buf.clear();
+    /// Back to this thread's spare (its buffer keeps its length: growing it
+    /// again to a size it had costs no zeroing).
+    fn give(self: Box<Scratch>) {
         let _ = SPARE_SCRATCH.try_with(|c| {
             if let Some(other) = c.replace(Some(self)) {
                 drop(other);

@@ -580,18 +580,18 @@ impl Run {
             } else {
                 ring.record_type(pos)
             };
-            let algo = if compressing {
+            let compressed_to = if compressing {
                 codec::compress(cfg, payload, &mut self.comp)
-                    .filter(|_| RAW_LEN_LEN + self.comp.len() < payload.len())
+                    .filter(|&(_, n)| RAW_LEN_LEN + n < payload.len())
             } else {
                 None
             };
-            if let Some(algo) = algo {
-                let framed = (RAW_LEN_LEN + self.comp.len()) as u32;
+            if let Some((algo, n)) = compressed_to {
+                let framed = (RAW_LEN_LEN + n) as u32;
                 self.staging
                     .extend_from_slice(&Header::message(framed, msg_type, checksum, algo).encode());
                 self.staging.extend_from_slice(&len.to_le_bytes());
-                self.staging.extend_from_slice(&self.comp);
+                self.staging.extend_from_slice(&self.comp[..n]);
                 compressed += 1;
                 continue;
             }
