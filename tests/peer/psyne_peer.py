@@ -326,7 +326,9 @@ class Conn:
         if len(data) > self.peer["max_frame"]:
             raise ValueError("%d bytes exceed the peer's max_frame %d"
                              % (len(data), self.peer["max_frame"]))
-        algo = self.compress if self.peer["decoders"] & (1 << (self.compress - 1)) else 0
+        algo = 0
+        if self.compress and self.peer["decoders"] & (1 << (self.compress - 1)):
+            algo = self.compress
         self.sock.settimeout(self.io_timeout)
         self.sock.sendall(encode_frame(data, msg_type, checksum, codec=self.codec, algo=algo))
 
