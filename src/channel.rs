@@ -38,11 +38,12 @@ pub struct Metrics {
     pub send_blocks: u64,
     /// Receive calls that found the ring empty.
     pub receive_blocks: u64,
-    /// Bytes written to the wire: frames with their headers (payload bytes
-    /// on memory/ipc).
+    /// Bytes written to the wire after compression: frames with their
+    /// headers (on memory/ipc: what messages took in the ring).
     pub wire_bytes_sent: u64,
-    /// Bytes read from the wire, HELLOs and frame headers included (payload
-    /// bytes on memory/ipc).
+    /// Bytes read from the wire before decompression, HELLOs and frame
+    /// headers included (on memory/ipc: what received messages took in the
+    /// ring).
     pub wire_bytes_received: u64,
     /// Messages sent compressed (those that did not get smaller, or were
     /// below the threshold, went uncompressed and are not counted).
@@ -51,7 +52,8 @@ pub struct Metrics {
     /// dropped on memory/ipc, the connection reset on sockets).
     pub checksum_failures: u64,
     /// Frames and handshakes refused: malformed, oversized, bad HELLO, and
-    /// messages too large for the peer (dropped on the sending side).
+    /// messages too large for the peer (dropped on the sending side); on
+    /// memory/ipc, encoded messages that did not decode (dropped).
     pub frames_refused: u64,
     /// Connections established (handshake completed).
     pub connects: u64,
