@@ -357,6 +357,10 @@ impl Ring {
             messages: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
+            encoded_raw: AtomicU64::new(0),
+            encoded_ring: AtomicU64::new(0),
+            compressed_or_bad_checksum: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
         };
         let ctrl = Box::new(Control {
             producer: Padded(ProducerLine {
