@@ -23,7 +23,8 @@
 //!
 //! The data path, top-down: [`config`] parses the URI → [`Channel`]
 //! (`channel.rs`) → a transport (`transport/`) → the ring (`ring/`) and,
-//! on sockets, the wire codec (`wire.rs`).
+//! on sockets, the wire codec (`wire.rs`); compression and checksums of any
+//! transport are `codec.rs`'s.
 //! The C ABI lives in `ffi/`.
 //!
 //! | scheme | status |
@@ -38,6 +39,7 @@
 
 mod callback;
 mod channel;
+mod codec;
 pub mod config;
 mod error;
 pub mod ffi;

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 /// `PSYNEIPC` as a little-endian u64.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PSYNEIPC");
 /// Bumped whenever the segment layout (header, slots, ring) changes.
-pub(crate) const LAYOUT_VERSION: u32 = 4; // 2: block counters on their own line; 3: counters striped per thread; 4: persist flag
+pub(crate) const LAYOUT_VERSION: u32 = 5; // 2: block counters on their own line; 3: counters striped per thread; 4: encoded records (state ENCODED, codec counters); 5: persist flag, stop tail
 /// Processes that can be attached to one segment at once.
 pub(crate) const MAX_PROCS: usize = 64;
 /// Offset of the slot table.

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Rust: formatting, lints, unit + integration + stress + doc tests (release),
+# Rust: formatting, lints, unit + integration + stress + doc tests (release,
+# with the test venv's Python for the compression interop test),
 # and the loom model checks of the ring (bounded preemptions).
 set -euo pipefail
 cd "$PSYNE_ROOT"
+# $PSYNE_PYTHON: the reference compression libraries for tests/compression.rs.
+. "$PSYNE_ROOT/tests/suites/lib/pyvenv.sh"
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --release -- -D warnings
