@@ -34,7 +34,8 @@ Exit codes:
   2  bad arguments (malformed URI or option, unknown transport, message too large, no such segment)
   3  --timeout ran out before the work was done
   4  transport not available in this build (UNSUPPORTED)
-  5  inspect NAME: the segment is stale or unusable (not live)";
+  5  inspect NAME: the segment is stale or unusable (not live)
+  128+N  send/recv ended by signal N (SIGINT: 130), after detaching cleanly";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -107,21 +108,30 @@ only those; a live segment is never removed).
 Examples:
   psyne inspect ipc://jobs
   psyne inspect --all --json
-  psyne inspect --clean";
+  psyne inspect --clean                 # every stale segment of this user
+  psyne inspect --clean ipc://jobs      # only this one, if stale";
 
 /// The command line, with the long help texts attached.
 fn command() -> clap::Command {
     use clap::CommandFactory;
     Cli::command()
         .after_help(format!("{EXAMPLES}\n\n{EXIT_CODES}"))
-        .mut_subcommand("bench", |c| c.after_help(format!("{BENCH_HELP}\n\n{EXIT_CODES}")))
+        .mut_subcommand("bench", |c| {
+            c.after_help(format!("{BENCH_HELP}\n\n{EXIT_CODES}"))
+        })
         .mut_subcommand("send", |c| {
-            c.after_help(format!("{SEND_HELP}\n\n{ROLES}\n\n{SEND_EXAMPLES}\n\n{EXIT_CODES}"))
+            c.after_help(format!(
+                "{SEND_HELP}\n\n{ROLES}\n\n{SEND_EXAMPLES}\n\n{EXIT_CODES}"
+            ))
         })
         .mut_subcommand("recv", |c| {
-            c.after_help(format!("{RECV_HELP}\n\n{ROLES}\n\n{RECV_EXAMPLES}\n\n{EXIT_CODES}"))
+            c.after_help(format!(
+                "{RECV_HELP}\n\n{ROLES}\n\n{RECV_EXAMPLES}\n\n{EXIT_CODES}"
+            ))
         })
-        .mut_subcommand("inspect", |c| c.after_help(format!("{INSPECT_HELP}\n\n{EXIT_CODES}")))
+        .mut_subcommand("inspect", |c| {
+            c.after_help(format!("{INSPECT_HELP}\n\n{EXIT_CODES}"))
+        })
 }
 
 #[derive(Parser)]
@@ -212,13 +222,13 @@ pub struct RecvArgs {
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// The segment (ipc://NAME or NAME)
-    #[arg(required_unless_present_any = ["all", "clean"])]
-    pub uri: Option<String>,
+    /// The segments (ipc://NAME or NAME)
+    #[arg(required_unless_present_any = ["all", "clean"], value_name = "URI")]
+    pub uris: Vec<String>,
     /// List every psyne segment in /dev/shm with its state
     #[arg(long)]
     pub all: bool,
-    /// Remove stale segments (whose processes all died); never a live one
+    /// Remove stale segments (whose processes all died): the ones named, or every one in /dev/shm; never a live one
     #[arg(long)]
     pub clean: bool,
     /// Print JSON
@@ -227,18 +237,21 @@ pub struct InspectArgs {
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
+    let bad = || format!("{s:?} is not a size (a number, optionally with K, M or G)");
     let t = s.trim();
-    let (num, mul) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 1usize << 10),
-        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
-        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, mul) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1usize << 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1 << 30),
         _ => (t, 1),
     };
-    let n: usize = num
-        .trim_end_matches(['i', 'I', 'b', 'B'])
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (a number, optionally with K, M or G)"))?;
-    n.checked_mul(mul).ok_or_else(|| format!("{s:?} is too large"))
+    let n: usize = num.trim().parse().map_err(|_| bad())?;
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -289,7 +302,10 @@ fn bench(a: BenchArgs) -> Result<u8, Failure> {
     let transports: Vec<String> = if a.transport.is_empty() {
         known.iter().map(|s| s.to_string()).collect()
     } else {
-        a.transport.iter().map(|t| t.trim().trim_end_matches("://").to_string()).collect()
+        a.transport
+            .iter()
+            .map(|t| t.trim().trim_end_matches("://").to_string())
+            .collect()
     };
     if let Some(bad) = transports.iter().find(|t| !known.contains(&t.as_str())) {
         return Err(Failure(
@@ -298,22 +314,41 @@ fn bench(a: BenchArgs) -> Result<u8, Failure> {
         ));
     }
     if let Some(&bad) = a.size.iter().find(|&&n| n == 0 || n > 64 << 20) {
-        return Err(Failure(exit::USAGE, format!("message size {bad} is outside 1..=64M")));
+        return Err(Failure(
+            exit::USAGE,
+            format!("message size {bad} is outside 1..=64M"),
+        ));
     }
     let opts = bench::Options {
         quick: a.quick,
         json: a.json,
         transports,
-        sizes: if a.size.is_empty() { bench::DEFAULT_SIZES.to_vec() } else { a.size },
-        modes: if a.mode.is_empty() { vec![Mode::Spsc, Mode::Mpmc] } else { a.mode },
+        sizes: if a.size.is_empty() {
+            bench::DEFAULT_SIZES.to_vec()
+        } else {
+            a.size
+        },
+        modes: if a.mode.is_empty() {
+            vec![Mode::Spsc, Mode::Mpmc]
+        } else {
+            a.mode
+        },
     };
     let report = bench::run(&opts);
     if opts.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Failure(exit::FAILURE, e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report)
+                .map_err(|e| Failure(exit::FAILURE, e.to_string()))?
+        );
     } else {
         println!("{}", bench::table(&report));
     }
-    Ok(if report.rows.iter().any(|r| r.status == "error") { exit::FAILURE } else { exit::OK })
+    Ok(if report.rows.iter().any(|r| r.status == "error") {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
 }
 
 fn main() -> ExitCode {
@@ -347,7 +382,9 @@ mod tests {
         assert_eq!(parse_size("4K"), Ok(4096));
         assert_eq!(parse_size("4KiB"), Ok(4096));
         assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("64B"), Ok(64));
         assert!(parse_size("x").is_err());
+        assert!(parse_size("K").is_err());
         assert!(parse_size("").is_err());
     }
 
@@ -356,7 +393,13 @@ mod tests {
         let mut cmd = command();
         cmd.build();
         cmd.clone().debug_assert();
-        for sub in [None, Some("bench"), Some("send"), Some("recv"), Some("inspect")] {
+        for sub in [
+            None,
+            Some("bench"),
+            Some("send"),
+            Some("recv"),
+            Some("inspect"),
+        ] {
             let mut c = match sub {
                 None => cmd.clone(),
                 Some(name) => cmd.find_subcommand(name).unwrap().clone(),

@@ -89,9 +89,16 @@ fn describe(s: &SegmentInfo) -> String {
             p.slot,
             p.pid,
             if p.alive { "alive" } else { "dead" },
-            p.command.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
+            p.command
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
             when,
-            if p.recovery_pending { ", recovery pending" } else { "" },
+            if p.recovery_pending {
+                ", recovery pending"
+            } else {
+                ""
+            },
         ));
     }
     if let Some(r) = &s.ring {
@@ -118,22 +125,28 @@ fn describe(s: &SegmentInfo) -> String {
 }
 
 pub fn inspect(a: InspectArgs) -> Result<u8, Failure> {
-    if let Some(uri) = &a.uri {
-        if !uri.starts_with("ipc://") && uri.contains("://") {
-            return Err(Failure(
-                exit::USAGE,
-                format!("{uri}: only ipc:// segments can be inspected"),
-            ));
-        }
+    if let Some(uri) = a
+        .uris
+        .iter()
+        .find(|u| !u.starts_with("ipc://") && u.contains("://"))
+    {
+        return Err(Failure(
+            exit::USAGE,
+            format!("{uri}: only ipc:// segments can be inspected"),
+        ));
     }
     if a.clean {
-        let targets: Vec<String> = match &a.uri {
-            Some(uri) => vec![uri.trim_start_matches("ipc://").to_string()],
-            None => psyne::inspect::list()?
+        let targets: Vec<String> = if a.uris.is_empty() {
+            psyne::inspect::list()?
                 .into_iter()
                 .filter(|s| s.status == Status::Stale)
                 .map(|s| s.name)
-                .collect(),
+                .collect()
+        } else {
+            a.uris
+                .iter()
+                .map(|u| u.trim_start_matches("ipc://").to_string())
+                .collect()
         };
         let mut removed = Vec::new();
         for name in targets {
@@ -165,12 +178,29 @@ pub fn inspect(a: InspectArgs) -> Result<u8, Failure> {
         }
         return Ok(exit::OK);
     }
-    let name = a.uri.as_deref().unwrap_or_default();
-    let s = psyne::inspect::segment(name)?;
+    let found = a
+        .uris
+        .iter()
+        .map(|u| psyne::inspect::segment(u))
+        .collect::<Result<Vec<_>, _>>()?;
     if a.json {
-        println!("{}", to_json(&s));
+        let v: Vec<Value> = found.iter().map(to_json).collect();
+        println!(
+            "{}",
+            if v.len() == 1 {
+                v[0].clone()
+            } else {
+                Value::Array(v)
+            }
+        );
     } else {
-        println!("{}", describe(&s));
+        for s in &found {
+            println!("{}", describe(s));
+        }
     }
-    Ok(if s.status == Status::Live { exit::OK } else { exit::NOT_LIVE })
+    Ok(if found.iter().all(|s| s.status == Status::Live) {
+        exit::OK
+    } else {
+        exit::NOT_LIVE
+    })
 }

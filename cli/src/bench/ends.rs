@@ -45,7 +45,10 @@ pub struct Duplex {
 /// (what the README recommends for speed), the channel itself otherwise.
 enum PsyneTx {
     /// The channel handle keeps a socket end's driver alive.
-    Producer { side: Producer, _channel: Channel },
+    Producer {
+        side: Producer,
+        _channel: Channel,
+    },
     Shared(Channel),
 }
 
@@ -114,7 +117,12 @@ pub fn ring_for(size: usize) -> usize {
 /// Two connected psyne ends (`first` sends to `second`): one ring on
 /// memory/ipc (two handles on it), a connection on sockets (a connector and
 /// its listener, both directions).
-pub fn psyne_pair(scheme: &str, tag: &str, mode: Mode, size: usize) -> psyne::Result<(Channel, Channel)> {
+pub fn psyne_pair(
+    scheme: &str,
+    tag: &str,
+    mode: Mode,
+    size: usize,
+) -> psyne::Result<(Channel, Channel)> {
     let ring = ring_for(size);
     let open = |uri: &str, n| Channel::open(uri, n, mode, ChannelType::Multi);
     let unique = format!("bench-{}-{tag}", std::process::id());
@@ -141,7 +149,9 @@ pub fn psyne_pair(scheme: &str, tag: &str, mode: Mode, size: usize) -> psyne::Re
             let t = Instant::now();
             while client.metrics().peers == 0 || server.metrics().peers == 0 {
                 if t.elapsed() > Duration::from_secs(10) {
-                    return Err(psyne::Error::Io(format!("{scheme}: no connection within 10 s")));
+                    return Err(psyne::Error::Io(format!(
+                        "{scheme}: no connection within 10 s"
+                    )));
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -154,7 +164,13 @@ fn sock_path(unique: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("psyne-{unique}.sock"))
 }
 
-pub fn psyne_stream(scheme: &str, tag: &str, mode: Mode, size: usize, n: usize) -> psyne::Result<Stream> {
+pub fn psyne_stream(
+    scheme: &str,
+    tag: &str,
+    mode: Mode,
+    size: usize,
+    n: usize,
+) -> psyne::Result<Stream> {
     let (a, b) = psyne_pair(scheme, tag, mode, size)?;
     let txs = psyne_tx(&a, n).map_err(psyne::Error::Io)?;
     let rxs = psyne_rx(&b, n).map_err(psyne::Error::Io)?;
@@ -199,7 +215,11 @@ fn scatter(dst: (&mut [u8], &mut [u8]), parts: [&[u8]; 2]) {
     for p in parts {
         let mut p = p;
         while !p.is_empty() {
-            let (slice, at) = if off < a.len() { (&mut a[off..], off) } else { (&mut b[off - a.len()..], off) };
+            let (slice, at) = if off < a.len() {
+                (&mut a[off..], off)
+            } else {
+                (&mut b[off - a.len()..], off)
+            };
             let n = slice.len().min(p.len());
             slice[..n].copy_from_slice(&p[..n]);
             p = &p[n..];
@@ -327,8 +347,12 @@ fn cb_bound(size: usize) -> usize {
 pub fn crossbeam_stream(size: usize, n: usize) -> Stream {
     let (s, r) = crossbeam_channel::bounded(cb_bound(size));
     Stream {
-        txs: (0..n).map(|_| Box::new(CbTx(s.clone())) as Box<dyn Tx>).collect(),
-        rxs: (0..n).map(|_| Box::new(CbRx(r.clone())) as Box<dyn Rx>).collect(),
+        txs: (0..n)
+            .map(|_| Box::new(CbTx(s.clone())) as Box<dyn Tx>)
+            .collect(),
+        rxs: (0..n)
+            .map(|_| Box::new(CbRx(r.clone())) as Box<dyn Rx>)
+            .collect(),
     }
 }
 
@@ -468,7 +492,10 @@ fn sock_stream<S: Sock>(w: S, r: S, n: usize) -> Res<Stream> {
     let txs = sides(BufWriter::with_capacity(SOCK_BUF, w), n);
     let rxs = sides(BufReader::with_capacity(SOCK_BUF, r), n);
     Ok(Stream {
-        txs: txs.into_iter().map(|w| Box::new(SockTx(w)) as Box<dyn Tx>).collect(),
+        txs: txs
+            .into_iter()
+            .map(|w| Box::new(SockTx(w)) as Box<dyn Tx>)
+            .collect(),
         rxs: rxs
             .into_iter()
             .map(|r| {
@@ -495,7 +522,8 @@ fn sock_end<S: Sock>(s: S) -> Res<(Box<dyn Tx>, Box<dyn Rx>)> {
 
 fn tcp_pair() -> Res<(TcpStream, TcpStream)> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let a = TcpStream::connect(l.local_addr().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let a = TcpStream::connect(l.local_addr().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     let (b, _) = l.accept().map_err(|e| e.to_string())?;
     for s in [&a, &b] {
         s.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -520,7 +548,10 @@ pub fn socketpair_stream(n: usize) -> Res<Stream> {
 }
 pub fn socketpair_duplex() -> Res<Duplex> {
     let (a, b) = UnixStream::pair().map_err(|e| e.to_string())?;
-    Ok(Duplex { a: sock_end(a)?, b: sock_end(b)? })
+    Ok(Duplex {
+        a: sock_end(a)?,
+        b: sock_end(b)?,
+    })
 }
 pub fn tcp_stream(n: usize) -> Res<Stream> {
     let (a, b) = tcp_pair()?;
@@ -528,7 +559,10 @@ pub fn tcp_stream(n: usize) -> Res<Stream> {
 }
 pub fn tcp_duplex() -> Res<Duplex> {
     let (a, b) = tcp_pair()?;
-    Ok(Duplex { a: sock_end(a)?, b: sock_end(b)? })
+    Ok(Duplex {
+        a: sock_end(a)?,
+        b: sock_end(b)?,
+    })
 }
 pub fn unix_stream(n: usize) -> Res<Stream> {
     let (a, b) = unix_listener_pair()?;
@@ -536,7 +570,10 @@ pub fn unix_stream(n: usize) -> Res<Stream> {
 }
 pub fn unix_duplex() -> Res<Duplex> {
     let (a, b) = unix_listener_pair()?;
-    Ok(Duplex { a: sock_end(a)?, b: sock_end(b)? })
+    Ok(Duplex {
+        a: sock_end(a)?,
+        b: sock_end(b)?,
+    })
 }
 
 // ---------------------------------------------------------- tungstenite
@@ -617,7 +654,13 @@ pub fn ws_duplex() -> Res<Duplex> {
     let (client, server, cs, ss) = ws_pair()?;
     let (c, s) = (Arc::new(Mutex::new(client)), Arc::new(Mutex::new(server)));
     Ok(Duplex {
-        a: (Box::new(WsTx(Side::Shared(c.clone()))), Box::new(WsRx(Side::Shared(c), cs))),
-        b: (Box::new(WsTx(Side::Shared(s.clone()))), Box::new(WsRx(Side::Shared(s), ss))),
+        a: (
+            Box::new(WsTx(Side::Shared(c.clone()))),
+            Box::new(WsRx(Side::Shared(c), cs)),
+        ),
+        b: (
+            Box::new(WsTx(Side::Shared(s.clone()))),
+            Box::new(WsRx(Side::Shared(s), ss)),
+        ),
     })
 }

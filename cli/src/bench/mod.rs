@@ -36,7 +36,13 @@ struct Transport {
 const TRANSPORTS: &[Transport] = &[
     Transport {
         scheme: "memory",
-        baseline: |m| if m == Mode::Spsc { "rtrb" } else { "crossbeam-channel" },
+        baseline: |m| {
+            if m == Mode::Spsc {
+                "rtrb"
+            } else {
+                "crossbeam-channel"
+            }
+        },
         stream: |m, size, n| {
             Ok(if m == Mode::Spsc {
                 ends::rtrb_stream(size)
@@ -215,15 +221,26 @@ pub fn run(opts: &Options) -> Report {
                 cell += 1;
                 let tag = format!("{cell}");
                 let base = (t.baseline)(mode);
-                bar.set_message(format!("{} {} {} psyne", t.scheme, mode_name(mode), size_name(size)));
+                bar.set_message(format!(
+                    "{} {} {} psyne",
+                    t.scheme,
+                    mode_name(mode),
+                    size_name(size)
+                ));
                 rows.push(measure(t.scheme, mode, size, "psyne", &budget, || {
                     psyne_ends(t.scheme, &tag, mode, size)
                 }));
                 bar.inc(1);
-                bar.set_message(format!("{} {} {} {base}", t.scheme, mode_name(mode), size_name(size)));
+                bar.set_message(format!(
+                    "{} {} {} {base}",
+                    t.scheme,
+                    mode_name(mode),
+                    size_name(size)
+                ));
                 rows.push(measure(t.scheme, mode, size, base, &budget, || {
                     Ok(Some((
-                        Box::new(move || (t.stream)(mode, size, threads(mode))) as Box<dyn Fn() -> Res<Stream>>,
+                        Box::new(move || (t.stream)(mode, size, threads(mode)))
+                            as Box<dyn Fn() -> Res<Stream>>,
                         Box::new(move || (t.duplex)(mode, size)) as Box<dyn Fn() -> Res<Duplex>>,
                     )))
                 }));
@@ -248,8 +265,13 @@ fn progress(steps: u64) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::with_draw_target(Some(steps), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}") {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(steps),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
@@ -268,7 +290,9 @@ fn psyne_ends(scheme: &'static str, tag: &str, mode: Mode, size: usize) -> Res<O
     }
     let (t1, t2) = (format!("{tag}-s"), format!("{tag}-d"));
     Ok(Some((
-        Box::new(move || ends::psyne_stream(scheme, &t1, mode, size, threads(mode)).map_err(|e| e.to_string())),
+        Box::new(move || {
+            ends::psyne_stream(scheme, &t1, mode, size, threads(mode)).map_err(|e| e.to_string())
+        }),
         Box::new(move || ends::psyne_duplex(scheme, &t2, mode, size).map_err(|e| e.to_string())),
     )))
 }
@@ -288,7 +312,12 @@ fn measure(
         threads: format!("{n}x{n}"),
         size,
         system: system.into(),
-        role: if system == "psyne" { "psyne" } else { "baseline" }.into(),
+        role: if system == "psyne" {
+            "psyne"
+        } else {
+            "baseline"
+        }
+        .into(),
         status: "ok".into(),
         detail: None,
         messages_per_sec: None,
@@ -299,7 +328,9 @@ fn measure(
     let result = make().and_then(|makers| {
         let Some((stream, duplex)) = makers else {
             row.status = "unsupported".into();
-            row.detail = Some(format!("this build of libpsyne refuses {scheme}:// (UNSUPPORTED)"));
+            row.detail = Some(format!(
+                "this build of libpsyne refuses {scheme}:// (UNSUPPORTED)"
+            ));
             return Ok(());
         };
         let (messages, secs) = throughput(stream()?, size, budget.throughput)?;
@@ -341,7 +372,8 @@ fn throughput(stream: Stream, size: usize, dur: Duration) -> Res<(u64, f64)> {
         .into_iter()
         .enumerate()
         .map(|(i, mut rx)| {
-            let (stop, expected, counts, go) = (stop.clone(), expected.clone(), counts.clone(), go.clone());
+            let (stop, expected, counts, go) =
+                (stop.clone(), expected.clone(), counts.clone(), go.clone());
             std::thread::spawn(move || -> Res<(u64, Instant)> {
                 let mut buf = vec![0u8; size];
                 let mut got = 0u64;
@@ -365,7 +397,10 @@ fn throughput(stream: Stream, size: usize, dur: Duration) -> Res<(u64, f64)> {
                                 return Ok((got, last));
                             }
                             if last.elapsed() > STALL {
-                                return Err(format!("no message for {} s ({total} received)", STALL.as_secs()));
+                                return Err(format!(
+                                    "no message for {} s ({total} received)",
+                                    STALL.as_secs()
+                                ));
                             }
                         }
                     }
@@ -398,7 +433,11 @@ fn throughput(stream: Stream, size: usize, dur: Duration) -> Res<(u64, f64)> {
     let mut keep = Vec::new();
     let mut first_err = None;
     for p in producers {
-        match p.join().map_err(|_| "a sender panicked".to_string()).and_then(|r| r) {
+        match p
+            .join()
+            .map_err(|_| "a sender panicked".to_string())
+            .and_then(|r| r)
+        {
             Ok((n, tx)) => {
                 sent += n;
                 keep.push(tx);
@@ -436,7 +475,10 @@ fn throughput(stream: Stream, size: usize, dur: Duration) -> Res<(u64, f64)> {
 
 /// Ping-pong for `dur`: side A sends, B echoes; each round trip is recorded.
 fn latency(d: Duplex, size: usize, dur: Duration) -> Res<Histogram<u64>> {
-    let Duplex { a: (mut atx, mut arx), b: (mut btx, mut brx) } = d;
+    let Duplex {
+        a: (mut atx, mut arx),
+        b: (mut btx, mut brx),
+    } = d;
     let stop = Arc::new(AtomicBool::new(false));
     let echo = {
         let stop = stop.clone();
@@ -452,7 +494,8 @@ fn latency(d: Duplex, size: usize, dur: Duration) -> Res<Histogram<u64>> {
         })
     };
     let mut run = || -> Res<Histogram<u64>> {
-        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
+        let mut h =
+            Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
         let msg = vec![0x5au8; size];
         let mut buf = vec![0u8; size];
         let end = Instant::now() + dur;
@@ -461,17 +504,16 @@ fn latency(d: Duplex, size: usize, dur: Duration) -> Res<Histogram<u64>> {
             let t = Instant::now();
             atx.send(&msg)?;
             atx.flush()?;
-            loop {
-                match arx.recv(&mut buf, STALL)? {
-                    Some(n) if n == size => break,
-                    Some(n) => return Err(format!("echo of {n} bytes, sent {size}")),
-                    None => return Err(format!("no echo within {} s", STALL.as_secs())),
-                }
+            match arx.recv(&mut buf, STALL)? {
+                Some(n) if n == size => {}
+                Some(n) => return Err(format!("echo of {n} bytes, sent {size}")),
+                None => return Err(format!("no echo within {} s", STALL.as_secs())),
             }
             let now = Instant::now();
             // The first round trips warm caches and connections up.
             if i >= 8 {
-                h.record(now.duration_since(t).as_nanos().max(1) as u64).map_err(|e| e.to_string())?;
+                h.record(now.duration_since(t).as_nanos().max(1) as u64)
+                    .map_err(|e| e.to_string())?;
             }
             i += 1;
             if now >= end && h.len() >= 16 {
@@ -481,7 +523,9 @@ fn latency(d: Duplex, size: usize, dur: Duration) -> Res<Histogram<u64>> {
     };
     let r = run();
     stop.store(true, Relaxed);
-    let e = echo.join().map_err(|_| "the echo thread panicked".to_string())?;
+    let e = echo
+        .join()
+        .map_err(|_| "the echo thread panicked".to_string())?;
     let h = r?;
     e?;
     Ok(h)
@@ -514,7 +558,12 @@ pub fn micros(ns: u64) -> String {
 
 fn lat(r: &Row) -> String {
     match (&r.round_trip, r.status.as_str()) {
-        (Some(l), _) => format!("{} / {} / {}", micros(l.p50_ns), micros(l.p99_ns), micros(l.p999_ns)),
+        (Some(l), _) => format!(
+            "{} / {} / {}",
+            micros(l.p50_ns),
+            micros(l.p99_ns),
+            micros(l.p999_ns)
+        ),
         (None, s) => s.to_string(),
     }
 }
@@ -528,14 +577,19 @@ fn tput(r: &Row) -> String {
 
 /// A Markdown table: one line per cell, psyne beside its baseline.
 pub fn table(report: &Report) -> String {
-    let mut lines = vec![
-        [
-            "transport", "mode", "size", "psyne throughput", "baseline", "baseline throughput", "psyne/baseline",
-            "psyne RTT p50 / p99 / p99.9 µs", "baseline RTT p50 / p99 / p99.9 µs",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let mut lines = vec![[
+        "transport",
+        "mode",
+        "size",
+        "psyne throughput",
+        "baseline",
+        "baseline throughput",
+        "psyne/baseline",
+        "psyne RTT p50 / p99 / p99.9 µs",
+        "baseline RTT p50 / p99 / p99.9 µs",
+    ]
+    .map(String::from)
+    .to_vec()];
     for pair in report.rows.chunks(2) {
         let [p, b] = pair else { continue };
         let ratio = match (p.messages_per_sec, b.messages_per_sec) {
@@ -555,7 +609,13 @@ pub fn table(report: &Report) -> String {
         ]);
     }
     let widths: Vec<usize> = (0..lines[0].len())
-        .map(|c| lines.iter().map(|l| l[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let fmt = |l: &Vec<String>| {
         let cells: Vec<String> = l
@@ -566,7 +626,14 @@ pub fn table(report: &Report) -> String {
         format!("| {} |", cells.join(" | "))
     };
     let mut out = vec![fmt(&lines[0])];
-    out.push(format!("|{}|", widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("|")));
+    out.push(format!(
+        "|{}|",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("|")
+    ));
     out.extend(lines[1..].iter().map(fmt));
     let errors: Vec<String> = report
         .rows
