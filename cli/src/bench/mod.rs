@@ -146,6 +146,9 @@ pub struct Report {
     pub cpu: String,
     pub cpus: usize,
     pub quick: bool,
+    /// /proc/loadavg's 1-minute figure before and after the run: other work
+    /// on the machine moves every figure.
+    pub load_average: [f64; 2],
     pub seconds: f64,
     pub method: &'static str,
     pub rows: Vec<Row>,
@@ -178,6 +181,13 @@ pub fn size_name(n: usize) -> String {
     } else {
         format!("{n} B")
     }
+}
+
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(f64::NAN)
 }
 
 pub fn cpu_model() -> String {
@@ -213,6 +223,7 @@ pub fn run(opts: &Options) -> Report {
     let cells = chosen.len() * opts.modes.len() * opts.sizes.len();
     let bar = progress(cells as u64 * 2);
     let started = Instant::now();
+    let load_before = load_average();
     let mut rows = Vec::new();
     let mut cell = 0;
     for &t in &chosen {
@@ -254,6 +265,7 @@ pub fn run(opts: &Options) -> Report {
         cpu: cpu_model(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         quick: opts.quick,
+        load_average: [load_before, load_average()],
         seconds: started.elapsed().as_secs_f64(),
         method: METHOD,
         rows,
@@ -653,9 +665,11 @@ pub fn table(report: &Report) -> String {
         .collect();
     out.push(String::new());
     out.push(format!(
-        "{} · {} CPUs · psyne {} · {:.1} s{}",
+        "{} · {} CPUs · load average {:.1} → {:.1} · psyne {} · {:.1} s{}",
         report.cpu,
         report.cpus,
+        report.load_average[0],
+        report.load_average[1],
         report.psyne_version,
         report.seconds,
         if report.quick { " · --quick" } else { "" }
