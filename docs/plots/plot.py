@@ -2,14 +2,17 @@
 """Plots of `psyne bench --json`: throughput against message size per
 transport, and round-trip latency percentiles, psyne beside its baseline.
 
-    target/release/psyne bench --json > docs/plots/bench.json
+    for i in 1 2 3; do target/release/psyne bench --json > docs/plots/bench-$i.json; done
     python3 -m venv /tmp/plotvenv && /tmp/plotvenv/bin/pip install matplotlib
-    /tmp/plotvenv/bin/python docs/plots/plot.py docs/plots/bench.json docs/plots
+    /tmp/plotvenv/bin/python docs/plots/plot.py docs/plots docs/plots/bench-*.json
 
-writes throughput.svg and latency.svg into the output directory, and prints
-the Markdown tables docs/PERFORMANCE.md shows.
+writes throughput.svg and latency.svg into the output directory (the first
+argument), and prints the Markdown table docs/PERFORMANCE.md shows. With
+several runs, every figure is the median of the runs, and the table gives
+the range of the psyne/baseline ratio over the runs.
 """
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -31,9 +34,45 @@ def size_name(n):
     return f"{n} B"
 
 
-def load(path):
-    report = json.loads(Path(path).read_text())
-    rows = report["rows"]
+def key(r):
+    return (r["transport"], r["mode"], r["size"], r["role"])
+
+
+def merge(runs):
+    """One row per cell and role: medians over the runs where it ran, and
+    the psyne/baseline ratio of each run (on psyne rows, `ratios`)."""
+    rows = []
+    for first in runs[0]["rows"]:
+        same = [r for run in runs for r in run["rows"] if key(r) == key(first)]
+        ok = [r for r in same if r["status"] == "ok"]
+        row = dict(first)
+        if ok:
+            row["status"] = "ok"
+            for f in ("messages_per_sec", "bytes_per_sec"):
+                row[f] = statistics.median(r[f] for r in ok)
+            row["round_trip"] = {q: statistics.median(r["round_trip"][q] for r in ok)
+                                 for q in ("p50_ns", "p99_ns", "p999_ns")}
+        rows.append(row)
+    for p in rows:
+        if p["role"] != "psyne":
+            continue
+        ratios = []
+        for run in runs:
+            by = {key(r): r for r in run["rows"]}
+            a, b = by.get(key(p)), by.get(key(p)[:3] + ("baseline",))
+            if a and b and a["status"] == b["status"] == "ok":
+                ratios.append(a["messages_per_sec"] / b["messages_per_sec"])
+        p["ratios"] = ratios
+    return rows
+
+
+def load(paths):
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    report = dict(runs[0])
+    report["runs"] = len(runs)
+    loads = [x for r in runs for x in r.get("load_average", [])]
+    report["load_average"] = [min(loads), max(loads)] if loads else [float("nan")] * 2
+    rows = merge(runs)
     transports = list(dict.fromkeys(r["transport"] for r in rows))
     sizes = sorted({r["size"] for r in rows})
     return report, rows, transports, sizes
@@ -64,9 +103,10 @@ def unsupported(rows, transport):
 
 
 def subtitle(report):
-    load = report.get("load_average", [float("nan")] * 2)
-    return (f"{report['cpu']}, {report['cpus']} CPUs, load average {load[0]:.1f}, "
-            f"psyne {report['psyne_version']}"
+    load = report["load_average"]
+    runs = f", median of {report['runs']} runs" if report["runs"] > 1 else ""
+    return (f"{report['cpu']}, {report['cpus']} CPUs, load average {load[0]:.1f}–{load[1]:.1f}, "
+            f"psyne {report['psyne_version']}{runs}"
             + (" (--quick)" if report["quick"] else ""))
 
 
@@ -136,7 +176,7 @@ def fmt_lat(r):
 
 
 def tables(rows):
-    head = ("| transport | mode | size | psyne | baseline | baseline | psyne / baseline "
+    head = ("| transport | mode | size | psyne | baseline | baseline | psyne / baseline (range) "
             "| psyne RTT p50 / p99 / p99.9 µs | baseline RTT p50 / p99 / p99.9 µs |\n"
             "|---|---|---|---:|---|---:|---:|---:|---:|")
     lines = [head]
@@ -144,6 +184,8 @@ def tables(rows):
         ratio = "–"
         if p["status"] == "ok" and b["status"] == "ok":
             ratio = f"{p['messages_per_sec'] / b['messages_per_sec']:.2f}×"
+            if len(p["ratios"]) > 1:
+                ratio += f" ({min(p['ratios']):.2f}–{max(p['ratios']):.2f})"
         lines.append(f"| {p['transport']} | {p['mode']} {p['threads']} | {size_name(p['size'])} "
                      f"| {fmt_rate(p)} | {b['system']} | {fmt_rate(b)} | {ratio} "
                      f"| {fmt_lat(p)} | {fmt_lat(b)} |")
@@ -151,10 +193,10 @@ def tables(rows):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: plot.py BENCH.json OUTDIR")
-    report, rows, transports, sizes = load(sys.argv[1])
-    out = Path(sys.argv[2])
+    if len(sys.argv) < 3:
+        sys.exit("usage: plot.py OUTDIR BENCH.json [BENCH.json ...]")
+    report, rows, transports, sizes = load(sys.argv[2:])
+    out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     throughput_plot(report, rows, transports, sizes, out)
     latency_plot(report, rows, transports, sizes, out)
