@@ -1,13 +1,18 @@
 //! Read-only inspection of `ipc://` segments: what `psyne inspect` shows.
 //!
 //! ```no_run
-//! for seg in psyne::inspect::list()? {
-//!     println!("{} {:?}", seg.name, seg.status);
-//! }
-//! let seg = psyne::inspect::segment("frames")?;
-//! if let Some(state) = &seg.ring {
-//!     println!("{} bytes queued, {} messages sent", state.depth_bytes, state.messages_sent);
-//! }
+//! use psyne::inspect::{self, Status};
+//!
+//! // Segments left by processes that all died:
+//! let stale: Vec<String> = inspect::list()?
+//!     .into_iter()
+//!     .filter(|s| s.status == Status::Stale)
+//!     .map(|s| s.name)
+//!     .collect();
+//! // One segment's depth and counters:
+//! let seg = inspect::segment("ipc://frames")?;
+//! let (queued, sent) = seg.ring.map_or((0, 0), |r| (r.depth_bytes, r.messages_sent));
+//! # let _ = (stale, queued, sent);
 //! # Ok::<(), psyne::Error>(())
 //! ```
 //!
@@ -143,8 +148,7 @@ pub struct SegmentInfo {
 /// name is invalid or no such segment exists; an unreadable or corrupt
 /// segment is a [`SegmentInfo`] with [`Status::Unusable`].
 pub fn segment(name: &str) -> Result<SegmentInfo> {
-    let name = name.strip_prefix("ipc://").unwrap_or(name);
-    crate::config::parse_uri(&format!("ipc://{name}"))?;
+    let name = &segment_name(name)?;
     let path = ipc::segment_path(name);
     if std::fs::symlink_metadata(&path).is_err() {
         return Err(Error::invalid(format!(
@@ -178,8 +182,7 @@ pub fn list() -> Result<Vec<SegmentInfo>> {
 /// the check and the file stays. Returns whether it was removed; live and
 /// unusable segments are never removed.
 pub fn remove_stale(name: &str) -> Result<bool> {
-    let name = name.strip_prefix("ipc://").unwrap_or(name);
-    crate::config::parse_uri(&format!("ipc://{name}"))?;
+    let name = &segment_name(name)?;
     let path = ipc::segment_path(name);
     let file = match open(&path) {
         Ok(f) => f,
@@ -197,6 +200,18 @@ pub fn remove_stale(name: &str) -> Result<bool> {
         && std::fs::remove_file(&path).is_ok();
     ipc::unlock_byte(&file, ipc::INIT_LOCK);
     Ok(removed)
+}
+
+/// The segment name of `ipc://NAME` or `NAME`, checked as an open checks it
+/// (a query such as `?spin=0` is allowed and ignored).
+fn segment_name(uri_or_name: &str) -> Result<String> {
+    let name = uri_or_name.strip_prefix("ipc://").unwrap_or(uri_or_name);
+    match crate::config::parse_uri(&format!("ipc://{name}"))?.endpoint {
+        crate::config::Endpoint::Ipc { name } => Ok(name),
+        _ => Err(Error::invalid(format!(
+            "{uri_or_name:?} is not an ipc:// name"
+        ))),
+    }
 }
 
 /// Opens a segment file for inspection: read-write only because taking the

@@ -121,4 +121,5 @@ fn a_live_segment_and_its_copies() {
     }
     assert!(inspect::segment(&stale).is_err(), "gone");
     assert!(inspect::segment("../etc").is_err(), "names are checked");
+    assert!(inspect::segment("tcp://localhost:1").is_err());
 }

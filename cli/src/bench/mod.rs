@@ -202,8 +202,7 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Runs the matrix. `Err` only for a failure of the harness itself; a
-/// system that fails is an "error" row.
+/// Runs the matrix; a system that fails is an "error" row with the reason.
 pub fn run(opts: &Options) -> Report {
     let budget = if opts.quick {
         Budget {
