@@ -119,6 +119,22 @@ fn send_recv_through_unix() {
     );
 }
 
+/// ws:// pipes like the others once the library has it; until then both
+/// commands refuse it with exit code 4 and say so.
+#[test]
+fn send_recv_through_ws_or_unsupported() {
+    let port = free_port();
+    let listen = format!("ws://:{port}/cli");
+    let probe = run(&["recv", &listen, "--timeout", "0.1"]);
+    if probe.status.code() == Some(4) {
+        assert!(String::from_utf8_lossy(&probe.stderr).contains("unsupported"));
+        let send = run(&["send", &format!("ws://127.0.0.1:{port}/cli")]);
+        assert_eq!(send.status.code(), Some(4));
+        return;
+    }
+    pipe_through(&listen, &format!("ws://127.0.0.1:{port}/cli"));
+}
+
 #[test]
 fn files_raw_bytes_and_types() {
     let uri = format!("ipc://{}", unique("files"));
