@@ -446,11 +446,8 @@ fn sigint_detaches_cleanly() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let pid = kid.0.as_ref().unwrap().id();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    // SAFETY: kill(2) with our child's pid (not yet reaped) and a valid signal.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
     let out = kid.0.take().unwrap().wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
