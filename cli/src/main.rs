@@ -1,5 +1,11 @@
 //! `psyne`: benchmark, send, receive and inspect psyne channels.
 
+/// Prints a line to stdout. A reader that went away (`psyne ... | head`)
+/// ends the command quietly with exit 0.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::print_line(&format!($($t)*)) };
+}
+
 mod bench;
 mod pipe;
 mod show;
@@ -336,19 +342,31 @@ fn bench(a: BenchArgs) -> Result<u8, Failure> {
     };
     let report = bench::run(&opts);
     if opts.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&report)
                 .map_err(|e| Failure(exit::FAILURE, e.to_string()))?
         );
     } else {
-        println!("{}", bench::table(&report));
+        out!("{}", bench::table(&report));
     }
     Ok(if report.rows.iter().any(|r| r.status == "error") {
         exit::FAILURE
     } else {
         exit::OK
     })
+}
+
+pub fn print_line(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(exit::OK.into());
+        }
+        eprintln!("psyne: writing stdout: {e}");
+        std::process::exit(exit::FAILURE.into());
+    }
 }
 
 fn main() -> ExitCode {

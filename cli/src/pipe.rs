@@ -185,20 +185,26 @@ pub fn recv(a: RecvArgs) -> Result<u8, Failure> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut got = 0u64;
-    let write_err = |e: std::io::Error| Failure(exit::FAILURE, format!("writing stdout: {e}"));
     while got < max {
         let msg = ch.recv_until(limit, Some(&cancel));
         match msg {
             Ok(m) => {
-                if a.show_type {
-                    write!(out, "{}\t", m.msg_type()).map_err(write_err)?;
+                let written = (|| {
+                    if a.show_type {
+                        write!(out, "{}\t", m.msg_type())?;
+                    }
+                    out.write_all(&m)?;
+                    if !a.raw {
+                        out.write_all(b"\n")?;
+                    }
+                    out.flush()
+                })();
+                match written {
+                    Ok(()) => got += 1,
+                    // The reader went away (`| head`): a normal end.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                    Err(e) => return Err(Failure(exit::FAILURE, format!("writing stdout: {e}"))),
                 }
-                out.write_all(&m).map_err(write_err)?;
-                if !a.raw {
-                    out.write_all(b"\n").map_err(write_err)?;
-                }
-                out.flush().map_err(write_err)?;
-                got += 1;
             }
             Err(psyne::Error::Timeout) if a.count.is_none() => break,
             Err(psyne::Error::Timeout) => {

@@ -155,12 +155,12 @@ pub fn inspect(a: InspectArgs) -> Result<u8, Failure> {
             }
         }
         if a.json {
-            println!("{}", json!({ "removed": removed }));
+            out!("{}", json!({ "removed": removed }));
         } else if removed.is_empty() {
-            println!("no stale segment removed");
+            out!("no stale segment removed");
         } else {
             for n in &removed {
-                println!("removed stale ipc://{n}");
+                out!("removed stale ipc://{n}");
             }
         }
         return Ok(exit::OK);
@@ -168,12 +168,12 @@ pub fn inspect(a: InspectArgs) -> Result<u8, Failure> {
     if a.all {
         let all = psyne::inspect::list()?;
         if a.json {
-            println!("{}", Value::Array(all.iter().map(to_json).collect()));
+            out!("{}", Value::Array(all.iter().map(to_json).collect()));
         } else if all.is_empty() {
-            println!("no psyne segment in /dev/shm");
+            out!("no psyne segment in /dev/shm");
         } else {
             for s in &all {
-                println!("{}", describe(s));
+                out!("{}", describe(s));
             }
         }
         return Ok(exit::OK);
@@ -185,7 +185,7 @@ pub fn inspect(a: InspectArgs) -> Result<u8, Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     if a.json {
         let v: Vec<Value> = found.iter().map(to_json).collect();
-        println!(
+        out!(
             "{}",
             if v.len() == 1 {
                 v[0].clone()
@@ -195,7 +195,7 @@ pub fn inspect(a: InspectArgs) -> Result<u8, Failure> {
         );
     } else {
         for s in &found {
-            println!("{}", describe(s));
+            out!("{}", describe(s));
         }
     }
     Ok(if found.iter().all(|s| s.status == Status::Live) {
