@@ -51,6 +51,10 @@ pub enum Status {
     /// process uses: left by processes that crashed or were killed. The next
     /// open of the name reinitialises it; [`remove_stale`] deletes it.
     Stale,
+    /// No live process uses it, but it was opened with `persist=on`: it keeps
+    /// its unread messages for the next open, which adopts it. Never removed
+    /// by [`remove_stale`].
+    Persisted,
     /// Not a segment this library can read: a foreign file, another layout
     /// version, a truncated file, or inconsistent contents. The reason is
     /// given; such files are never removed automatically.
@@ -72,6 +76,9 @@ pub struct Config {
     pub creator_pid: u32,
     /// Segment layout version.
     pub layout_version: u32,
+    /// Opened with `persist=on`: kept, with its unread messages, after the
+    /// last process detaches.
+    pub persist: bool,
 }
 
 /// One process slot in use.
@@ -207,7 +214,7 @@ pub fn remove_stale(name: &str) -> Result<bool> {
 fn segment_name(uri_or_name: &str) -> Result<String> {
     let name = uri_or_name.strip_prefix("ipc://").unwrap_or(uri_or_name);
     match crate::config::parse_uri(&format!("ipc://{name}"))?.endpoint {
-        crate::config::Endpoint::Ipc { name } => Ok(name),
+        crate::config::Endpoint::Ipc { name, .. } => Ok(name),
         _ => Err(Error::invalid(format!(
             "{uri_or_name:?} is not an ipc:// name"
         ))),
@@ -312,6 +319,7 @@ fn read_locked(name: &str, path: &Path, file: &File) -> SegmentInfo {
         channel_type,
         creator_pid: h.creator_pid.load(Ordering::Relaxed),
         layout_version: h.version.load(Ordering::Relaxed),
+        persist: h.persist.load(Ordering::Relaxed) != 0,
     });
 
     let mut live_pids = Vec::new();
@@ -358,6 +366,8 @@ fn read_locked(name: &str, path: &Path, file: &File) -> SegmentInfo {
     }
     if !live_pids.is_empty() {
         info.status = Status::Live;
+    } else if h.persist.load(Ordering::Relaxed) != 0 {
+        info.status = Status::Persisted;
     }
 
     // SAFETY: the ring's control block starts at RING_OFFSET, inside the

@@ -121,5 +121,24 @@ fn a_live_segment_and_its_copies() {
     }
     assert!(inspect::segment(&stale).is_err(), "gone");
     assert!(inspect::segment("../etc").is_err(), "names are checked");
+
+    // persist=on: kept with its unread messages after the last detach, and
+    // never taken for stale.
+    let kept = name("persisted");
+    let ch = Channel::open(
+        &format!("ipc://{kept}?persist=on"),
+        1 << 16,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    ch.send(b"for later", 3).unwrap();
+    drop(ch);
+    let seg = inspect::segment(&kept).unwrap();
+    assert_eq!(seg.status, Status::Persisted);
+    assert!(seg.config.as_ref().unwrap().persist);
+    assert_eq!(seg.ring.as_ref().unwrap().messages_sent, 1);
+    assert!(!inspect::remove_stale(&kept).unwrap());
+    std::fs::remove_file(format!("/dev/shm/psyne-{kept}")).unwrap();
     assert!(inspect::segment("tcp://localhost:1").is_err());
 }

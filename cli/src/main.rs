@@ -29,7 +29,8 @@ pub mod exit {
     /// The transport is not available in this build (UNSUPPORTED).
     pub const UNSUPPORTED: u8 = 4;
     /// `inspect NAME`: the segment exists but no live process uses it
-    /// (stale), or it is unusable (foreign, corrupt, another version).
+    /// (stale or persisted), or it is unusable (foreign, corrupt, another
+    /// version).
     pub const NOT_LIVE: u8 = 5;
 }
 
@@ -40,7 +41,7 @@ Exit codes:
   2  bad arguments (malformed URI or option, unknown transport, message too large, no such segment)
   3  --timeout ran out before the work was done
   4  transport not available in this build (UNSUPPORTED)
-  5  inspect NAME: the segment is stale or unusable (not live)
+  5  inspect NAME: the segment is stale, persisted or unusable (not live)
   128+N  send/recv ended by signal N (SIGINT: 130), after detaching cleanly";
 
 const EXAMPLES: &str = "\
@@ -109,7 +110,8 @@ Reads the segment without attaching to it: configuration, attached processes
 (alive or dead), depth, high-water mark, counters. A file that is not a
 usable psyne segment is reported with the reason, never trusted.
 A stale segment is one whose processes all died: --clean removes those (and
-only those; a live segment is never removed).
+only those: never a live segment, nor a persisted one, which was opened with
+persist=on and keeps its unread messages for the next open).
 
 Examples:
   psyne inspect ipc://jobs

@@ -8,6 +8,7 @@ fn status_name(s: &Status) -> &'static str {
     match s {
         Status::Live => "live",
         Status::Stale => "stale",
+        Status::Persisted => "persisted",
         Status::Unusable(_) => "unusable",
     }
 }
@@ -31,6 +32,7 @@ fn to_json(s: &SegmentInfo) -> Value {
             "type": format!("{:?}", c.channel_type).to_uppercase(),
             "creator_pid": c.creator_pid,
             "layout_version": c.layout_version,
+            "persist": c.persist,
         })),
         "processes": s.processes.iter().map(|p| json!({
             "slot": p.slot,
@@ -71,8 +73,14 @@ fn describe(s: &SegmentInfo) -> String {
     }
     if let Some(c) = &s.config {
         out.push(format!(
-            "  config: ring {} bytes, max message {} bytes, {:?}, {:?}, created by pid {}, layout {}",
-            c.capacity, c.max_message, c.mode, c.channel_type, c.creator_pid, c.layout_version
+            "  config: ring {} bytes, max message {} bytes, {:?}, {:?}, created by pid {}, layout {}{}",
+            c.capacity,
+            c.max_message,
+            c.mode,
+            c.channel_type,
+            c.creator_pid,
+            c.layout_version,
+            if c.persist { ", persist=on" } else { "" }
         ));
     }
     if s.processes.is_empty() && s.config.is_some() {
