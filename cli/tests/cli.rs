@@ -279,7 +279,7 @@ fn holder(name: &str, n: usize) -> Kid {
 fn inspect_live_killed_and_clean() {
     let (dead_name, live_name) = (unique("killed"), unique("live"));
     let mut dead = holder(&dead_name, 3);
-    let _live = holder(&live_name, 2);
+    let live = holder(&live_name, 2);
 
     // A live segment: its configuration, one live process, depth, counters.
     let (code, v) = inspect_json(&["inspect", "--json", &format!("ipc://{live_name}")]);
@@ -378,6 +378,9 @@ fn inspect_live_killed_and_clean() {
         "60",
     ]);
     assert_eq!(String::from_utf8_lossy(&r.stdout), "message 0\nmessage 1\n");
+    // ... and the last detach removes the segment.
+    assert!(live.wait(Duration::from_secs(60)).status.success());
+    assert!(!std::path::Path::new(&format!("/dev/shm/psyne-{live_name}")).exists());
 }
 
 #[test]
