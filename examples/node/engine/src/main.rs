@@ -5,7 +5,7 @@
 //! Unix socket.
 //!
 //! ```text
-//! psyne-node-engine psyne REQ_URI REP_URI   # requests on REQ_URI, replies on REP_URI (one channel if equal)
+//! psyne-node-engine psyne REQ_URI REP_URI [RING_BYTES]  # requests on REQ_URI, replies on REP_URI (one channel if equal); rings of 64 MiB by default
 //! psyne-node-engine ndjson                  # one JSON object per line on stdin/stdout
 //! psyne-node-engine msgpack-unix PATH       # listens on PATH; frames: u32 LE length + MessagePack map
 //! ```
@@ -85,11 +85,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
-        ["psyne", req, rep] => serve_psyne(req, rep),
+        ["psyne", req, rep] => serve_psyne(req, rep, RING),
+        ["psyne", req, rep, ring] => match ring.parse() {
+            Ok(ring) => serve_psyne(req, rep, ring),
+            Err(e) => Err(format!("ring size {ring:?}: {e}").into()),
+        },
         ["ndjson"] => serve_ndjson(),
         ["msgpack-unix", path] => serve_msgpack_unix(path),
         _ => Err(
-            "usage: psyne-node-engine psyne REQ_URI REP_URI | ndjson | msgpack-unix PATH".into(),
+            "usage: psyne-node-engine psyne REQ_URI REP_URI [RING_BYTES] | ndjson | msgpack-unix PATH".into(),
         ),
     };
     if let Err(e) = result {
@@ -100,8 +104,8 @@ fn main() {
 
 // ---- psyne ----------------------------------------------------------------
 
-fn serve_psyne(req_uri: &str, rep_uri: &str) -> Result<(), Failure> {
-    let open = |uri: &str| Channel::open(uri, RING, Mode::Spsc, ChannelType::Multi);
+fn serve_psyne(req_uri: &str, rep_uri: &str, ring: usize) -> Result<(), Failure> {
+    let open = |uri: &str| Channel::open(uri, ring, Mode::Spsc, ChannelType::Multi);
     let req = open(req_uri)?;
     let rep = if rep_uri == req_uri {
         req.clone()
