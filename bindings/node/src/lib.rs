@@ -494,13 +494,19 @@ struct Waiter {
 }
 
 impl Waiter {
-    fn start(name: &str) -> std::result::Result<Waiter, Failure> {
+    /// Starts the thread. After each wait it polls its queue for `spin`
+    /// (the channel's own polling budget) before it sleeps, so that a call
+    /// that follows soon after — the next `recv` of a request/reply loop —
+    /// is taken without a thread wake-up, as the core does for messages.
+    fn start(name: &str, spin: Duration) -> std::result::Result<Waiter, Failure> {
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                for job in rx {
+                let mut next = rx.recv().ok();
+                while let Some(job) = next.take() {
                     job.run();
+                    next = Waiter::next_job(&rx, spin);
                 }
             })
             .map_err(|e| Failure {
@@ -508,6 +514,22 @@ impl Waiter {
                 message: format!("I/O error: could not start a waiter thread: {e}"),
             })?;
         Ok(Waiter { jobs: tx })
+    }
+
+    /// The next job: polled for up to `spin`, then waited for. None once
+    /// the channel's handle dropped the queue.
+    fn next_job(rx: &crossbeam_channel::Receiver<Job>, spin: Duration) -> Option<Job> {
+        let since = Instant::now();
+        loop {
+            match rx.try_recv() {
+                Ok(job) => return Some(job),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+                Err(crossbeam_channel::TryRecvError::Empty) if since.elapsed() >= spin => {
+                    return rx.recv().ok()
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => std::hint::spin_loop(),
+            }
+        }
     }
 }
 
@@ -774,7 +796,7 @@ impl NativeChannel {
         };
         if slot.is_none() {
             let name = if recv { "psyne-node-recv" } else { "psyne-node-send" };
-            *slot = Some(Waiter::start(name).map_err(|f| throw(env, f))?);
+            *slot = Some(Waiter::start(name, channel.spin()).map_err(|f| throw(env, f))?);
         }
         let (done, promise) = env.create_deferred::<JsUnknown, Settle>()?;
         let id = self.waits.next_id.fetch_add(1, Ordering::Relaxed);
