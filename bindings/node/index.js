@@ -222,15 +222,14 @@ class Channel {
     if (o.spin !== undefined && (!Number.isInteger(o.spin) || o.spin < 0)) {
       throw invalid(`spin must be a whole number of microseconds >= 0 (got ${String(o.spin)})`);
     }
-    this.#n = new native.NativeChannel(
-      uri,
+    this.#n = new native.NativeChannel(uri, {
       bufferSize,
       mode,
-      type,
+      channelType: type,
       compression,
-      o.spin,
-      o.metrics === undefined ? undefined : Boolean(o.metrics),
-    );
+      spin: o.spin,
+      metrics: o.metrics === undefined ? undefined : Boolean(o.metrics),
+    });
   }
 
   /** Sends a copy of `data`; never waits: throws CHANNEL_FULL when there is no room. */

@@ -294,7 +294,10 @@ impl NativeReservation {
                 Failure::invalid("the reservation was already sent or cancelled"),
             ));
         };
-        owned.guard.send(msg_type).map_err(|e| throw(&env, e.into()))
+        owned
+            .guard
+            .send(msg_type)
+            .map_err(|e| throw(&env, e.into()))
     }
 
     /// Detaches `data` and gives the space back. Idempotent.
@@ -429,27 +432,29 @@ impl Job {
             done,
         } = self;
         let recv = matches!(op, Op::Recv { .. });
-        let result = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<Outcome, Failure> {
-            if waits.closed.load(Ordering::SeqCst) {
-                return Err(Failure::closed());
-            }
-            let timeout = limit.remaining();
-            let out = match op {
-                Op::Recv { view } => {
-                    let g = channel.recv_until(timeout, Some(&token))?;
-                    if view {
-                        Outcome::View(OwnedView::new(&channel, g))
-                    } else {
-                        Outcome::Copied(g.to_vec(), g.msg_type())
+        let result = catch_unwind(AssertUnwindSafe(
+            || -> std::result::Result<Outcome, Failure> {
+                if waits.closed.load(Ordering::SeqCst) {
+                    return Err(Failure::closed());
+                }
+                let timeout = limit.remaining();
+                let out = match op {
+                    Op::Recv { view } => {
+                        let g = channel.recv_until(timeout, Some(&token))?;
+                        if view {
+                            Outcome::View(OwnedView::new(&channel, g))
+                        } else {
+                            Outcome::Copied(g.to_vec(), g.msg_type())
+                        }
                     }
-                }
-                Op::Send { data, msg_type } => {
-                    channel.send_until(&data, msg_type, timeout, Some(&token))?;
-                    Outcome::Sent
-                }
-            };
-            Ok(out)
-        }))
+                    Op::Send { data, msg_type } => {
+                        channel.send_until(&data, msg_type, timeout, Some(&token))?;
+                        Outcome::Sent
+                    }
+                };
+                Ok(out)
+            },
+        ))
         .unwrap_or_else(|_| Err(Failure::panicked("waiter thread")));
         // A timed wait that began with no time left reports the timeout.
         let result = match result {
@@ -573,6 +578,18 @@ pub struct NativeCompression {
     pub enable_checksum: bool,
 }
 
+/// Open options, validated and turned into C values by index.js.
+#[napi(object)]
+pub struct NativeOptions {
+    pub buffer_size: f64,
+    pub mode: u32,
+    pub channel_type: u32,
+    pub compression: Option<NativeCompression>,
+    /// Microseconds.
+    pub spin: Option<f64>,
+    pub metrics: Option<bool>,
+}
+
 /// A channel's counters.
 #[napi(object)]
 pub struct NativeMetrics {
@@ -633,22 +650,13 @@ fn limit_arg(timeout_ms: Option<f64>) -> std::result::Result<Limit, Failure> {
 impl NativeChannel {
     /// Opens `uri`; `buffer_size` 0 attaches to an existing memory/ipc channel.
     #[napi(constructor, catch_unwind)]
-    pub fn new(
-        env: Env,
-        uri: String,
-        buffer_size: f64,
-        mode: u32,
-        channel_type: u32,
-        compression: Option<NativeCompression>,
-        spin_micros: Option<f64>,
-        metrics: Option<bool>,
-    ) -> Result<NativeChannel> {
+    pub fn new(env: Env, uri: String, options: NativeOptions) -> Result<NativeChannel> {
         let open = || -> std::result::Result<Channel, Failure> {
             let mut b = Channel::builder(uri)
-                .buffer_size(size_arg("bufferSize", buffer_size)?)
-                .mode(Mode::from_raw(mode.into())?)
-                .channel_type(ChannelType::from_raw(channel_type.into())?);
-            if let Some(c) = compression {
+                .buffer_size(size_arg("bufferSize", options.buffer_size)?)
+                .mode(Mode::from_raw(options.mode.into())?)
+                .channel_type(ChannelType::from_raw(options.channel_type.into())?);
+            if let Some(c) = options.compression {
                 b = b.compression(CompressionConfig {
                     kind: CompressionType::from_raw(c.kind.into())?,
                     level: c.level,
@@ -659,10 +667,10 @@ impl NativeChannel {
                     enable_checksum: c.enable_checksum,
                 });
             }
-            if let Some(us) = spin_micros {
+            if let Some(us) = options.spin {
                 b = b.spin(Duration::from_micros(size_arg("spin", us)? as u64));
             }
-            if let Some(on) = metrics {
+            if let Some(on) = options.metrics {
                 b = b.metrics(on);
             }
             Ok(b.build()?)
@@ -767,7 +775,9 @@ impl NativeChannel {
         let ch = self.open(&env)?.clone();
         if self.waits.recv_pending.load(Ordering::SeqCst) == 0 {
             match ch.try_recv() {
-                Ok(g) if view => return Ok(view_object(&env, OwnedView::new(&ch, g))?.into_unknown()),
+                Ok(g) if view => {
+                    return Ok(view_object(&env, OwnedView::new(&ch, g))?.into_unknown())
+                }
                 Ok(g) => {
                     let buf = env.create_buffer_copy(&g[..])?.into_raw();
                     return Ok(message_object(&env, buf, g.msg_type())?.into_unknown());
@@ -795,7 +805,11 @@ impl NativeChannel {
             &mut self.send_waiter
         };
         if slot.is_none() {
-            let name = if recv { "psyne-node-recv" } else { "psyne-node-send" };
+            let name = if recv {
+                "psyne-node-recv"
+            } else {
+                "psyne-node-send"
+            };
             *slot = Some(Waiter::start(name, channel.spin()).map_err(|f| throw(env, f))?);
         }
         let (done, promise) = env.create_deferred::<JsUnknown, Settle>()?;
