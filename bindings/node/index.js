@@ -94,16 +94,20 @@ function abortedError(signal) {
  * Runs a native waiting call with the options' signal: the native result is
  * a value, a PsyneError (thrown), or a promise of either.
  */
-async function waitWith(opts, call) {
+async function waitWith(opts, call, tryFirst) {
   const timeout = timeoutArg(opts);
   const signal = opts?.signal;
+  if (signal?.aborted) throw abortedError(signal);
+  if (tryFirst) {
+    const r = tryFirst();
+    if (r !== null) return r;
+  }
   if (signal === undefined || signal === null) {
     let r = call(timeout, undefined);
     if (r instanceof Promise) r = await r;
     if (r instanceof PsyneError) throw r;
     return r;
   }
-  if (signal.aborted) throw abortedError(signal);
   const token = new native.NativeCancel();
   const onAbort = () => token.cancel();
   signal.addEventListener('abort', onAbort, { once: true });
@@ -119,6 +123,12 @@ async function waitWith(opts, call) {
     signal.removeEventListener('abort', onAbort);
   }
 }
+
+/** Pool of the small messages `tryRecv`/`recv` copy out (see `Channel#tryRecv`). */
+const POOL_SIZE = 64 * 1024;
+/** Messages up to this size are copied into the pool; larger ones get a Buffer of their own. */
+const POOLED_MAX = 8 * 1024;
+const TWO_32 = 4294967296;
 
 /**
  * A received message that is a view of the ring memory itself: `data` is a
@@ -194,6 +204,8 @@ class Reservation {
  */
 class Channel {
   #n;
+  #pool = null;
+  #poolOffset = 0;
   constructor(uri, options = {}) {
     if (typeof uri !== 'string') throw invalid(`uri must be a string (got ${typeof uri})`);
     const o = options ?? {};
@@ -252,12 +264,29 @@ class Channel {
 
   /** The next message `{ data, type }` (data copied out of the ring), or null when none is queued. */
   tryRecv() {
-    return this.#n.tryRecv();
+    // Small messages are copied into a pool Buffer and handed out as slices
+    // of it, as Buffer.allocUnsafe does (one ArrayBuffer per message would
+    // cost more than the copy); a slice's `.buffer` is the shared pool.
+    if (this.#pool === null || this.#pool.length - this.#poolOffset < POOLED_MAX) {
+      this.#pool = Buffer.allocUnsafeSlow(POOL_SIZE);
+      this.#poolOffset = 0;
+    }
+    const r = this.#n.tryRecv(this.#pool, this.#poolOffset);
+    if (typeof r !== 'number') return r;
+    const type = r % TWO_32;
+    const len = (r - type) / TWO_32;
+    const start = this.#poolOffset;
+    this.#poolOffset = (start + len + 7) & ~7; // 8-byte aligned slices
+    return { data: this.#pool.subarray(start, start + len), type };
   }
 
   /** Waits for the next message `{ data, type }` (until `timeout` ms, or `signal`). */
   recv(opts = undefined) {
-    return waitWith(opts, (timeout, token) => this.#n.recv(false, timeout, token));
+    return waitWith(
+      opts,
+      (timeout, token) => this.#n.recv(false, timeout, token),
+      () => this.tryRecv(),
+    );
   }
 
   /** The next message as a zero-copy `View`, or null when none is queued. */

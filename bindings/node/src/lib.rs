@@ -729,20 +729,36 @@ impl NativeChannel {
         self.enqueue(&env, ch, op, limit, cancel)
     }
 
-    /// The next message copied into a Buffer of its own, or null when none
-    /// is queued (or a `recv` of this handle is waiting for one).
+    /// The next message copied out of the ring, or null when none is queued
+    /// (or a `recv` of this handle is waiting for one).
+    ///
+    /// Small messages are copied into `pool` at `offset` (index.js keeps a
+    /// pool Buffer and hands out slices of it, as Node's `Buffer.allocUnsafe`
+    /// does): a separate ArrayBuffer per message costs several times the
+    /// copy. Then the result is a number, `len * 2^32 + type` (exact in a
+    /// double: `len` fits the pool's few KiB). A message larger than the
+    /// room left at `offset` comes back as `{ data, type }` with a Buffer of
+    /// its own.
     #[napi(catch_unwind)]
-    pub fn try_recv(&self, env: Env) -> Result<Option<JsObject>> {
+    pub fn try_recv(&self, env: Env, pool: JsBuffer, offset: u32) -> Result<JsUnknown> {
         let ch = self.open(&env)?;
         if self.waits.recv_pending.load(Ordering::SeqCst) > 0 {
-            return Ok(None);
+            return Ok(env.get_null()?.into_unknown());
         }
         match ch.try_recv() {
             Ok(g) => {
+                let mut pool = pool.into_value()?;
+                let room = pool.len().saturating_sub(offset as usize);
+                if g.len() <= room && g.len() < 1 << 20 {
+                    let at = offset as usize;
+                    pool[at..at + g.len()].copy_from_slice(&g);
+                    let packed = g.len() as f64 * 4_294_967_296.0 + f64::from(g.msg_type());
+                    return Ok(env.create_double(packed)?.into_unknown());
+                }
                 let buf = env.create_buffer_copy(&g[..])?.into_raw();
-                Ok(Some(message_object(&env, buf, g.msg_type())?))
+                Ok(message_object(&env, buf, g.msg_type())?.into_unknown())
             }
-            Err(psyne::Error::NoMessage) => Ok(None),
+            Err(psyne::Error::NoMessage) => Ok(env.get_null()?.into_unknown()),
             Err(e) => Err(throw(&env, e.into())),
         }
     }

@@ -379,3 +379,21 @@ test('MPMC: handles in worker threads of one process share the ring', async () =
   await new Promise((r) => w.once('exit', r));
   ch.close();
 });
+
+test('received Buffers keep their bytes across many receives (pooled small copies, own large ones)', async () => {
+  const ch = mem({ bufferSize: 1 << 20 });
+  const sizes = [];
+  for (let i = 0; i < 400; i++) sizes.push(i % 50 === 0 ? 9000 + i : (i * 37) % 700);
+  const kept = [];
+  for (let i = 0; i < sizes.length; i++) {
+    ch.send(Buffer.alloc(sizes[i], i & 0xff), i);
+    kept.push(i % 2 ? ch.tryRecv() : await ch.recv());
+  }
+  // Later receives never overwrite earlier messages' bytes.
+  kept.forEach((m, i) => {
+    assert.equal(m.type, i);
+    assert.equal(m.data.length, sizes[i]);
+    assert.ok(m.data.every((b) => b === (i & 0xff)), `message ${i} changed`);
+  });
+  ch.close();
+});
