@@ -203,7 +203,7 @@ class Reservation {
  * 'spsc', type: 'multi' })`. See docs/NODE.md.
  */
 class Channel {
-  #n;
+  #n; // the native channel (an External)
   #pool = null;
   #poolOffset = 0;
   constructor(uri, options = {}) {
@@ -234,7 +234,7 @@ class Channel {
     if (o.spin !== undefined && (!Number.isInteger(o.spin) || o.spin < 0)) {
       throw invalid(`spin must be a whole number of microseconds >= 0 (got ${String(o.spin)})`);
     }
-    this.#n = new native.NativeChannel(uri, {
+    this.#n = native.channelOpen(uri, {
       bufferSize,
       mode,
       channelType: type,
@@ -246,7 +246,7 @@ class Channel {
 
   /** Sends a copy of `data`; never waits: throws CHANNEL_FULL when there is no room. */
   send(data, msgType = 0) {
-    this.#n.send(bytes(data), msgTypeArg(msgType));
+    native.channelSend(this.#n, bytes(data), msgTypeArg(msgType));
   }
 
   /** Sends a copy of `data`, waiting for room (until `timeout` ms, or `signal`). */
@@ -259,7 +259,7 @@ class Channel {
     } catch (e) {
       return Promise.reject(e);
     }
-    return waitWith(opts, (timeout, token) => this.#n.sendAsync(buf, t, timeout, token));
+    return waitWith(opts, (timeout, token) => native.channelSendAsync(this.#n, buf, t, timeout, token));
   }
 
   /** The next message `{ data, type }` (data copied out of the ring), or null when none is queued. */
@@ -271,7 +271,7 @@ class Channel {
       this.#pool = Buffer.allocUnsafeSlow(POOL_SIZE);
       this.#poolOffset = 0;
     }
-    const r = this.#n.tryRecv(this.#pool, this.#poolOffset);
+    const r = native.channelTryRecv(this.#n, this.#pool, this.#poolOffset);
     if (typeof r !== 'number') return r;
     const type = r % TWO_32;
     const len = (r - type) / TWO_32;
@@ -284,75 +284,75 @@ class Channel {
   recv(opts = undefined) {
     return waitWith(
       opts,
-      (timeout, token) => this.#n.recv(false, timeout, token),
+      (timeout, token) => native.channelRecv(this.#n, false, timeout, token),
       () => this.tryRecv(),
     );
   }
 
   /** The next message as a zero-copy `View`, or null when none is queued. */
   tryRecvView() {
-    const r = this.#n.tryRecvView();
+    const r = native.channelTryRecvView(this.#n);
     return r === null ? null : new View(r);
   }
 
   /** Waits for the next message as a zero-copy `View`. */
   async recvView(opts = undefined) {
-    return new View(await waitWith(opts, (timeout, token) => this.#n.recv(true, timeout, token)));
+    return new View(await waitWith(opts, (timeout, token) => native.channelRecv(this.#n, true, timeout, token)));
   }
 
   /** Reserves `size` writable bytes in the ring; never waits (CHANNEL_FULL when full). */
   reserve(size) {
     if (!Number.isInteger(size) || size < 0) throw invalid(`size must be a whole number of bytes >= 0 (got ${String(size)})`);
-    return new Reservation(this.#n.reserve(size));
+    return new Reservation(native.channelReserve(this.#n, size));
   }
 
   /** Stops the channel, every handle on it: waits wake; sends fail; receivers drain, then CHANNEL_STOPPED. */
   stop() {
-    this.#n.stop();
+    native.channelStop(this.#n);
   }
 
   /** Closes this handle (not the channel: other handles and processes go on). Idempotent. */
   close() {
-    this.#n.close();
+    native.channelClose(this.#n);
   }
 
   get closed() {
-    return this.#n.closed;
+    return native.channelClosed(this.#n);
   }
 
   get stopped() {
-    return this.#n.stopped;
+    return native.channelStopped(this.#n);
   }
 
   get uri() {
-    return this.#n.uri;
+    return native.channelUri(this.#n);
   }
 
   get bufferSize() {
-    return this.#n.bufferSize;
+    return native.channelBufferSize(this.#n);
   }
 
   get maxMessageSize() {
-    return this.#n.maxMessageSize;
+    return native.channelMaxMessageSize(this.#n);
   }
 
   /** A socket end's `HOST:PORT` or path (the real port of a `:0` listener); null on memory/ipc. */
   get localAddress() {
-    return this.#n.localAddress;
+    return native.channelLocalAddress(this.#n);
   }
 
   /** The last protocol violation or close reason seen on a socket end, or null. */
   get lastPeerError() {
-    return this.#n.lastPeerError;
+    return native.channelLastPeerError(this.#n);
   }
 
   /** The channel's counters (numbers). */
   metrics() {
-    return this.#n.metrics();
+    return native.channelMetrics(this.#n);
   }
 
   resetMetrics() {
-    this.#n.resetMetrics();
+    native.channelResetMetrics(this.#n);
   }
 
   /** `for await (const { data, type } of channel)`: every message until the channel is stopped and drained (or closed). */
