@@ -421,7 +421,17 @@ enum Outcome {
 }
 
 impl Job {
+    /// Waits (on a waiter thread) and settles the promise.
     fn run(self) {
+        self.complete(None)
+    }
+
+    /// Settles the promise with `failure` without waiting.
+    fn fail(self, failure: Failure) {
+        self.complete(Some(failure))
+    }
+
+    fn complete(self, failure: Option<Failure>) {
         let Job {
             op,
             channel,
@@ -434,6 +444,9 @@ impl Job {
         let recv = matches!(op, Op::Recv { .. });
         let result = catch_unwind(AssertUnwindSafe(
             || -> std::result::Result<Outcome, Failure> {
+                if let Some(f) = failure {
+                    return Err(f);
+                }
                 if waits.closed.load(Ordering::SeqCst) {
                     return Err(Failure::closed());
                 }
@@ -848,8 +861,9 @@ impl NativeChannel {
         };
         if let Some(w) = slot.as_ref() {
             if let Err(crossbeam_channel::SendError(job)) = w.jobs.send(job) {
-                // The thread is gone (it never exits while the sender lives).
-                job.run();
+                // The thread is gone: it never exits while the sender lives,
+                // so only a panic outside a job could end it.
+                job.fail(Failure::panicked("waiter thread ended"));
             }
         }
         Ok(promise.into_unknown())
