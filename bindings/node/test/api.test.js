@@ -75,6 +75,8 @@ test('open: options, getters, and every refusal', () => {
   throwsWith(() => mem({ spin: -3 }), 'INVALID_ARGUMENT', /spin/);
   throwsWith(() => new Channel(`memory://${unique('attach')}`, { bufferSize: 0 }), 'INVALID_ARGUMENT');
   throwsWith(() => new Channel('ws://127.0.0.1:1/feed'), 'UNSUPPORTED');
+  throwsWith(() => new Channel('unix:///nonexistent-psyne-dir/x.sock?role=listen'), 'IO', /cannot listen/);
+  throwsWith(() => new Channel(`memory://${unique('huge')}`, { bufferSize: 2 ** 40 }), 'OUT_OF_MEMORY', /could not allocate/);
   throwsWith(() => mem({ compression: { type: 'lz4' } }), 'UNSUPPORTED', /compression/);
   throwsWith(() => mem({ compression: { type: 'gzip' } }), 'INVALID_ARGUMENT', /compression.type/);
   // Compression NONE is accepted, as an object or a name.
