@@ -152,11 +152,11 @@ class View {
     return this.#data.length;
   }
   get released() {
-    return this.#native.released;
+    return native.viewReleased(this.#native);
   }
   /** Frees the message's space and detaches `data`. Idempotent. */
   release() {
-    this.#native.release(this.#data);
+    native.viewRelease(this.#native, this.#data);
   }
   [Symbol.dispose]() {
     this.release();
@@ -183,15 +183,15 @@ class Reservation {
   }
   /** Whether it was sent or cancelled. */
   get done() {
-    return this.#native.done;
+    return native.reservationDone(this.#native);
   }
   /** Publishes the bytes as one message of type `msgType`. */
   send(msgType = 0) {
-    this.#native.send(this.#data, msgTypeArg(msgType));
+    native.reservationSend(this.#native, this.#data, msgTypeArg(msgType));
   }
   /** Gives the space back. Idempotent. */
   cancel() {
-    this.#native.cancel(this.#data);
+    native.reservationCancel(this.#native, this.#data);
   }
   [Symbol.dispose]() {
     this.cancel();

@@ -248,78 +248,84 @@ fn detach(env: &Env, buf: &JsBuffer, ptr: *const u8) -> Result<()> {
     Ok(())
 }
 
-/// A received zero-copy view (JavaScript: `View`).
-#[napi]
+/// A received zero-copy view, held by JavaScript as an `External` (index.js:
+/// `View`; Externals rather than napi-rs classes for the reason given at
+/// [`NativeChannel`]).
 pub struct NativeView {
     shelf: Shelf<OwnedView>,
     ptr: usize,
 }
 
-#[napi]
-impl NativeView {
-    /// Detaches `data` (the Buffer handed out with this view) and frees the
-    /// message's space. Idempotent.
-    #[napi(catch_unwind)]
-    pub fn release(&mut self, env: Env, data: JsBuffer) -> Result<()> {
-        if self.shelf.borrow().is_none() {
-            return Ok(());
-        }
-        detach(&env, &data, self.ptr as *const u8)?;
-        drop(self.shelf.borrow_mut().take());
-        Ok(())
+/// Detaches `data` (the Buffer handed out with the view) and frees the
+/// message's space. Idempotent.
+#[napi(catch_unwind)]
+pub fn view_release(env: Env, view: External<NativeView>, data: JsBuffer) -> Result<()> {
+    if view.shelf.borrow().is_none() {
+        return Ok(());
     }
-
-    /// Whether `release` was called (or the Buffer collected).
-    #[napi(getter)]
-    pub fn released(&self) -> bool {
-        self.shelf.borrow().is_none()
-    }
+    detach(&env, &data, view.ptr as *const u8)?;
+    drop(view.shelf.borrow_mut().take());
+    Ok(())
 }
 
-/// A reservation (JavaScript: `Reservation`).
-#[napi]
+/// Whether the view was released (or its Buffer collected).
+#[napi(catch_unwind)]
+pub fn view_released(view: External<NativeView>) -> bool {
+    view.shelf.borrow().is_none()
+}
+
+/// A reservation, held by JavaScript as an `External` (index.js:
+/// `Reservation`).
 pub struct NativeReservation {
     shelf: Shelf<OwnedReservation>,
     ptr: usize,
 }
 
-#[napi]
 impl NativeReservation {
-    /// Detaches `data` and publishes the bytes with type `msg_type`.
-    #[napi(catch_unwind)]
-    pub fn send(&mut self, env: Env, data: JsBuffer, msg_type: u32) -> Result<()> {
-        let Some(owned) = self.take(&env, &data)? else {
-            return Err(throw(
-                &env,
-                Failure::invalid("the reservation was already sent or cancelled"),
-            ));
-        };
-        owned
-            .guard
-            .send(msg_type)
-            .map_err(|e| throw(&env, e.into()))
-    }
-
-    /// Detaches `data` and gives the space back. Idempotent.
-    #[napi(catch_unwind)]
-    pub fn cancel(&mut self, env: Env, data: JsBuffer) -> Result<()> {
-        drop(self.take(&env, &data)?);
-        Ok(())
-    }
-
-    /// Whether it was sent or cancelled (or its Buffer collected).
-    #[napi(getter)]
-    pub fn done(&self) -> bool {
-        self.shelf.borrow().is_none()
-    }
-
-    fn take(&mut self, env: &Env, data: &JsBuffer) -> Result<Option<OwnedReservation>> {
+    fn take(&self, env: &Env, data: &JsBuffer) -> Result<Option<OwnedReservation>> {
         if self.shelf.borrow().is_none() {
             return Ok(None);
         }
         detach(env, data, self.ptr as *const u8)?;
         Ok(self.shelf.borrow_mut().take())
     }
+}
+
+/// Detaches `data` and publishes the bytes with type `msg_type`.
+#[napi(catch_unwind)]
+pub fn reservation_send(
+    env: Env,
+    res: External<NativeReservation>,
+    data: JsBuffer,
+    msg_type: u32,
+) -> Result<()> {
+    let Some(owned) = res.take(&env, &data)? else {
+        return Err(throw(
+            &env,
+            Failure::invalid("the reservation was already sent or cancelled"),
+        ));
+    };
+    owned
+        .guard
+        .send(msg_type)
+        .map_err(|e| throw(&env, e.into()))
+}
+
+/// Detaches `data` and gives the space back. Idempotent.
+#[napi(catch_unwind)]
+pub fn reservation_cancel(
+    env: Env,
+    res: External<NativeReservation>,
+    data: JsBuffer,
+) -> Result<()> {
+    drop(res.take(&env, &data)?);
+    Ok(())
+}
+
+/// Whether the reservation was sent or cancelled (or its Buffer collected).
+#[napi(catch_unwind)]
+pub fn reservation_done(res: External<NativeReservation>) -> bool {
+    res.shelf.borrow().is_none()
 }
 
 /// `{ data, type, view }` for a received view.
@@ -339,7 +345,7 @@ fn view_object(env: &Env, owned: OwnedView) -> Result<JsObject> {
     let mut obj = env.create_object()?;
     obj.set_named_property("data", data)?;
     obj.set_named_property("type", msg_type)?;
-    obj.set_named_property("view", view.into_instance(*env)?)?;
+    obj.set_named_property("view", External::new(view))?;
     Ok(obj)
 }
 
@@ -891,7 +897,7 @@ impl NativeChannel {
         };
         let mut obj = env.create_object()?;
         obj.set_named_property("data", data)?;
-        obj.set_named_property("reservation", res.into_instance(env)?)?;
+        obj.set_named_property("reservation", External::new(res))?;
         Ok(obj)
     }
 
