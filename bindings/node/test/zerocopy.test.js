@@ -37,7 +37,12 @@ test('reserve: fill in place, send, received as a view of the same bytes', async
   assert.equal(v.data.byteOffset, 0);
   assert.equal(v.data.buffer.byteLength, 11);
   const view = v.data;
+  const part = view.subarray(2, 6);
+  const dv = new DataView(view.buffer, view.byteOffset, view.length);
+  assert.equal(part.toString(), 'llo ');
   v.release();
+  assert.equal(part.length, 0, 'a subarray made before release is detached too');
+  assert.throws(() => dv.getUint8(0), TypeError);
   assert.equal(v.released, true);
   assert.equal(view.length, 0, 'a released view is detached');
   assert.equal(view.buffer.byteLength, 0);
