@@ -5,6 +5,7 @@
 // with SIGKILL.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { pack, unpack } = require('msgpackr');
@@ -70,6 +71,10 @@ test('Node <-> Rust over ipc:// (two shared-memory rings)', async () => {
   const rx = new Channel(rep, { bufferSize: RING });
   try {
     await engine.ready;
+    // The shared memory is the owner's alone.
+    for (const n of [`${name}.req`, `${name}.rep`]) {
+      assert.equal(fs.statSync(`/dev/shm/psyne-${n}`).mode & 0o777, 0o600);
+    }
     await exchange(tx, rx);
     assert.equal((await call(tx, rx, { op: 'shutdown' })).op, 'bye');
     assert.deepEqual(await engine.exited, { code: 0, sig: null });
@@ -78,6 +83,9 @@ test('Node <-> Rust over ipc:// (two shared-memory rings)', async () => {
     tx.close();
     rx.close();
   }
+  // The last process to detach removed the segments.
+  assert.equal(fs.existsSync(`/dev/shm/psyne-${name}.req`), false);
+  assert.equal(fs.existsSync(`/dev/shm/psyne-${name}.rep`), false);
 });
 
 test('Node <-> Rust over unix:// (one socket channel, both directions)', async () => {
