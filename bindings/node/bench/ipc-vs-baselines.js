@@ -10,7 +10,10 @@
 // ack back; p50), small-message throughput (100 B messages, one ack at the
 // end) and large-message throughput (1 MiB messages, one ack at the end).
 //
-//   node bench/ipc-vs-baselines.js [--quick] [--json FILE]
+//   node bench/ipc-vs-baselines.js [--quick] [--json FILE] [--spin MICROS]
+//
+// --spin sets the polling budget of the psyne channels on both sides (the
+// `spin` option; default 20 µs).
 //
 // The engine binary: $PSYNE_NODE_ENGINE, else built with cargo into
 // $CARGO_TARGET_DIR (default target/node).
@@ -24,7 +27,9 @@ const { Channel } = require('..');
 const { engineBinary, unique } = require('../test/helpers');
 
 const quick = process.argv.includes('--quick');
-const jsonOut = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : null;
+const arg = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : null);
+const jsonOut = arg('--json');
+const spin = arg('--spin') === null ? undefined : Number(arg('--spin'));
 
 const N = quick
   ? { rt: 2000, kib: 1000, mib: 60, mib10: 12, small: 100000, large: 100, warm: 200 }
@@ -197,9 +202,10 @@ async function psyneIpc() {
   const name = unique('bench');
   const req = `ipc://${name}.req`;
   const rep = `ipc://${name}.rep`;
-  const child = spawn(engineBinary(), ['psyne', req, rep, String(RING)], { stdio: ['ignore', 'inherit', 'pipe'] });
-  const tx = new Channel(req, { bufferSize: RING });
-  const rx = new Channel(rep, { bufferSize: RING });
+  const q = spin === undefined ? '' : `?spin=${spin}`;
+  const child = spawn(engineBinary(), ['psyne', req + q, rep + q, String(RING)], { stdio: ['ignore', 'inherit', 'pipe'] });
+  const tx = new Channel(req, { bufferSize: RING, spin });
+  const rx = new Channel(rep, { bufferSize: RING, spin });
   await new Promise((resolve, reject) => {
     child.stderr.on('data', (d) => (/serving/.test(String(d)) ? resolve() : process.stderr.write(d)));
     child.once('exit', () => reject(new Error('psyne engine exited')));
@@ -282,7 +288,9 @@ function table(rows) {
 
 (async () => {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`# psyne Node benchmark (${quick ? 'quick' : 'full'}), ${new Date().toISOString()}, ${cpu}, ${os.cpus().length} CPUs, Node ${process.version}`);
+  console.log(
+    `# psyne Node benchmark (${quick ? 'quick' : 'full'}${spin === undefined ? '' : `, spin ${spin} µs`}), ${new Date().toISOString()}, ${cpu}, ${os.cpus().length} CPUs, Node ${process.version}`,
+  );
   engineBinary(); // build before timing anything
   const rows = [];
   for (const make of [ndjson, msgpackUnix, psyneIpc]) {
