@@ -1,7 +1,8 @@
-//! The native half of the Node.js package `psyne`: napi-rs classes over the
-//! Rust API of the `psyne` crate. `index.js` wraps them into the public API
-//! (`Channel`, `PsyneError`, views, reservations); nothing here is meant to be
-//! called directly.
+//! The native half of the Node.js package `psyne`: napi-rs functions over
+//! the Rust API of the `psyne` crate. A channel, a view and a reservation are
+//! napi `External`s that JavaScript passes back in; `index.js` wraps them
+//! into the public API (`Channel`, `PsyneError`, `View`, `Reservation`), and
+//! nothing here is meant to be called directly.
 //!
 //! Waiting never happens on the JavaScript thread. A call that cannot finish
 //! at once (a receive on an empty ring, a send on a full one) is handed to one
@@ -11,9 +12,9 @@
 //! and no timer polls. Each wait carries its own [`CancelToken`], triggered by
 //! an `AbortSignal` or by `close()`.
 //!
-//! No Rust panic crosses into Node: every exported method is built with
-//! `catch_unwind`, and waiter jobs, promise resolvers and buffer finalizers
-//! catch their own.
+//! No Rust panic crosses into Node: every exported function is built with
+//! `catch_unwind`, and waiter jobs, promise resolvers, buffer finalizers and
+//! the channel's `Drop` catch their own.
 
 use napi::bindgen_prelude::*;
 use napi::{Env, JsBuffer, JsDeferred, JsFunction, JsObject, JsUnknown, NapiRaw, Ref};
@@ -565,7 +566,7 @@ pub struct NativeCancel {
 
 #[napi]
 impl NativeCancel {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new() -> NativeCancel {
         NativeCancel {
             token: CancelToken::new(),
