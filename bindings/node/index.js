@@ -94,7 +94,7 @@ function abortedError(signal) {
  * Runs a native waiting call with the options' signal: the native result is
  * a value, a PsyneError (thrown), or a promise of either.
  */
-async function waitWith(opts, call, tryFirst) {
+async function waitWith(handle, opts, call, tryFirst) {
   const timeout = timeoutArg(opts);
   const signal = opts?.signal;
   if (signal?.aborted) throw abortedError(signal);
@@ -109,7 +109,10 @@ async function waitWith(opts, call, tryFirst) {
     return r;
   }
   const token = new native.NativeCancel();
-  const onAbort = () => token.cancel();
+  const onAbort = () => {
+    token.cancel();
+    native.channelWake(handle); // the wait may be queued behind another
+  };
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     let r = call(timeout, token);
@@ -259,7 +262,7 @@ class Channel {
     } catch (e) {
       return Promise.reject(e);
     }
-    return waitWith(opts, (timeout, token) => native.channelSendAsync(this.#n, buf, t, timeout, token));
+    return waitWith(this.#n, opts, (timeout, token) => native.channelSendAsync(this.#n, buf, t, timeout, token));
   }
 
   /** The next message `{ data, type }` (data copied out of the ring), or null when none is queued. */
@@ -283,6 +286,7 @@ class Channel {
   /** Waits for the next message `{ data, type }` (until `timeout` ms, or `signal`). */
   recv(opts = undefined) {
     return waitWith(
+      this.#n,
       opts,
       (timeout, token) => native.channelRecv(this.#n, false, timeout, token),
       () => this.tryRecv(),
@@ -297,7 +301,7 @@ class Channel {
 
   /** Waits for the next message as a zero-copy `View`. */
   async recvView(opts = undefined) {
-    return new View(await waitWith(opts, (timeout, token) => native.channelRecv(this.#n, true, timeout, token)));
+    return new View(await waitWith(this.#n, opts, (timeout, token) => native.channelRecv(this.#n, true, timeout, token)));
   }
 
   /** Reserves `size` writable bytes in the ring; never waits (CHANNEL_FULL when full). */

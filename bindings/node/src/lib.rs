@@ -428,59 +428,86 @@ enum Outcome {
 }
 
 impl Job {
-    /// Waits (on a waiter thread) and settles the promise.
-    fn run(self) {
-        self.complete(None)
+    /// Waits (on the waiter thread whose state is `waiter`) and settles the
+    /// promise.
+    ///
+    /// The core waits on the waiter's `interrupt` token, not on the job's
+    /// own: an abort (of this job or of one queued behind it), a new job,
+    /// or `close()` trigger it, and the wait then starts over after
+    /// settling whatever queued job was aborted or ran out of time — so a
+    /// queued wait's timeout and signal take effect while the one ahead
+    /// of it still waits. The wait is also cut short at the earliest
+    /// deadline in the queue, for the same reason.
+    fn run(self, waiter: &WaiterState) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.wait(waiter)))
+            .unwrap_or_else(|_| Err(Failure::panicked("waiter thread")));
+        self.settle_with(outcome);
+    }
+
+    fn wait(&self, waiter: &WaiterState) -> std::result::Result<Outcome, Failure> {
+        loop {
+            waiter.interrupt.reset();
+            waiter.sweep();
+            if self.waits.closed.load(Ordering::SeqCst) {
+                return Err(Failure::closed());
+            }
+            if self.token.is_cancelled() {
+                return Err(psyne::Error::Cancelled.into());
+            }
+            let mine = self.limit.remaining();
+            let queued = waiter
+                .earliest_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = match (mine, queued) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let cancel = Some(&waiter.interrupt);
+            let attempt = match &self.op {
+                Op::Recv { view } => self.channel.recv_until(timeout, cancel).map(|g| {
+                    if *view {
+                        Outcome::View(OwnedView::new(&self.channel, g))
+                    } else {
+                        Outcome::Copied(g.to_vec(), g.msg_type())
+                    }
+                }),
+                Op::Send { data, msg_type } => self
+                    .channel
+                    .send_until(data, *msg_type, timeout, cancel)
+                    .map(|()| Outcome::Sent),
+            };
+            let mine_left = self.limit.deadline.map_or(true, |d| Instant::now() < d);
+            match attempt {
+                Ok(out) => return Ok(out),
+                // Interrupted, or a queued job's deadline came first: go round.
+                Err(psyne::Error::Cancelled) => {}
+                Err(
+                    psyne::Error::Timeout | psyne::Error::NoMessage | psyne::Error::ChannelFull,
+                ) if mine_left => {}
+                Err(psyne::Error::NoMessage | psyne::Error::ChannelFull) => {
+                    return Err(psyne::Error::Timeout.into())
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Settles the promise with `failure` without waiting.
     fn fail(self, failure: Failure) {
-        self.complete(Some(failure))
+        self.settle_with(Err(failure));
     }
 
-    fn complete(self, failure: Option<Failure>) {
+    fn settle_with(self, outcome: std::result::Result<Outcome, Failure>) {
         let Job {
             op,
             channel,
-            limit,
-            token,
             id,
             waits,
             done,
+            ..
         } = self;
         let recv = matches!(op, Op::Recv { .. });
-        let result = catch_unwind(AssertUnwindSafe(
-            || -> std::result::Result<Outcome, Failure> {
-                if let Some(f) = failure {
-                    return Err(f);
-                }
-                if waits.closed.load(Ordering::SeqCst) {
-                    return Err(Failure::closed());
-                }
-                let timeout = limit.remaining();
-                let out = match op {
-                    Op::Recv { view } => {
-                        let g = channel.recv_until(timeout, Some(&token))?;
-                        if view {
-                            Outcome::View(OwnedView::new(&channel, g))
-                        } else {
-                            Outcome::Copied(g.to_vec(), g.msg_type())
-                        }
-                    }
-                    Op::Send { data, msg_type } => {
-                        channel.send_until(&data, msg_type, timeout, Some(&token))?;
-                        Outcome::Sent
-                    }
-                };
-                Ok(out)
-            },
-        ))
-        .unwrap_or_else(|_| Err(Failure::panicked("waiter thread")));
-        // A timed wait that began with no time left reports the timeout.
-        let result = match result {
-            Err(f) if (f.code == -4 || f.code == -3) && limit.deadline.is_some() => {
-                Err(psyne::Error::Timeout.into())
-            }
+        let outcome = match outcome {
             Err(f) if f.code == -9 && waits.closed.load(Ordering::SeqCst) => Err(Failure::closed()),
             r => r,
         };
@@ -493,9 +520,22 @@ impl Job {
             if recv {
                 waits.recv_pending.fetch_sub(1, Ordering::SeqCst);
             }
-            catch_unwind(AssertUnwindSafe(|| settle(&env, result)))
+            catch_unwind(AssertUnwindSafe(|| settle(&env, outcome)))
                 .unwrap_or_else(|_| Err(Error::from_reason("internal panic settling a promise")))
         }));
+    }
+
+    /// Why a queued job must end before its turn, if it must.
+    fn ended(&self, now: Instant) -> Option<Failure> {
+        if self.waits.closed.load(Ordering::SeqCst) {
+            Some(Failure::closed())
+        } else if self.token.is_cancelled() {
+            Some(psyne::Error::Cancelled.into())
+        } else if self.limit.deadline.is_some_and(|d| now >= d) {
+            Some(psyne::Error::Timeout.into())
+        } else {
+            None
+        }
     }
 }
 
@@ -513,48 +553,138 @@ fn settle(env: &Env, result: std::result::Result<Outcome, Failure>) -> Result<Js
     })
 }
 
+/// What a waiter thread shares with the JavaScript thread.
+#[derive(Default)]
+struct WaiterState {
+    /// Jobs not started yet, in call order.
+    queue: Mutex<std::collections::VecDeque<Job>>,
+    ready: std::sync::Condvar,
+    /// Cuts the running job's wait short (see [`Job::run`]).
+    interrupt: CancelToken,
+    /// Jobs in `queue`, readable without the lock (the idle thread polls it).
+    queued: AtomicUsize,
+    /// A job is running.
+    busy: AtomicBool,
+    /// The handle is gone: the thread ends once the queue is empty.
+    ended: AtomicBool,
+}
+
+impl WaiterState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Job>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Settles the queued jobs that were aborted, ran out of time, or whose
+    /// handle was closed.
+    fn sweep(&self) {
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut gone = Vec::new();
+        {
+            let mut q = self.lock();
+            let mut i = 0;
+            while i < q.len() {
+                if let Some(f) = q[i].ended(now) {
+                    if let Some(job) = q.remove(i) {
+                        self.queued.fetch_sub(1, Ordering::SeqCst);
+                        gone.push((job, f));
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for (job, f) in gone {
+            job.fail(f);
+        }
+    }
+
+    /// The earliest deadline of a queued job.
+    fn earliest_deadline(&self) -> Option<Instant> {
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        self.lock().iter().filter_map(|j| j.limit.deadline).min()
+    }
+
+    /// The next job: polled for up to `spin` (the channel's own polling
+    /// budget, so that the next `recv` of a request/reply loop is taken
+    /// without a thread wake-up), then waited for. None once the handle is
+    /// gone and the queue empty.
+    fn next(&self, spin: Duration) -> Option<Job> {
+        let since = Instant::now();
+        while self.queued.load(Ordering::SeqCst) == 0
+            && !self.ended.load(Ordering::SeqCst)
+            && since.elapsed() < spin
+        {
+            std::hint::spin_loop();
+        }
+        let mut q = self.lock();
+        loop {
+            if let Some(job) = q.pop_front() {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                return Some(job);
+            }
+            if self.ended.load(Ordering::SeqCst) {
+                return None;
+            }
+            q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
 /// A waiter thread: runs its direction's waits one after another.
 struct Waiter {
-    jobs: crossbeam_channel::Sender<Job>,
+    state: Arc<WaiterState>,
 }
 
 impl Waiter {
-    /// Starts the thread. After each wait it polls its queue for `spin`
-    /// (the channel's own polling budget) before it sleeps, so that a call
-    /// that follows soon after — the next `recv` of a request/reply loop —
-    /// is taken without a thread wake-up, as the core does for messages.
     fn start(name: &str, spin: Duration) -> std::result::Result<Waiter, Failure> {
-        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let state = Arc::new(WaiterState::default());
+        let shared = state.clone();
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let mut next = rx.recv().ok();
-                while let Some(job) = next.take() {
-                    job.run();
-                    next = Waiter::next_job(&rx, spin);
+                while let Some(job) = shared.next(spin) {
+                    shared.busy.store(true, Ordering::SeqCst);
+                    job.run(&shared);
+                    shared.busy.store(false, Ordering::SeqCst);
                 }
             })
             .map_err(|e| Failure {
                 code: -7,
                 message: format!("I/O error: could not start a waiter thread: {e}"),
             })?;
-        Ok(Waiter { jobs: tx })
+        Ok(Waiter { state })
     }
 
-    /// The next job: polled for up to `spin`, then waited for. None once
-    /// the channel's handle dropped the queue.
-    fn next_job(rx: &crossbeam_channel::Receiver<Job>, spin: Duration) -> Option<Job> {
-        let since = Instant::now();
-        loop {
-            match rx.try_recv() {
-                Ok(job) => return Some(job),
-                Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
-                Err(crossbeam_channel::TryRecvError::Empty) if since.elapsed() >= spin => {
-                    return rx.recv().ok()
-                }
-                Err(crossbeam_channel::TryRecvError::Empty) => std::hint::spin_loop(),
-            }
+    fn push(&self, job: Job) {
+        {
+            let mut q = self.state.lock();
+            q.push_back(job);
+            self.state.queued.fetch_add(1, Ordering::SeqCst);
         }
+        self.state.ready.notify_one();
+        if self.state.busy.load(Ordering::SeqCst) {
+            // The running wait must take the new job's deadline into account.
+            self.state.interrupt.cancel();
+        }
+    }
+
+    /// Makes the running wait look at the queue again (an abort).
+    fn wake(&self) {
+        self.state.interrupt.cancel();
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.state.ended.store(true, Ordering::SeqCst);
+        let _q = self.state.lock();
+        self.state.ready.notify_all();
+        self.state.interrupt.cancel();
     }
 }
 
@@ -741,6 +871,10 @@ impl NativeChannel {
                 Err(e) => return Err(throw(&env, e.into())),
             }
         }
+        if limit.remaining() == Some(Duration::ZERO) {
+            // Told not to wait, behind a send that waits.
+            return Err(throw(&env, psyne::Error::ChannelFull.into()));
+        }
         let op = Op::Send {
             data: data.to_vec(),
             msg_type,
@@ -818,6 +952,10 @@ impl NativeChannel {
                 Err(e) => return Err(throw(&env, e.into())),
             }
         }
+        if limit.remaining() == Some(Duration::ZERO) {
+            // Told not to wait, behind a receive that waits.
+            return Err(throw(&env, psyne::Error::NoMessage.into()));
+        }
         self.enqueue(&env, ch, Op::Recv { view }, limit, cancel)
     }
 
@@ -867,11 +1005,7 @@ impl NativeChannel {
             done,
         };
         if let Some(w) = slot.as_ref() {
-            if let Err(crossbeam_channel::SendError(job)) = w.jobs.send(job) {
-                // The thread is gone: it never exits while the sender lives,
-                // so only a panic outside a job could end it.
-                job.fail(Failure::panicked("waiter thread ended"));
-            }
+            w.push(job);
         }
         Ok(promise.into_unknown())
     }
@@ -923,6 +1057,14 @@ impl NativeChannel {
 
     pub fn closed(&self) -> bool {
         self.channel.is_none()
+    }
+
+    /// Makes running waits look at their queues again (an `AbortSignal`
+    /// fired: its wait may be queued behind another).
+    fn wake(&self) {
+        for w in [&self.recv_waiter, &self.send_waiter].into_iter().flatten() {
+            w.wake();
+        }
     }
 
     fn shut(&mut self) {
@@ -1069,6 +1211,13 @@ pub fn channel_reserve(env: Env, ch: Handle, size: f64) -> Result<JsObject> {
 #[napi(catch_unwind)]
 pub fn channel_stop(env: Env, ch: Handle) -> Result<()> {
     ch.stop(env)
+}
+
+/// Wakes the handle's running waits to look at their queues (index.js
+/// calls it when an `AbortSignal` fires, after cancelling the wait's token).
+#[napi(catch_unwind)]
+pub fn channel_wake(ch: Handle) {
+    ch.wake();
 }
 
 /// Closes this handle. Idempotent.

@@ -133,3 +133,47 @@ test('a pending recv keeps the process alive; a stopped channel lets it exit', a
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'got late');
 });
+
+test('a queued wait honours its own timeout and signal while the one ahead still waits', async () => {
+  const ch = mem();
+  const first = ch.recv(); // waits without limit
+  const t0 = Date.now();
+  await assert.rejects(ch.recv({ timeout: 50 }), (e) => e.code === 'TIMEOUT');
+  assert.ok(Date.now() - t0 < 5000, 'the queued timeout waited for the first recv');
+  const ac = new AbortController();
+  const aborted = ch.recvView({ signal: ac.signal });
+  setTimeout(() => ac.abort(), 20);
+  await assert.rejects(aborted, (e) => e.code === 'CANCELLED');
+  await assert.rejects(ch.recv({ timeout: 0 }), (e) => e.code === 'NO_MESSAGE');
+  // Nothing was taken by the waits that ended: the first gets the message.
+  ch.send('for the first', 7);
+  const m = await first;
+  assert.equal(m.data.toString(), 'for the first');
+  assert.equal(ch.tryRecv(), null);
+
+  // The same on the sending side.
+  try {
+    for (;;) ch.send(Buffer.alloc(500));
+  } catch (e) {
+    assert.equal(e.code, 'CHANNEL_FULL');
+  }
+  const s1 = ch.sendAsync(Buffer.alloc(500), 1);
+  await assert.rejects(ch.sendAsync(Buffer.alloc(10), 2, { timeout: 50 }), (e) => e.code === 'TIMEOUT');
+  const ac2 = new AbortController();
+  const s3 = ch.sendAsync(Buffer.alloc(10), 3, { signal: ac2.signal });
+  ac2.abort();
+  await assert.rejects(s3, (e) => e.code === 'CANCELLED');
+  await assert.rejects(ch.sendAsync(Buffer.alloc(10), 4, { timeout: 0 }), (e) => e.code === 'CHANNEL_FULL');
+  const types = [];
+  const drained = (async () => {
+    for (;;) {
+      const r = await ch.recv();
+      types.push(r.type);
+      if (r.type === 1) return;
+    }
+  })();
+  await s1;
+  await drained;
+  assert.ok(!types.includes(2) && !types.includes(3) && !types.includes(4), 'a send that ended was not sent');
+  ch.close();
+});
