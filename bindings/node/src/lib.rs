@@ -763,9 +763,9 @@ pub struct NativeMetrics {
 
 /// A channel handle, held by JavaScript as an `External` (index.js:
 /// `Channel`). Its functions are free functions over the External, not
-/// class methods: an empty napi-rs class method cost about 0.45 µs per call
-/// here, an empty function taking an External 0.05–0.1 µs — as much as the
-/// rest of a `send` (docs/NODE.md, Performance).
+/// class methods: a napi-rs class method call costs several times a
+/// function call with an External argument, as much as the rest of a
+/// `send` (figures in docs/NODE.md, Performance).
 pub struct NativeChannel {
     /// None once closed.
     channel: Option<Channel>,
