@@ -438,15 +438,15 @@ impl Job {
     /// queued wait's timeout and signal take effect while the one ahead
     /// of it still waits. The wait is also cut short at the earliest
     /// deadline in the queue, for the same reason.
-    fn run(self, waiter: &WaiterState) {
+    fn run(self, waiter: &mut Queue) {
         let outcome = catch_unwind(AssertUnwindSafe(|| self.wait(waiter)))
             .unwrap_or_else(|_| Err(Failure::panicked("waiter thread")));
         self.settle_with(outcome);
     }
 
-    fn wait(&self, waiter: &WaiterState) -> std::result::Result<Outcome, Failure> {
+    fn wait(&self, waiter: &mut Queue) -> std::result::Result<Outcome, Failure> {
         loop {
-            waiter.interrupt.reset();
+            waiter.state.interrupt.reset();
             waiter.sweep();
             if self.waits.closed.load(Ordering::SeqCst) {
                 return Err(Failure::closed());
@@ -462,7 +462,8 @@ impl Job {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let cancel = Some(&waiter.interrupt);
+            let interrupt = waiter.state.interrupt.clone();
+            let cancel = Some(&interrupt);
             let attempt = match &self.op {
                 Op::Recv { view } => self.channel.recv_until(timeout, cancel).map(|g| {
                     if *view {
@@ -556,124 +557,117 @@ fn settle(env: &Env, result: std::result::Result<Outcome, Failure>) -> Result<Js
 /// What a waiter thread shares with the JavaScript thread.
 #[derive(Default)]
 struct WaiterState {
-    /// Jobs not started yet, in call order.
-    queue: Mutex<std::collections::VecDeque<Job>>,
-    ready: std::sync::Condvar,
     /// Cuts the running job's wait short (see [`Job::run`]).
     interrupt: CancelToken,
-    /// Jobs in `queue`, readable without the lock (the idle thread polls it).
-    queued: AtomicUsize,
     /// A job is running.
     busy: AtomicBool,
-    /// The handle is gone: the thread ends once the queue is empty.
-    ended: AtomicBool,
 }
 
-impl WaiterState {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Job>> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
+/// A waiter thread's jobs: those sent to it, and those it took off the
+/// channel but has not started (to look at their deadlines and tokens while
+/// an earlier job waits).
+struct Queue {
+    incoming: crossbeam_channel::Receiver<Job>,
+    waiting: std::collections::VecDeque<Job>,
+    state: Arc<WaiterState>,
+}
 
-    /// Settles the queued jobs that were aborted, ran out of time, or whose
-    /// handle was closed.
-    fn sweep(&self) {
-        if self.queued.load(Ordering::SeqCst) == 0 {
+impl Queue {
+    /// Takes in what was sent, then settles the waiting jobs that were
+    /// aborted, ran out of time, or whose handle was closed.
+    fn sweep(&mut self) {
+        while let Ok(job) = self.incoming.try_recv() {
+            self.waiting.push_back(job);
+        }
+        if self.waiting.is_empty() {
             return;
         }
         let now = Instant::now();
-        let mut gone = Vec::new();
-        {
-            let mut q = self.lock();
-            let mut i = 0;
-            while i < q.len() {
-                if let Some(f) = q[i].ended(now) {
-                    if let Some(job) = q.remove(i) {
-                        self.queued.fetch_sub(1, Ordering::SeqCst);
-                        gone.push((job, f));
+        let mut i = 0;
+        while i < self.waiting.len() {
+            match self.waiting[i].ended(now) {
+                Some(f) => {
+                    if let Some(job) = self.waiting.remove(i) {
+                        job.fail(f);
                     }
-                } else {
-                    i += 1;
                 }
+                None => i += 1,
             }
-        }
-        for (job, f) in gone {
-            job.fail(f);
         }
     }
 
-    /// The earliest deadline of a queued job.
+    /// The earliest deadline of a waiting job (after a `sweep`).
     fn earliest_deadline(&self) -> Option<Instant> {
-        if self.queued.load(Ordering::SeqCst) == 0 {
-            return None;
-        }
-        self.lock().iter().filter_map(|j| j.limit.deadline).min()
+        self.waiting.iter().filter_map(|j| j.limit.deadline).min()
     }
 
     /// The next job: polled for up to `spin` (the channel's own polling
     /// budget, so that the next `recv` of a request/reply loop is taken
     /// without a thread wake-up), then waited for. None once the handle is
-    /// gone and the queue empty.
-    fn next(&self, spin: Duration) -> Option<Job> {
-        let since = Instant::now();
-        while self.queued.load(Ordering::SeqCst) == 0
-            && !self.ended.load(Ordering::SeqCst)
-            && since.elapsed() < spin
-        {
-            std::hint::spin_loop();
+    /// gone and every job is done.
+    fn next(&mut self, spin: Duration) -> Option<Job> {
+        if let Some(job) = self.waiting.pop_front() {
+            return Some(job);
         }
-        let mut q = self.lock();
+        let since = Instant::now();
         loop {
-            if let Some(job) = q.pop_front() {
-                self.queued.fetch_sub(1, Ordering::SeqCst);
-                return Some(job);
+            match self.incoming.try_recv() {
+                Ok(job) => return Some(job),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+                Err(crossbeam_channel::TryRecvError::Empty) if since.elapsed() >= spin => {
+                    return self.incoming.recv().ok()
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => std::hint::spin_loop(),
             }
-            if self.ended.load(Ordering::SeqCst) {
-                return None;
-            }
-            q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
         }
     }
 }
 
 /// A waiter thread: runs its direction's waits one after another.
 struct Waiter {
+    jobs: crossbeam_channel::Sender<Job>,
     state: Arc<WaiterState>,
 }
 
 impl Waiter {
     fn start(name: &str, spin: Duration) -> std::result::Result<Waiter, Failure> {
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let state = Arc::new(WaiterState::default());
-        let shared = state.clone();
+        let mut queue = Queue {
+            incoming: rx,
+            waiting: Default::default(),
+            state: state.clone(),
+        };
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                while let Some(job) = shared.next(spin) {
-                    shared.busy.store(true, Ordering::SeqCst);
-                    job.run(&shared);
-                    shared.busy.store(false, Ordering::SeqCst);
+                while let Some(job) = queue.next(spin) {
+                    queue.state.busy.store(true, Ordering::SeqCst);
+                    job.run(&mut queue);
+                    queue.state.busy.store(false, Ordering::SeqCst);
                 }
             })
             .map_err(|e| Failure {
                 code: -7,
                 message: format!("I/O error: could not start a waiter thread: {e}"),
             })?;
-        Ok(Waiter { state })
+        Ok(Waiter { jobs: tx, state })
     }
 
     fn push(&self, job: Job) {
-        {
-            let mut q = self.state.lock();
-            q.push_back(job);
-            self.state.queued.fetch_add(1, Ordering::SeqCst);
+        if let Err(crossbeam_channel::SendError(job)) = self.jobs.send(job) {
+            // The thread is gone: it never ends while the sender lives, so
+            // only a panic outside a job could end it.
+            job.fail(Failure::panicked("waiter thread ended"));
+            return;
         }
-        self.state.ready.notify_one();
         if self.state.busy.load(Ordering::SeqCst) {
             // The running wait must take the new job's deadline into account.
             self.state.interrupt.cancel();
         }
     }
 
-    /// Makes the running wait look at the queue again (an abort).
+    /// Makes the running wait look at its queue again (an abort).
     fn wake(&self) {
         self.state.interrupt.cancel();
     }
@@ -681,9 +675,8 @@ impl Waiter {
 
 impl Drop for Waiter {
     fn drop(&mut self) {
-        self.state.ended.store(true, Ordering::SeqCst);
-        let _q = self.state.lock();
-        self.state.ready.notify_all();
+        // Dropping `jobs` disconnects the thread's queue: it ends once the
+        // jobs it has are settled (as closed: the handle sets that first).
         self.state.interrupt.cancel();
     }
 }
