@@ -813,7 +813,7 @@ fn is_stopped_error(py: Python<'_>, e: &PyErr) -> PyResult<bool> {
 
 /// A cancellation handle for one asyncio wait (recv_async/send_async): the
 /// coroutine fires it when it is cancelled, which wakes the worker thread.
-#[pyclass(module = "psyne._psyne", frozen)]
+#[pyclass(module = "psyne", frozen)]
 struct WaitToken(CancelToken);
 
 #[pymethods]
@@ -832,7 +832,7 @@ impl WaitToken {
 // ---- MessageView ------------------------------------------------------------
 
 /// A received message as a read-only view of the ring's bytes (zero-copy).
-#[pyclass(module = "psyne._psyne", frozen)]
+#[pyclass(module = "psyne", frozen)]
 struct MessageView {
     lease: Arc<ReadLease>,
     msg_type: u32,
@@ -906,7 +906,7 @@ impl MessageView {
 // ---- Reservation ------------------------------------------------------------
 
 /// `size` writable bytes inside the ring, published by send().
-#[pyclass(module = "psyne._psyne", frozen)]
+#[pyclass(module = "psyne", frozen)]
 struct Reservation {
     lease: Arc<WriteLease>,
     len: usize,
@@ -987,7 +987,7 @@ impl Reservation {
 // ---- Metrics --------------------------------------------------------------
 
 /// A channel end's counters at one moment.
-#[pyclass(module = "psyne._psyne", frozen)]
+#[pyclass(module = "psyne", frozen)]
 struct Metrics(psyne::Metrics);
 
 macro_rules! metric_getters {

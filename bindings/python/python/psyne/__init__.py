@@ -181,9 +181,6 @@ async def _in_worker(call: Any, *args: Any) -> Any:
 
 
 for _cls in (Error, InvalidArgument, OutOfMemory, ChannelFull, NoMessage, ChannelStopped,
-             Unsupported, IoError, Timeout, Cancelled, MessageView, Reservation, Metrics):
-    try:
-        _cls.__module__ = "psyne"
-    except (AttributeError, TypeError):  # native classes fix their module at build time
-        pass
+             Unsupported, IoError, Timeout, Cancelled):
+    _cls.__module__ = "psyne"
 del _cls
