@@ -82,7 +82,11 @@ fn py_err(py: Python<'_>, e: psyne::Error) -> PyErr {
 }
 
 fn invalid(py: Python<'_>, message: impl Into<String>) -> PyErr {
-    raise(py, "InvalidArgument", format!("invalid argument: {}", message.into()))
+    raise(
+        py,
+        "InvalidArgument",
+        format!("invalid argument: {}", message.into()),
+    )
 }
 
 /// Use of a handle after `close()`.
@@ -131,18 +135,17 @@ fn parse_timeout(py: Python<'_>, timeout: Option<f64>) -> PyResult<Wait> {
 }
 
 /// Runs `attempt(slice)` until it succeeds, fails with anything but a
-/// timeout, or `wait` runs out. Each attempt runs with the GIL released and
+/// timeout, or `limit` (None: no limit) runs out. Each attempt runs with the GIL released and
 /// waits at most [`SLICE`]; between attempts the GIL is taken back to run
 /// signal handlers (a `KeyboardInterrupt` propagates) and to see whether
 /// `closed` (the handle was closed) became true.
 fn wait_in_slices<T: Send>(
     py: Python<'_>,
-    wait: Duration,
-    unlimited: bool,
+    limit: Option<Duration>,
     closed: &dyn Fn() -> bool,
     mut attempt: impl FnMut(Duration) -> psyne::Result<T> + Send,
 ) -> PyResult<T> {
-    let deadline = (!unlimited).then(|| Instant::now() + wait);
+    let deadline = limit.map(|l| Instant::now() + l);
     loop {
         let slice = match deadline {
             None => SLICE,
@@ -154,7 +157,10 @@ fn wait_in_slices<T: Send>(
                     return Err(raise(
                         py,
                         "Timeout",
-                        format!("timeout: waited {:.3} s", wait.as_secs_f64()),
+                        format!(
+                            "timeout: waited {:.3} s",
+                            limit.unwrap_or_default().as_secs_f64()
+                        ),
                     ));
                 }
                 py.check_signals()?;
@@ -232,7 +238,8 @@ fn bytes_from<'py>(py: Python<'py>, src: &[u8]) -> PyResult<Bound<'py, PyBytes>>
     }
     // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new reference to
     // an uninitialised bytes object of n bytes (or NULL with an exception set).
-    let obj = unsafe { ffi::PyBytes_FromStringAndSize(std::ptr::null(), src.len() as ffi::Py_ssize_t) };
+    let obj =
+        unsafe { ffi::PyBytes_FromStringAndSize(std::ptr::null(), src.len() as ffi::Py_ssize_t) };
     // SAFETY: a new reference or NULL, as above.
     let obj = unsafe { Bound::from_owned_ptr_or_err(py, obj)? };
     // SAFETY: the object is ours alone until returned; its buffer has src.len() bytes.
@@ -427,12 +434,17 @@ fn compression_from(py: Python<'_>, cfg: &Bound<'_, PyAny>) -> PyResult<Compress
     let level: i64 = get("level")?
         .extract()
         .map_err(|_| invalid(py, "compression level must be an integer"))?;
-    let level = i32::try_from(level).map_err(|_| invalid(py, format!("compression level {level} is out of range")))?;
+    let level = i32::try_from(level)
+        .map_err(|_| invalid(py, format!("compression level {level} is out of range")))?;
     let min: i64 = get("min_size_threshold")?
         .extract()
         .map_err(|_| invalid(py, "min_size_threshold must be an integer"))?;
-    let min_size_threshold = usize::try_from(min)
-        .map_err(|_| invalid(py, format!("min_size_threshold={min}: must not be negative")))?;
+    let min_size_threshold = usize::try_from(min).map_err(|_| {
+        invalid(
+            py,
+            format!("min_size_threshold={min}: must not be negative"),
+        )
+    })?;
     let enable_checksum: bool = get("enable_checksum")?
         .extract()
         .map_err(|_| invalid(py, "enable_checksum must be a bool"))?;
@@ -445,13 +457,22 @@ fn compression_from(py: Python<'_>, cfg: &Bound<'_, PyAny>) -> PyResult<Compress
 }
 
 fn msg_type_of(py: Python<'_>, msg_type: i64) -> PyResult<u32> {
-    u32::try_from(msg_type).map_err(|_| invalid(py, format!("msg_type={msg_type}: must be from 0 to 4294967295")))
+    u32::try_from(msg_type).map_err(|_| {
+        invalid(
+            py,
+            format!("msg_type={msg_type}: must be from 0 to 4294967295"),
+        )
+    })
 }
 
 impl PyChannel {
     /// Runs `f` on the open channel (under the read lock, GIL held).
     #[inline]
-    fn with<T>(&self, py: Python<'_>, f: impl FnOnce(&Arc<psyne::Channel>) -> PyResult<T>) -> PyResult<T> {
+    fn with<T>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&Arc<psyne::Channel>) -> PyResult<T>,
+    ) -> PyResult<T> {
         match &*self.handle.read() {
             Some(ch) => f(ch),
             None => Err(closed_error(py)),
@@ -464,6 +485,22 @@ impl PyChannel {
 
     fn open_arc(&self, py: Python<'_>) -> PyResult<Arc<psyne::Channel>> {
         self.with(py, |ch| Ok(ch.clone()))
+    }
+
+    /// Waits as `wait` says (see [`wait_in_slices`]); the handle's closing
+    /// ends the wait.
+    fn wait<T: Send>(
+        &self,
+        py: Python<'_>,
+        wait: Wait,
+        attempt: impl FnMut(Duration) -> psyne::Result<T> + Send,
+    ) -> PyResult<T> {
+        let limit = match wait {
+            Wait::For(d) => Some(d),
+            Wait::No => Some(Duration::ZERO),
+            Wait::Forever => None,
+        };
+        wait_in_slices(py, limit, &|| self.is_closed(), attempt)
     }
 
     fn track(&self, lease: Weak<dyn Closable>) {
@@ -495,12 +532,8 @@ impl PyChannel {
         match (first, wait) {
             (Ok(()), _) => Ok(()),
             (Err(psyne::Error::ChannelFull), Wait::Forever | Wait::For(_)) => {
-                let (limit, unlimited) = match wait {
-                    Wait::For(d) => (d, false),
-                    _ => (Duration::ZERO, true),
-                };
                 let token = cancel.unwrap_or(&self.closing);
-                wait_in_slices(py, limit, unlimited, &|| self.is_closed(), |slice| {
+                self.wait(py, wait, |slice| {
                     ch.send_until(bytes, msg_type, Some(slice), Some(token))
                 })
             }
@@ -519,14 +552,8 @@ impl PyChannel {
         match (ch.try_recv(), wait) {
             (Ok(g), _) => Ok(g),
             (Err(psyne::Error::NoMessage), Wait::Forever | Wait::For(_)) => {
-                let (limit, unlimited) = match wait {
-                    Wait::For(d) => (d, false),
-                    _ => (Duration::ZERO, true),
-                };
                 let token = cancel.unwrap_or(&self.closing);
-                wait_in_slices(py, limit, unlimited, &|| self.is_closed(), |slice| {
-                    ch.recv_until(Some(slice), Some(token))
-                })
+                self.wait(py, wait, |slice| ch.recv_until(Some(slice), Some(token)))
             }
             (Err(e), _) => Err(py_err(py, e)),
         }
@@ -560,8 +587,12 @@ impl PyChannel {
         channel_type: i64,
         compression: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let size = usize::try_from(buffer_size)
-            .map_err(|_| invalid(py, format!("buffer_size={buffer_size}: must not be negative")))?;
+        let size = usize::try_from(buffer_size).map_err(|_| {
+            invalid(
+                py,
+                format!("buffer_size={buffer_size}: must not be negative"),
+            )
+        })?;
         let mode = Mode::from_raw(mode).map_err(|e| py_err(py, e))?;
         let channel_type = ChannelType::from_raw(channel_type).map_err(|e| py_err(py, e))?;
         let mut builder = psyne::Channel::builder(uri)
@@ -607,10 +638,12 @@ impl PyChannel {
         self.is_closed()
     }
 
+    /// Returns the channel (a context manager that closes it on exit).
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
+    /// Closes the channel.
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> bool {
         self.close(py);
@@ -619,7 +652,13 @@ impl PyChannel {
 
     /// Sends a copy of `data` (any contiguous buffer) as one message.
     #[pyo3(signature = (data, msg_type = 0, timeout = None))]
-    fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>, msg_type: i64, timeout: Option<f64>) -> PyResult<()> {
+    fn send(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        msg_type: i64,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
         let wait = parse_timeout(py, timeout)?;
         self.send_impl(py, data, msg_type_of(py, msg_type)?, wait, None)
     }
@@ -656,25 +695,25 @@ impl PyChannel {
         let lease: Arc<ReadLease> = Arc::new(Mutex::new(Lease::new(guard, ch)));
         let weak: Weak<ReadLease> = Arc::downgrade(&lease);
         self.track(weak);
-        Ok(MessageView { lease, msg_type, len })
+        Ok(MessageView {
+            lease,
+            msg_type,
+            len,
+        })
     }
 
     /// Reserves `size` writable bytes inside the ring.
     #[pyo3(signature = (size, timeout = None))]
     fn reserve(&self, py: Python<'_>, size: i64, timeout: Option<f64>) -> PyResult<Reservation> {
         let wait = parse_timeout(py, timeout)?;
-        let size = usize::try_from(size).map_err(|_| invalid(py, format!("size={size}: must not be negative")))?;
+        let size = usize::try_from(size)
+            .map_err(|_| invalid(py, format!("size={size}: must not be negative")))?;
         let ch = self.open_arc(py)?;
         let guard = match (ch.try_reserve(size), wait) {
             (Ok(g), _) => g,
             (Err(psyne::Error::ChannelFull), Wait::Forever | Wait::For(_)) => {
-                let (limit, unlimited) = match wait {
-                    Wait::For(d) => (d, false),
-                    _ => (Duration::ZERO, true),
-                };
-                let token = &self.closing;
-                let chr = &*ch;
-                wait_in_slices(py, limit, unlimited, &|| self.is_closed(), |slice| {
+                let (token, chr) = (&self.closing, &*ch);
+                self.wait(py, wait, |slice| {
                     chr.reserve_until(size, Some(slice), Some(token))
                 })?
             }
@@ -752,10 +791,12 @@ impl PyChannel {
         })
     }
 
+    /// Iterating yields `(bytes, msg_type)` until the channel is stopped and drained.
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
+    /// The next message, waiting for it; StopIteration once stopped and drained.
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
         match self.recv_impl(py, Wait::Forever, None) {
             Ok(t) => Ok(Some(t)),
@@ -766,7 +807,12 @@ impl PyChannel {
 
     /// Blocking receive for recv_async's worker thread: `token` cancels it.
     #[pyo3(signature = (timeout, token))]
-    fn _recv_wait<'py>(&self, py: Python<'py>, timeout: Option<f64>, token: &WaitToken) -> PyResult<Bound<'py, PyTuple>> {
+    fn _recv_wait<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+        token: &WaitToken,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let wait = parse_timeout(py, timeout)?;
         self.recv_impl(py, wait, Some(&token.0))
     }
@@ -818,6 +864,7 @@ struct WaitToken(CancelToken);
 
 #[pymethods]
 impl WaitToken {
+    /// A token that is not cancelled.
     #[new]
     fn new() -> Self {
         WaitToken(CancelToken::new())
@@ -854,6 +901,7 @@ impl MessageView {
         self.lease.lock().ended.is_some()
     }
 
+    /// The number of bytes.
     fn __len__(&self) -> PyResult<usize> {
         self.lease.lock().live()?;
         Ok(self.len)
@@ -874,17 +922,23 @@ impl MessageView {
         Ok(())
     }
 
+    /// Returns the view (a context manager that releases it on exit).
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
+    /// Releases the view.
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
         self.release(py)?;
         Ok(false)
     }
 
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
         let owner = slf.as_ptr();
         let mut lease = slf.get().lease.lock();
         // SAFETY: `view` is this __getbuffer__ call's buffer, `owner` its object.
@@ -897,7 +951,10 @@ impl MessageView {
 
     fn __repr__(&self) -> String {
         match self.lease.lock().ended {
-            None => format!("<psyne.MessageView len={} msg_type={}>", self.len, self.msg_type),
+            None => format!(
+                "<psyne.MessageView len={} msg_type={}>",
+                self.len, self.msg_type
+            ),
             Some(_) => "<psyne.MessageView released>".into(),
         }
     }
@@ -949,11 +1006,13 @@ impl Reservation {
         self.lease.lock().ended.is_some()
     }
 
+    /// The number of bytes.
     fn __len__(&self) -> PyResult<usize> {
         self.lease.lock().live()?;
         Ok(self.len)
     }
 
+    /// Returns the reservation (a context manager that cancels it on exit unless sent).
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
@@ -965,7 +1024,11 @@ impl Reservation {
         Ok(false)
     }
 
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
         let owner = slf.as_ptr();
         let mut lease = slf.get().lease.lock();
         // SAFETY: `view` is this __getbuffer__ call's buffer, `owner` its object.
