@@ -909,8 +909,21 @@ impl MessageView {
 
     /// A copy of the bytes.
     fn tobytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let lease = self.lease.lock();
-        bytes_from(py, &lease.live()?.guard)
+        // The copy may leave the GIL, so it must not hold the lease's lock
+        // (a thread waiting for that lock with the GIL would deadlock it):
+        // counting as an export pins the bytes instead, as a memoryview would.
+        let (ptr, len) = {
+            let mut lease = self.lease.lock();
+            let bytes: &[u8] = &lease.live()?.guard;
+            let pinned = (bytes.as_ptr() as usize, bytes.len());
+            lease.exports += 1;
+            pinned
+        };
+        // SAFETY: the bytes stay valid while exports > 0 (see `Lease`).
+        let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
+        let copy = bytes_from(py, bytes);
+        self.lease.lock().unexport();
+        copy
     }
 
     /// Frees the message's space in the ring (idempotent). Raises

@@ -124,3 +124,36 @@ def test_stop_wakes_blocked_senders_and_receivers(name):
         for t in threads:
             t.join(WAIT)
         assert len(errors) == 3
+
+
+def test_release_racing_a_large_tobytes_neither_deadlocks_nor_frees_early(name):
+    # tobytes of a large view copies without the GIL; a release from another
+    # thread meanwhile gets BufferError (the bytes are in use) or succeeds
+    # after the copy, and a copy either completes intact or raises ValueError.
+    with psyne.Channel(f"memory://{name}", 1 << 25) as ch:
+        payload = bytes(range(256)) * (32 << 10)  # 8 MiB
+        ch.send(payload)
+        view = ch.recv_view()
+        copies, errors = [], []
+
+        def copier():
+            for _ in range(20):
+                try:
+                    copies.append(view.tobytes())
+                except ValueError as e:
+                    errors.append(e)
+                    return
+
+        t = threading.Thread(target=copier)
+        t.start()
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                view.release()
+                break
+            except BufferError:
+                time.sleep(0.001)
+        t.join(WAIT)
+        assert not t.is_alive() and view.released
+        assert all(c == payload for c in copies)
+        assert len(copies) == 20 or len(errors) == 1
