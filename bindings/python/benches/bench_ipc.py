@@ -5,10 +5,11 @@ a Python user has on one host.
     python bindings/python/benches/bench_ipc.py --quick   # a few seconds, for the test suite
 
 For each frame size (64 B and 1 MiB numpy float64 frames) a producer process
-sends N frames to a consumer process, which turns each into a numpy array
-(what a pipeline stage works on) or, in the "message" rows, only takes the
-message (what the transport sustains into Python; multiprocessing.Queue
-always yields an array). Throughput is measured by the consumer from
+sends N frames to a consumer process, which either only takes each message
+("message": what the transport sustains into Python), or makes it a new numpy
+array ("new numpy array": np.frombuffer per frame; multiprocessing.Queue
+always yields one), or copies it into one preallocated array ("into one numpy
+array": recv_into, for fixed-size frames). Throughput is measured by the consumer from
 the first to the last of N frames, after a warm-up. Every contender runs in
 the same invocation, one after the other:
 
@@ -124,12 +125,14 @@ def timed(total, warmup, step):
 
 
 def check(arr, size):
-    assert arr.nbytes == size, (arr.nbytes, size)
+    assert arr.nbytes == size, (arr.nbytes, size)  # noqa: S101  (cheap, keeps the work honest)
 
 
-# Whether the consumer turns each frame into a numpy array (a pipeline
-# stage's real work) or only takes the message (what the transport sustains).
-TO_NUMPY = True
+# What the consumer does with each frame: "message" takes it (what the
+# transport sustains into Python), "numpy" makes it a numpy array (a new one
+# per frame, as np.frombuffer does), "into" copies it into one preallocated
+# numpy array (recv_into, for fixed-size frames).
+CONSUMER = "numpy"
 
 
 def run_psyne(size, total, warmup, zero_copy):
@@ -143,7 +146,12 @@ def run_psyne(size, total, warmup, zero_copy):
         p.start()
         ready.set()
         recv, recv_view = ch.recv, ch.recv_view
-        if zero_copy and TO_NUMPY:
+        out = np.empty(size // 8)
+        if CONSUMER == "into":
+            # Both producers' frames land in the preallocated array.
+            def step():
+                check(out, ch.recv_into(out)[0])
+        elif zero_copy and CONSUMER == "numpy":
             def step():
                 with recv_view() as v:
                     a = np.frombuffer(v, dtype=np.float64)
@@ -152,7 +160,7 @@ def run_psyne(size, total, warmup, zero_copy):
         elif zero_copy:
             def step():
                 recv_view().release()
-        elif TO_NUMPY:
+        elif CONSUMER == "numpy":
             def step():
                 check(np.frombuffer(recv()[0], dtype=np.float64), size)
         else:
@@ -170,7 +178,14 @@ def run_queue(size, total, warmup):
     p.start()
     ready.set()
     get = q.get
-    took = timed(total, warmup, lambda: check(get(), size))
+    out = np.empty(size // 8)
+    if CONSUMER == "into":
+        def step():
+            out[:] = get()
+    else:
+        def step():
+            check(get(), size)
+    took = timed(total, warmup, step)
     p.join()
     return took
 
@@ -188,12 +203,16 @@ def run_shm(size, total, warmup):
     ring = np.ndarray((slots, size // 8), dtype=np.float64, buffer=shm.buf)
     index = [0]
 
+    out = np.empty(size // 8)
+
     def step():
         full_r.recv_bytes()  # a slot was filled
-        if TO_NUMPY:
+        if CONSUMER == "numpy":
             a = ring[index[0] % slots]
             check(a, size)
             del a
+        elif CONSUMER == "into":
+            out[:] = ring[index[0] % slots]
         index[0] += 1
         free_w.send_bytes(b"\x01")
 
@@ -221,8 +240,11 @@ def run_zmq(size, total, warmup):
     p.start()
     ready.set()
     copy = size < 65536
-    if not TO_NUMPY:
+    out = np.empty(size // 8)
+    if CONSUMER == "message":
         step = sock.recv
+    elif CONSUMER == "into":
+        step = lambda: check(out, sock.recv_into(out))  # noqa: E731
     elif copy:
         step = lambda: check(np.frombuffer(sock.recv(), dtype=np.float64), size)  # noqa: E731
     else:
@@ -239,8 +261,10 @@ def run_zmq(size, total, warmup):
     return took
 
 
+CONSUMER_LABEL = {"message": "message", "numpy": "new numpy array", "into": "into one numpy array"}
+
 CONTENDERS = [
-    ("psyne ipc:// send/recv", lambda s, n, w: run_psyne(s, n, w, zero_copy=False)),
+    ("psyne ipc:// send/recv(_into)", lambda s, n, w: run_psyne(s, n, w, zero_copy=False)),
     ("psyne ipc:// zero-copy (reserve/recv_view)", lambda s, n, w: run_psyne(s, n, w, zero_copy=True)),
     ("multiprocessing.Queue", run_queue),
     ("shared_memory + pipe", run_shm),
@@ -264,12 +288,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="few frames, one repetition (seconds)")
     ap.add_argument("--repeat", type=int, default=None, help="repetitions per row (median is shown)")
     a = ap.parse_args()
-    # (frame size, consumer turns frames into numpy arrays, frames per run)
-    rows = [(64, False, 20_000 if a.quick else 400_000),
-            (64, True, 20_000 if a.quick else 400_000),
-            (1 << 20, True, 200 if a.quick else 3_000)]
+    # (frame size, what the consumer does, frames per run)
+    small, large = (20_000, 200) if a.quick else (300_000, 3_000)
+    rows = [(64, "message", small), (64, "numpy", small), (64, "into", small),
+            (1 << 20, "numpy", large), (1 << 20, "into", large)]
     repeat = a.repeat or (1 if a.quick else 3)
-    global TO_NUMPY
+    global CONSUMER
 
     print(f"# {' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:])}  "
           f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_model()}, "
@@ -277,17 +301,19 @@ def main() -> None:
     print()
     print("| frame | consumer | contender | msg/s | GB/s | best psyne vs this |")
     print("|---|---|---|---:|---:|---:|")
-    for size, TO_NUMPY, total in rows:
+    for size, CONSUMER, total in rows:
         warmup = max(10, total // 20)
         rates = {}
         for label, run in CONTENDERS:
+            if CONSUMER == "into" and "zero-copy" in label:
+                continue  # recv_into copies: the send/recv row is psyne's
             took = statistics.median(run(size, total, warmup) for _ in range(repeat))
             rates[label] = (total - warmup) / took
         best_psyne = max(r for label, r in rates.items() if label.startswith("psyne"))
-        for label, _ in CONTENDERS:
+        for label in rates:
             r = rates[label]
             ratio = f"{best_psyne / r:.1f}x" if not label.startswith("psyne") else ""
-            print(f"| {'64 B' if size == 64 else '1 MiB'} | {'numpy array' if TO_NUMPY else 'message'} "
+            print(f"| {'64 B' if size == 64 else '1 MiB'} | {CONSUMER_LABEL[CONSUMER]} "
                   f"| {label} | {r:,.0f} | {r * size / 1e9:.3f} | {ratio} |", flush=True)
 
 

@@ -175,6 +175,26 @@ fn wait_in_slices<T: Send>(
     }
 }
 
+/// Waits up to `slice` until `room` contiguous bytes are free in the send
+/// ring (by reserving them and giving them back at once).
+fn wait_for_room(
+    ch: &psyne::Channel,
+    room: usize,
+    slice: Duration,
+    token: &CancelToken,
+) -> psyne::Result<()> {
+    ch.reserve_until(room, Some(slice), Some(token)).map(drop)
+}
+
+/// After [`wait_for_room`], another sender may have taken the space first
+/// (MPSC/MPMC): that is one more round of waiting, not a failure.
+fn full_is_timeout(e: psyne::Error) -> psyne::Error {
+    match e {
+        psyne::Error::ChannelFull => psyne::Error::Timeout,
+        e => e,
+    }
+}
+
 // ---- data in ------------------------------------------------------------
 
 /// A contiguous buffer borrowed from a Python object (bytes, bytearray,
@@ -187,13 +207,23 @@ struct Borrowed {
 
 impl Borrowed {
     fn get(obj: &Bound<'_, PyAny>) -> PyResult<Borrowed> {
+        Borrowed::get_with(obj, ffi::PyBUF_SIMPLE)
+    }
+
+    /// A writable export (bytearray, a writable numpy array, ...).
+    fn get_writable(obj: &Bound<'_, PyAny>) -> PyResult<Borrowed> {
+        Borrowed::get_with(obj, ffi::PyBUF_SIMPLE | ffi::PyBUF_WRITABLE)
+    }
+
+    fn get_with(obj: &Bound<'_, PyAny>, flags: c_int) -> PyResult<Borrowed> {
         // SAFETY: a zeroed Py_buffer is a valid out-parameter; PyObject_GetBuffer
         // fills it on success and leaves it untouched (nothing to release) on failure.
         let mut view: ffi::Py_buffer = unsafe { std::mem::zeroed() };
         // SAFETY: obj is a live object (we hold the GIL through `obj`'s py).
         // PyBUF_SIMPLE asks for one contiguous run of bytes: an exporter that
-        // cannot provide it (a non-contiguous array) raises BufferError.
-        let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, ffi::PyBUF_SIMPLE) };
+        // cannot provide it (a non-contiguous array) raises BufferError, and
+        // so does a read-only one asked for PyBUF_WRITABLE.
+        let rc = unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, flags) };
         if rc != 0 {
             return Err(PyErr::fetch(obj.py()));
         }
@@ -207,6 +237,21 @@ impl Borrowed {
         // SAFETY: a PyBUF_SIMPLE export is `len` contiguous bytes at `buf`,
         // valid until PyBuffer_Release (in Drop), which `&self` outlives.
         unsafe { std::slice::from_raw_parts(self.view.buf as *const u8, self.view.len as usize) }
+    }
+}
+
+impl Borrowed {
+    /// The bytes of an export made by [`Borrowed::get_writable`], writable.
+    #[allow(clippy::mut_from_ref)]
+    fn bytes_mut(&self) -> &mut [u8] {
+        debug_assert!(self.view.readonly == 0);
+        if self.view.len <= 0 || self.view.buf.is_null() {
+            return &mut [];
+        }
+        // SAFETY: a writable PyBUF_SIMPLE export is `len` contiguous writable
+        // bytes at `buf`, valid until PyBuffer_Release; callers take this
+        // slice once per call and hold no other reference into it.
+        unsafe { std::slice::from_raw_parts_mut(self.view.buf as *mut u8, self.view.len as usize) }
     }
 }
 
@@ -503,6 +548,14 @@ impl PyChannel {
         wait_in_slices(py, limit, &|| self.is_closed(), attempt)
     }
 
+    /// How much free space a sender that found the ring full waits for:
+    /// a quarter of the ring (or its own message, if larger). Resuming as
+    /// soon as one message fits would make a fast sender and a slower
+    /// receiver trade a wake-up per message.
+    fn resume_room(&self, len: usize) -> usize {
+        (self.buffer_size / 4).max(len).min(self.max_message_size)
+    }
+
     fn track(&self, lease: Weak<dyn Closable>) {
         let mut leases = self.leases.lock();
         if leases.len() >= 64 && leases.len().is_power_of_two() {
@@ -533,8 +586,10 @@ impl PyChannel {
             (Ok(()), _) => Ok(()),
             (Err(psyne::Error::ChannelFull), Wait::Forever | Wait::For(_)) => {
                 let token = cancel.unwrap_or(&self.closing);
+                let room = self.resume_room(bytes.len());
                 self.wait(py, wait, |slice| {
-                    ch.send_until(bytes, msg_type, Some(slice), Some(token))
+                    wait_for_room(&ch, room, slice, token)?;
+                    ch.try_send(bytes, msg_type).map_err(full_is_timeout)
                 })
             }
             (Err(e), _) => Err(py_err(py, e)),
@@ -681,6 +736,38 @@ impl PyChannel {
         self.recv_impl(py, Wait::No, None)
     }
 
+    /// Copies the next message into `buffer` (any writable contiguous buffer,
+    /// e.g. a preallocated numpy array): `(nbytes, msg_type)`. A message
+    /// larger than the buffer stays queued and raises InvalidArgument saying
+    /// the size it needs.
+    #[pyo3(signature = (buffer, timeout = None))]
+    fn recv_into(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<(usize, u32)> {
+        let wait = parse_timeout(py, timeout)?;
+        let buf = Borrowed::get_writable(buffer)?;
+        let dst = buf.bytes_mut();
+        let ch = self.open_arc(py)?;
+        let first = if dst.len() >= LARGE_COPY {
+            py.detach(|| ch.try_recv_into(dst))
+        } else {
+            ch.try_recv_into(dst)
+        };
+        match (first, wait) {
+            (Ok(got), _) => Ok(got),
+            (Err(psyne::Error::NoMessage), Wait::Forever | Wait::For(_)) => {
+                let token = &self.closing;
+                self.wait(py, wait, |slice| {
+                    ch.recv_into_until(dst, Some(slice), Some(token))
+                })
+            }
+            (Err(e), _) => Err(py_err(py, e)),
+        }
+    }
+
     /// Receives the next message as a zero-copy MessageView of the ring.
     #[pyo3(signature = (timeout = None))]
     fn recv_view(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<MessageView> {
@@ -713,8 +800,10 @@ impl PyChannel {
             (Ok(g), _) => g,
             (Err(psyne::Error::ChannelFull), Wait::Forever | Wait::For(_)) => {
                 let (token, chr) = (&self.closing, &*ch);
+                let room = self.resume_room(size);
                 self.wait(py, wait, |slice| {
-                    chr.reserve_until(size, Some(slice), Some(token))
+                    wait_for_room(chr, room, slice, token)?;
+                    chr.try_reserve(size).map_err(full_is_timeout)
                 })?
             }
             (Err(e), _) => return Err(py_err(py, e)),

@@ -276,3 +276,30 @@ def test_unsupported_scheme_is_unsupported():
     with pytest.raises(psyne.Unsupported) as e:
         psyne.Channel("ws://127.0.0.1:1/x")
     assert e.value.code == -6
+
+
+def test_recv_into_a_preallocated_numpy_array(name):
+    with psyne.Channel(f"memory://{name}", 1 << 16) as ch:
+        out = np.zeros(32)
+        for i in range(3):
+            ch.send(np.full(32, float(i)), i)
+            assert ch.recv_into(out, timeout=5) == (256, i)
+            assert np.array_equal(out, np.full(32, float(i)))
+        ch.send(b"abc", 9)
+        buf = bytearray(8)
+        assert ch.recv_into(buf) == (3, 9) and buf[:3] == b"abc"
+        with pytest.raises(psyne.NoMessage):
+            ch.recv_into(buf, timeout=0)
+        with pytest.raises(psyne.Timeout):
+            ch.recv_into(buf, timeout=0.05)
+
+
+def test_recv_into_too_small_keeps_the_message_and_read_only_is_refused(name):
+    with psyne.Channel(f"memory://{name}", 4096) as ch:
+        ch.send(b"0123456789", 4)
+        with pytest.raises(psyne.InvalidArgument, match="needs 10 bytes"):
+            ch.recv_into(bytearray(4))
+        with pytest.raises((BufferError, TypeError)):
+            ch.recv_into(b"read-only bytes....")
+        out = bytearray(10)
+        assert ch.recv_into(out) == (10, 4) and out == b"0123456789"
