@@ -261,6 +261,9 @@ def run_zmq(size, total, warmup):
     return took
 
 
+# Fractions of the frame count for the contenders that are 10-100x slower.
+SLOW = {"multiprocessing.Queue": 0.1, "shared_memory + pipe": 0.2}
+
 CONSUMER_LABEL = {"message": "message", "numpy": "new numpy array", "into": "into one numpy array"}
 
 CONTENDERS = [
@@ -302,13 +305,14 @@ def main() -> None:
     print("| frame | consumer | contender | msg/s | GB/s | best psyne vs this |")
     print("|---|---|---|---:|---:|---:|")
     for size, CONSUMER, total in rows:
-        warmup = max(10, total // 20)
         rates = {}
         for label, run in CONTENDERS:
             if CONSUMER == "into" and "zero-copy" in label:
                 continue  # recv_into copies: the send/recv row is psyne's
-            took = statistics.median(run(size, total, warmup) for _ in range(repeat))
-            rates[label] = (total - warmup) / took
+            n = max(100, int(total * SLOW.get(label, 1)))  # keep slow rows short
+            w = max(10, n // 20)
+            took = statistics.median(run(size, n, w) for _ in range(repeat))
+            rates[label] = (n - w) / took
         best_psyne = max(r for label, r in rates.items() if label.startswith("psyne"))
         for label in rates:
             r = rates[label]
