@@ -391,12 +391,14 @@ psyne_error_t psyne_cancel_reset(struct psyne_cancel_t *c);
 
 /**
  * Frees a token. NULL is a no-op (`PSYNE_OK`). Calls already waiting with
- * it keep working (they hold their own reference), but no thread may pass
- * `c` to a psyne function during or after this call; a freed token is
- * detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`), otherwise undefined.
+ * it keep working (they hold their own reference), and a call that another
+ * thread is making with `c` right now finishes before the token is freed.
+ * Passing `c` to a psyne function after this call returns is a use after
+ * free, detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`).
  *
  * # Safety
- * `c` must be NULL or a live token that no other thread is passing in.
+ * `c` must be NULL or a token from `psyne_cancel_new`, not passed to psyne
+ * after this call returns.
  */
 psyne_error_t psyne_cancel_free(struct psyne_cancel_t *c);
 
@@ -445,17 +447,18 @@ psyne_error_t psyne_channel_create_compressed(const char *uri,
  * The channel itself lives on while other handles (or not yet
  * sent/released messages) use it; this handle's receive callback is turned
  * off first (waiting for a running call, unless called from inside it).
- * Destroying neither stops the channel nor waits for other threads: no
- * other thread may be inside a call on `ch`, or make one, during or after
- * this call. To end threads blocked on the handle, call
- * `psyne_channel_stop` (or trigger the `psyne_cancel_t` they wait with),
- * wait until their calls have returned (join them), then destroy. A
- * destroyed handle is detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`),
- * otherwise undefined.
+ * Calls that other threads are making on `ch` right now finish first:
+ * destroy waits for them to return, then frees the handle, so
+ * `psyne_channel_stop` followed at once by destroy is safe while other
+ * threads are still returning from their calls. Destroying does not stop
+ * the channel and does not end waits: a call blocked on `ch` keeps
+ * destroy waiting until its timeout, its `psyne_cancel_t`, or a
+ * `psyne_channel_stop` ends it. Calls made after destroy returned are uses
+ * after free, detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`).
  *
  * # Safety
- * `ch` must be NULL or a handle from `psyne_channel_create*` that no other
- * thread uses concurrently.
+ * `ch` must be NULL or a handle from `psyne_channel_create*`, not passed to
+ * psyne after this call returns.
  */
 psyne_error_t psyne_channel_destroy(struct psyne_channel_t *ch);
 

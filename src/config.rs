@@ -73,6 +73,9 @@ pub enum Endpoint {
     Ipc {
         /// Segment name.
         name: String,
+        /// `persist=on`: the segment and its unread messages outlive the
+        /// processes that use it, until they are read (or it is removed).
+        persist: bool,
     },
     /// `tcp://HOST:PORT`.
     Tcp {
@@ -117,10 +120,12 @@ pub struct OptionSpec {
 
 const NET: &[&str] = &["tcp", "unix", "ws"];
 const ALL: &[&str] = &["memory", "ipc", "tcp", "unix", "ws"];
+const IPC: &[&str] = &["ipc"];
 
 /// Every URI option psyne understands. Unknown keys are refused.
 pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "role", schemes: NET, values: "listen | connect", doc: "which end; default: tcp/ws listen on an empty/`*`/`0.0.0.0`/`[::]` host, connect otherwise; unix connects" },
+    OptionSpec { key: "persist", schemes: IPC, values: "on | off", doc: "keep the segment and its unread messages when the last process detaches, until a later process reads them (default off: the last detach removes the segment and drops what is unread)" },
     OptionSpec { key: "metrics", schemes: ALL, values: "on | off", doc: "count messages and bytes (default on)" },
     OptionSpec { key: "spin", schemes: ALL, values: "0..=1000000", doc: "microseconds a blocking call on this handle polls before it sleeps (default 20; 0 = sleep at once; see Semantics)" },
     OptionSpec { key: "compression", schemes: NET, values: "none | lz4 | zstd | snappy", doc: "compress on the wire (not built yet)" },
@@ -288,6 +293,7 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
 
     let mut role = None;
     let mut metrics = None;
+    let mut persist = false;
     let mut spin = None;
     let mut comp: Option<CompressionConfig> = None;
     let mut net = NetOptions::default();
@@ -322,6 +328,7 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
                 })
             }
             "metrics" => metrics = Some(parse_bool(key, value)?),
+            "persist" => persist = parse_bool(key, value)?,
             "spin" => spin = Some(parse_spin(value)?),
             "compression" => {
                 let kind = match value {
@@ -379,7 +386,7 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
             if scheme == "memory" {
                 Endpoint::Memory { name }
             } else {
-                Endpoint::Ipc { name }
+                Endpoint::Ipc { name, persist }
             }
         }
         "tcp" => {
@@ -465,7 +472,8 @@ mod tests {
         assert_eq!(
             parse_uri("ipc://frames").unwrap().endpoint,
             Endpoint::Ipc {
-                name: "frames".into()
+                name: "frames".into(),
+                persist: false
             }
         );
         assert_eq!(

@@ -39,3 +39,10 @@ pub(crate) fn generation() -> u64 {
 pub(crate) fn is_ours(born: u64) -> bool {
     GENERATION.load(Ordering::Relaxed) == born
 }
+
+/// This process's generation (without registering the fork handler: for
+/// comparisons with generations recorded by [`generation`]).
+#[inline(always)]
+pub(crate) fn generation_now() -> u64 {
+    GENERATION.load(Ordering::Relaxed)
+}

@@ -636,12 +636,20 @@ fn fork_destroy_child() {
             psyne_channel_set_receive_callback(ch, Some(ignore), null_mut()),
             psyne_error_t::PSYNE_OK
         );
+        let mut msg = null_mut();
+        assert_eq!(
+            psyne_message_reserve(ch, 8, &mut msg),
+            psyne_error_t::PSYNE_OK
+        );
         let pid = libc::fork();
         assert!(pid >= 0);
         if pid == 0 {
             let sent = psyne_send_data(ch, b"x".as_ptr().cast(), 1, 1);
+            // The parent's reservation is the parent's: refused, not published.
+            let msg_sent = psyne_message_send(msg, 1);
             let destroyed = psyne_channel_destroy(ch);
             let ok = sent == psyne_error_t::PSYNE_ERROR_INVALID_ARGUMENT
+                && msg_sent == psyne_error_t::PSYNE_ERROR_INVALID_ARGUMENT
                 && destroyed == psyne_error_t::PSYNE_OK;
             libc::_exit(if ok { 0 } else { 3 });
         }
@@ -658,6 +666,7 @@ fn fork_destroy_child() {
         );
         let slot0 = std::fs::read(seg_file(&name)).unwrap()[4096];
         assert_eq!(slot0, 1, "the parent's slot was freed");
+        assert_eq!(psyne_message_cancel(msg), psyne_error_t::PSYNE_OK);
         assert_eq!(
             psyne_channel_set_receive_callback(ch, None, null_mut()),
             psyne_error_t::PSYNE_OK
@@ -728,6 +737,66 @@ fn destroy_does_not_wait_for_a_foreign_init_lock() {
     assert!(took < Duration::from_secs(5), "destroy waited {took:?}");
 }
 
+/// An open that waits for another process's init lock holds up opens of that
+/// name only, never opens of other names in the process (before: the
+/// process-wide registry lock was held for the whole wait, up to 10 s).
+#[test]
+fn an_open_waiting_on_a_foreign_lock_does_not_block_other_names() {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (a, b) = (uniq("gate-a"), uniq("gate-b"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(seg_file(&a))
+        .unwrap();
+    let mut holder = child(&[], "hold-init-lock", &[("NAME", &a)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("@@LOCKED") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+    }
+    let a_done = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (a, a_done) = (a.clone(), a_done.clone());
+        std::thread::spawn(move || {
+            let r = Channel::open(
+                &format!("ipc://{a}"),
+                1 << 16,
+                Mode::Spsc,
+                ChannelType::Multi,
+            );
+            a_done.store(true, Ordering::SeqCst);
+            r.map(drop)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100)); // let the waiter reach the lock
+    let other = Channel::open(
+        &format!("ipc://{b}"),
+        1 << 16,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    // The holder keeps the lock until killed, so `a` cannot have finished.
+    assert!(
+        !a_done.load(Ordering::SeqCst),
+        "the open of {a} was not waiting"
+    );
+    drop(other);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let _ = waiter.join().unwrap();
+    let _ = std::fs::remove_file(seg_file(&a));
+}
+
 // ---------------------------------------------------------------------------
 // 11. The library writes nothing to stdout or stderr itself.
 // ---------------------------------------------------------------------------
@@ -758,4 +827,103 @@ fn the_library_source_never_prints() {
         &mut bad,
     );
     assert!(bad.is_empty(), "{bad:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// 9. Stop then destroy while other threads are still inside calls.
+// ---------------------------------------------------------------------------
+
+/// Threads blocked in receives (empty ring) or sends (full ring) on a handle
+/// are woken by a stop; the handle is destroyed at once, while they are still
+/// on their way out of the library. Destroy waits for them: no thread touches
+/// freed memory (before the fix: a SIGSEGV on ipc://, a waiter that never
+/// returned on memory://).
+#[test]
+fn destroy_right_after_stop_waits_for_calls_in_flight() {
+    use psyne::ffi::*;
+    use std::ptr::null_mut;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    struct Handle(*mut psyne_channel_t);
+    // SAFETY: the C API allows a handle to be used from any thread.
+    unsafe impl Send for Handle {}
+    unsafe impl Sync for Handle {}
+    for scheme in ["memory", "ipc"] {
+        for full in [false, true] {
+            for round in 0..5 {
+                let uri = std::ffi::CString::new(format!(
+                    "{scheme}://{}",
+                    uniq(&format!("d9-{full}-{round}"))
+                ))
+                .unwrap();
+                let mut ch = null_mut();
+                // SAFETY (every call in this test): valid pointers; the handle
+                // is used by the threads only inside calls begun before destroy.
+                unsafe {
+                    assert_eq!(
+                        psyne_channel_create(
+                            uri.as_ptr(),
+                            4096,
+                            PSYNE_MODE_MPMC,
+                            PSYNE_TYPE_MULTI,
+                            &mut ch
+                        ),
+                        psyne_error_t::PSYNE_OK
+                    );
+                    if full {
+                        while psyne_send_data(ch, [7u8; 200].as_ptr().cast(), 200, 1)
+                            == psyne_error_t::PSYNE_OK
+                        {}
+                    }
+                }
+                let h = Arc::new(Handle(ch));
+                let entered = Arc::new(AtomicUsize::new(0));
+                let threads: Vec<_> = (0..3)
+                    .map(|_| {
+                        let (h, entered) = (h.clone(), entered.clone());
+                        std::thread::spawn(move || {
+                            entered.fetch_add(1, Ordering::SeqCst);
+                            // SAFETY: as above.
+                            unsafe {
+                                if full {
+                                    psyne_send_data_timeout(
+                                        h.0,
+                                        [1u8; 200].as_ptr().cast(),
+                                        200,
+                                        1,
+                                        PSYNE_WAIT_FOREVER,
+                                    )
+                                } else {
+                                    let (mut buf, mut got, mut t) = ([0u8; 256], 0usize, 0u32);
+                                    psyne_receive_data(
+                                        h.0,
+                                        buf.as_mut_ptr().cast(),
+                                        256,
+                                        &mut got,
+                                        &mut t,
+                                        PSYNE_WAIT_FOREVER,
+                                    )
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                wait_until("threads to start", Duration::from_secs(30), || {
+                    entered.load(Ordering::SeqCst) == 3
+                });
+                std::thread::sleep(Duration::from_millis(20 + 10 * round));
+                // SAFETY: as above; nobody starts a call after this point.
+                unsafe {
+                    assert_eq!(psyne_channel_stop(ch), psyne_error_t::PSYNE_OK);
+                    assert_eq!(psyne_channel_destroy(ch), psyne_error_t::PSYNE_OK);
+                }
+                for t in threads {
+                    assert_eq!(
+                        t.join().unwrap(),
+                        psyne_error_t::PSYNE_ERROR_CHANNEL_STOPPED
+                    );
+                }
+            }
+        }
+    }
 }

@@ -269,6 +269,15 @@ fn child_entry() {
     let role = var("PSYNE_IPC_ROLE");
     match role.as_str() {
         "" => {}
+        "send-and-exit" => {
+            // Opens URI, sends N messages (payload = index, type 7), exits
+            // without waiting for any receiver.
+            let ch = Channel::open(&var("URI"), 1 << 16, Mode::Spsc, ChannelType::Multi).unwrap();
+            for i in 0..num("N") {
+                ch.send(&i.to_le_bytes(), 7).unwrap();
+            }
+            report("SENT");
+        }
         "produce" => {
             let ch = open_child();
             report("READY");
@@ -1143,4 +1152,101 @@ fn blocked_receiver_uses_no_cpu() {
     // Start-up included; generous bound far below a spinning waiter's 1500 ms.
     assert!(ms < 500, "blocked receiver used {ms} ms of CPU in 1.5 s");
     drop(ch);
+}
+
+// ---------------------------------------------------------------------------
+// persist=on: unread messages outlive their processes
+// ---------------------------------------------------------------------------
+
+/// A producer process sends and exits before any consumer exists. Without
+/// `persist` its messages go with it (the segment is removed); with
+/// `persist=on` a later process reads every one, and once it has drained
+/// them and detached the segment is gone.
+#[test]
+fn persist_keeps_unread_messages_for_a_later_process() {
+    for persist in [false, true] {
+        let name = uniq(&format!("persist-{persist}"));
+        let query = if persist { "?persist=on" } else { "" };
+        let uri = format!("ipc://{name}{query}");
+        let mut kid = Kid::spawn(
+            "send-and-exit",
+            &[("URI", uri.clone()), ("N", "100".to_string())],
+        );
+        kid.expect("SENT");
+        kid.wait_ok();
+        let file = seg_file(&name);
+        if !persist {
+            assert!(!std::path::Path::new(&file).exists(), "segment left behind");
+            let err = Channel::open(&format!("ipc://{name}"), 0, Mode::Spsc, ChannelType::Multi)
+                .unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+            continue;
+        }
+        assert!(
+            std::path::Path::new(&file).exists(),
+            "persisted segment removed"
+        );
+        // Attach by name alone (size 0 adopts the configuration).
+        let ch =
+            Channel::open(&format!("ipc://{name}"), 0, Mode::Spsc, ChannelType::Multi).unwrap();
+        let mut buf = [0u8; 64];
+        for i in 0..50u64 {
+            let (n, t) = ch.recv_into_timeout(&mut buf, LONG).unwrap();
+            assert_eq!((&buf[..n], t), (&i.to_le_bytes()[..], 7));
+        }
+        drop(ch);
+        // Half read: still kept for the next reader.
+        assert!(
+            std::path::Path::new(&file).exists(),
+            "removed with 50 unread"
+        );
+        let ch = Channel::open(
+            &format!("ipc://{name}"),
+            1 << 16,
+            Mode::Spsc,
+            ChannelType::Multi,
+        )
+        .unwrap();
+        for i in 50..100u64 {
+            let (n, t) = ch.recv_into_timeout(&mut buf, LONG).unwrap();
+            assert_eq!((&buf[..n], t), (&i.to_le_bytes()[..], 7));
+        }
+        assert!(matches!(ch.try_recv(), Err(Error::NoMessage)));
+        drop(ch);
+        assert!(
+            !std::path::Path::new(&file).exists(),
+            "drained segment left behind"
+        );
+    }
+}
+
+/// A persisted segment is adopted only with a matching configuration, and
+/// `persist` is an ipc:// option only.
+#[test]
+fn persist_checks_configuration_and_scheme() {
+    let name = uniq("persist-cfg");
+    let uri = format!("ipc://{name}?persist=on");
+    let ch = Channel::open(&uri, 1 << 16, Mode::Spsc, ChannelType::Multi).unwrap();
+    ch.send(b"kept", 1).unwrap();
+    drop(ch);
+    let err = Channel::open(
+        &format!("ipc://{name}"),
+        1 << 20,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    let ch = Channel::open(&format!("ipc://{name}"), 0, Mode::Spsc, ChannelType::Multi).unwrap();
+    assert_eq!(&ch.recv_timeout(LONG).unwrap()[..], b"kept");
+    drop(ch);
+    assert!(!std::path::Path::new(&seg_file(&name)).exists());
+    let err = Channel::open(
+        "memory://x?persist=on",
+        1024,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
 }

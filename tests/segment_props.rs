@@ -19,7 +19,7 @@ use std::os::unix::io::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-// Layout (docs/IPC.md, "Segment layout"; layout version 3).
+// Layout (docs/IPC.md, "Segment layout"; layout version 4).
 const RING_OFFSET: u64 = 143360;
 const CONTROL: u64 = 2816;
 const SLOTS: u64 = 4096;
@@ -161,7 +161,7 @@ fn write_segment(name: &str, s: &State) -> std::fs::File {
     let w64 = |off: u64, v: u64| f.write_all_at(&v.to_le_bytes(), off).unwrap();
     // Header.
     w64(0, u64::from_le_bytes(*b"PSYNEIPC"));
-    w32(8, 3);
+    w32(8, 4);
     w32(12, 1);
     w64(16, RING_OFFSET);
     w64(24, total);

@@ -1,5 +1,6 @@
 //! Channel handles: create/destroy, control, metrics, receive callback.
 
+use super::handle::{self, Handle, Header, InCall};
 use super::message::{psyne_message_t, MessageKind};
 use super::{
     not_null, psyne_compression_config_t, psyne_error_t, psyne_extended_metrics_t, psyne_metrics_t,
@@ -10,54 +11,41 @@ use crate::error::{Error, Result};
 use crate::Channel;
 use std::ffi::{c_char, c_void, CStr};
 
-const CHANNEL_MAGIC: u64 = 0x7073_796e_6543_484e; // "psyneCHN"
-const DEAD_MAGIC: u64 = 0xdead_dead_dead_dead;
-
 /// A channel handle (opaque). Created by `psyne_channel_create` /
 /// `psyne_channel_create_compressed`, freed by `psyne_channel_destroy`.
 pub struct psyne_channel_t {
-    magic: u64,
+    header: Header,
     pub(super) channel: Channel,
-    /// Fork generation of the creating process (`crate::fork`).
-    born: u64,
+}
+
+impl Handle for psyne_channel_t {
+    const MAGIC: u64 = 0x7073_796e_6543_484e; // "psyneCHN"
+    const WHAT: &'static str = "psyne_channel_t";
+    const PROCESS_BOUND: bool = true;
+    const SHARED: bool = true;
+
+    fn header(p: *const Self) -> *const Header {
+        // SAFETY: computes a field address without reading through `p`.
+        unsafe { std::ptr::addr_of!((*p).header) }
+    }
 }
 
 impl psyne_channel_t {
-    /// Checks a channel argument: not NULL, and not (detectably) destroyed.
+    /// Checks a channel argument (not NULL, not detectably destroyed, opened
+    /// in this process) and holds it for the rest of the call:
+    /// `psyne_channel_destroy` waits for the returned guard.
     ///
     /// # Safety
     /// `p` is NULL or a pointer returned by `psyne_channel_create*`; if it was
     /// destroyed the read of the magic word is a use after free that is only
     /// caught where the memory was not reused.
-    pub(super) unsafe fn from_ptr<'a>(p: *const psyne_channel_t, name: &str) -> Result<&'a Self> {
+    #[inline(always)]
+    pub(super) unsafe fn from_ptr<'a>(
+        p: *const psyne_channel_t,
+        name: &str,
+    ) -> Result<InCall<'a, Self>> {
         // SAFETY: the caller's contract.
-        let h = unsafe { Self::live(p, name) }?;
-        if !crate::fork::is_ours(h.born) {
-            return Err(Error::invalid(format!(
-                "{name} was opened by another process and inherited through fork(); a handle works only in the process that opened it (open the channel again here; destroying the inherited one leaves the parent's attachment alone)"
-            )));
-        }
-        Ok(h)
-    }
-
-    /// [`psyne_channel_t::from_ptr`] without the check that the handle
-    /// belongs to this process.
-    ///
-    /// # Safety
-    /// As for `from_ptr`.
-    unsafe fn live<'a>(p: *const psyne_channel_t, name: &str) -> Result<&'a Self> {
-        not_null(p, name)?;
-        // SAFETY: non-NULL and, by the contract above, points to a live handle
-        // (or to freed memory whose magic word no longer matches).
-        let magic = unsafe { std::ptr::addr_of!((*p).magic).read_volatile() };
-        if magic != CHANNEL_MAGIC {
-            return Err(Error::invalid(format!(
-                "{name} is not a live psyne_channel_t (destroyed, or not a channel)"
-            )));
-        }
-        // SAFETY: the magic word matches: this is a live handle, which is only
-        // freed by psyne_channel_destroy (the caller must not race that).
-        Ok(unsafe { &*p })
+        unsafe { handle::enter(p, name) }
     }
 }
 
@@ -139,9 +127,8 @@ unsafe fn create(
     }
     let channel = builder.build()?;
     let handle = Box::new(psyne_channel_t {
-        magic: CHANNEL_MAGIC,
+        header: Header::new::<psyne_channel_t>(),
         channel,
-        born: crate::fork::generation(),
     });
     // SAFETY: as above.
     unsafe { write_out(out, Box::into_raw(handle)) };
@@ -204,34 +191,25 @@ pub unsafe extern "C" fn psyne_channel_create_compressed(
 /// The channel itself lives on while other handles (or not yet
 /// sent/released messages) use it; this handle's receive callback is turned
 /// off first (waiting for a running call, unless called from inside it).
-/// Destroying neither stops the channel nor waits for other threads: no
-/// other thread may be inside a call on `ch`, or make one, during or after
-/// this call. To end threads blocked on the handle, call
-/// `psyne_channel_stop` (or trigger the `psyne_cancel_t` they wait with),
-/// wait until their calls have returned (join them), then destroy. A
-/// destroyed handle is detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`),
-/// otherwise undefined.
+/// Calls that other threads are making on `ch` right now finish first:
+/// destroy waits for them to return, then frees the handle, so
+/// `psyne_channel_stop` followed at once by destroy is safe while other
+/// threads are still returning from their calls. Destroying does not stop
+/// the channel and does not end waits: a call blocked on `ch` keeps
+/// destroy waiting until its timeout, its `psyne_cancel_t`, or a
+/// `psyne_channel_stop` ends it. Calls made after destroy returned are uses
+/// after free, detected where cheap (`PSYNE_ERROR_INVALID_ARGUMENT`).
 ///
 /// # Safety
-/// `ch` must be NULL or a handle from `psyne_channel_create*` that no other
-/// thread uses concurrently.
+/// `ch` must be NULL or a handle from `psyne_channel_create*`, not passed to
+/// psyne after this call returns.
 #[no_mangle]
 pub unsafe extern "C" fn psyne_channel_destroy(ch: *mut psyne_channel_t) -> psyne_error_t {
     run("psyne_channel_destroy", || {
-        if ch.is_null() {
-            return Ok(());
-        }
-        // SAFETY: caller contract (NULL handled above).
-        // (A handle inherited through fork is destroyed too: dropping it in
-        // another process is inert, see crate::fork.)
-        unsafe { psyne_channel_t::live(ch, "ch") }?;
-        // SAFETY: a live handle made by Box::into_raw in `create`; the magic
-        // is cleared first so a second destroy is detected.
-        let handle = unsafe {
-            std::ptr::addr_of_mut!((*ch).magic).write_volatile(DEAD_MAGIC);
-            Box::from_raw(ch)
-        };
-        drop(handle);
+        // A handle inherited through fork is freed too: dropping it in another
+        // process is inert (see crate::fork).
+        // SAFETY: caller contract.
+        drop(unsafe { handle::free(ch, "ch") }?);
         Ok(())
     })
 }

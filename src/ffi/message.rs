@@ -3,14 +3,12 @@
 
 use super::cancel::psyne_cancel_t;
 use super::channel::psyne_channel_t;
+use super::handle::{self, Handle, Header};
 use super::{not_null, psyne_error_t, run, wait_limit};
 use crate::channel::{OwnedReadGuard, OwnedWriteGuard};
 use crate::config::ChannelType;
 use crate::error::{Error, Result};
 use std::ffi::c_void;
-
-const MESSAGE_MAGIC: u64 = 0x7073_796e_654d_5347; // "psyneMSG"
-const DEAD_MAGIC: u64 = 0xdead_dead_dead_dead;
 
 /// What a message handle holds.
 pub(super) enum MessageKind {
@@ -27,41 +25,47 @@ pub(super) enum MessageKind {
 /// message (`psyne_message_receive*`), or a message handed to a receive
 /// callback (valid only during the call).
 pub struct psyne_message_t {
-    magic: u64,
+    header: Header,
     kind: MessageKind,
+}
+
+impl Handle for psyne_message_t {
+    const MAGIC: u64 = 0x7073_796e_654d_5347; // "psyneMSG"
+    const WHAT: &'static str = "psyne_message_t (already sent, cancelled or released, or a callback's message used after the callback returned)";
+    // A message holds ring space (and a side lock) of an attachment that
+    // belongs to the process that made it.
+    const PROCESS_BOUND: bool = true;
+    const SHARED: bool = false;
+
+    fn header(p: *const Self) -> *const Header {
+        // SAFETY: computes a field address without reading through `p`.
+        unsafe { std::ptr::addr_of!((*p).header) }
+    }
 }
 
 impl psyne_message_t {
     pub(super) fn new(kind: MessageKind) -> psyne_message_t {
         psyne_message_t {
-            magic: MESSAGE_MAGIC,
+            header: Header::new::<psyne_message_t>(),
             kind,
         }
     }
 
-    /// Marks a (stack) message as dead. Volatile, so that the store is not
-    /// optimised away although the memory is about to go out of use.
+    /// Marks a (stack) message as dead when its callback returns.
     pub(super) fn kill(&mut self) {
-        // SAFETY: a plain write through a valid `&mut`.
-        unsafe { std::ptr::addr_of_mut!(self.magic).write_volatile(DEAD_MAGIC) };
+        self.header.kill();
     }
 
-    /// Checks a message argument: not NULL, and not (detectably) consumed.
+    /// Checks a message argument: not NULL, not (detectably) consumed, made
+    /// in this process.
     ///
     /// # Safety
     /// `p` is NULL or a pointer from `psyne_message_reserve*`,
     /// `psyne_message_receive*` or a receive callback; a consumed message is a
     /// use after free that is only caught where the memory was not reused.
     unsafe fn from_ptr<'a>(p: *mut psyne_message_t) -> Result<&'a mut Self> {
-        not_null(p, "msg")?;
-        // SAFETY: non-NULL; by the contract above it points to a live message
-        // (or to freed memory whose magic word no longer matches).
-        let magic = unsafe { std::ptr::addr_of!((*p).magic).read_volatile() };
-        if magic != MESSAGE_MAGIC {
-            return Err(Error::invalid(
-                "msg is not a live psyne_message_t (already sent, cancelled or released, or a callback's message used after the callback returned)",
-            ));
-        }
+        // SAFETY: caller contract.
+        unsafe { handle::live(p, "msg") }?;
         // SAFETY: live message; the C caller must not use one message from two
         // threads at once, so this is the only reference.
         Ok(unsafe { &mut *p })
@@ -72,14 +76,12 @@ impl psyne_message_t {
     /// # Safety
     /// `p` passed `from_ptr` and is not a callback's (stack) message.
     unsafe fn consume(p: *mut psyne_message_t) -> MessageKind {
-        // SAFETY: a live message made by Box::into_raw in `boxed`; the magic is
-        // cleared (volatile: the store must survive although the memory is
-        // freed right after) so that a second use is detected.
-        let b = unsafe {
-            std::ptr::addr_of_mut!((*p).magic).write_volatile(DEAD_MAGIC);
-            Box::from_raw(p)
-        };
-        b.kind
+        // SAFETY: a live boxed message (contract); its magic word is cleared so
+        // that a second use is detected.
+        match unsafe { handle::free(p, "msg") } {
+            Ok(Some(b)) => b.kind,
+            _ => unreachable!("checked live by from_ptr, and owned by this thread"),
+        }
     }
 
     fn boxed(kind: MessageKind) -> *mut psyne_message_t {

@@ -11,15 +11,18 @@
 //! * enum-like arguments are plain `int32_t`s, range-checked with the core's
 //!   `from_raw` (a Rust `enum` holding an invalid value would be undefined
 //!   behaviour);
-//! * handles are boxes carrying a magic word that is checked on entry and
-//!   cleared when the handle is freed, so that use of a destroyed handle is
-//!   detected where cheap (it stays undefined behaviour in general).
+//! * handles are boxes of one kind (`handle.rs`): a magic word checked on
+//!   entry and cleared when the handle is freed, so that use of a destroyed
+//!   handle is detected where cheap (it stays undefined behaviour in
+//!   general); calls in flight on a channel or token hold it, so freeing it
+//!   waits for them.
 
 #![allow(non_camel_case_types)]
 
 mod cancel;
 mod channel;
 mod data;
+mod handle;
 mod message;
 
 pub use cancel::*;

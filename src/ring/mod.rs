@@ -1464,6 +1464,15 @@ impl Ring {
     }
 }
 
+/// Bytes of records published or claimed but not yet taken by a receiver
+/// (records taken but not yet freed do not count). Read from a control block
+/// that may be foreign: any values give an answer, never a fault.
+pub(crate) fn unread_bytes(ctrl: &Control) -> u64 {
+    let read = ctrl.consumer.0.read.load(Ordering::Acquire);
+    let tail = ctrl.producer.0.tail.load(Ordering::Acquire);
+    tail.saturating_sub(read)
+}
+
 fn try_lock(word: &AtomicU32, token: u32) -> bool {
     debug_assert!(token != 0);
     // Acquire: everything the previous owner did on this side happens-before us.

@@ -29,6 +29,7 @@ use crate::ring::{region_size, Ring};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, Scope};
 use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
@@ -40,7 +41,7 @@ use std::time::{Duration, Instant};
 /// `PSYNEIPC` as a little-endian u64.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PSYNEIPC");
 /// Bumped whenever the segment layout (header, slots, ring) changes.
-pub(crate) const LAYOUT_VERSION: u32 = 3; // 2: block counters on their own line; 3: counters striped per thread
+pub(crate) const LAYOUT_VERSION: u32 = 4; // 2: block counters on their own line; 3: counters striped per thread; 4: persist flag
 /// Processes that can be attached to one segment at once.
 pub(crate) const MAX_PROCS: usize = 64;
 /// Offset of the slot table.
@@ -101,6 +102,11 @@ pub(crate) struct SegmentHeader {
     pub dropped: AtomicU64,
     /// Dead processes reaped.
     pub reaped: AtomicU64,
+    /// Non-zero once a process opened the segment with `persist=on`: the last
+    /// detach leaves it (and its unread messages) in place unless it is
+    /// drained, and an open finding nobody attached adopts it instead of
+    /// starting afresh.
+    pub persist: AtomicU32,
 }
 
 /// One attached process.
@@ -454,7 +460,23 @@ impl Segment {
         Ok(())
     }
 
-    /// Detaches: frees our slot and removes the file if nobody live is left.
+    /// Whether the segment must outlive its last process: it persists and
+    /// holds messages nobody has read yet.
+    fn keeps_unread(&self) -> bool {
+        let ctrl = self
+            .map
+            .as_ptr()
+            .wrapping_add(RING_OFFSET)
+            .cast::<Control>();
+        // SAFETY: the mapping holds the ring's control block at RING_OFFSET
+        // (checked at attach) and stays mapped while `self` lives; its fields
+        // are atomics, whatever values another process left in them.
+        self.header().persist.load(Ordering::Acquire) != 0
+            && crate::ring::unread_bytes(unsafe { &*ctrl }) != 0
+    }
+
+    /// Detaches: frees our slot and removes the file if nobody live is left
+    /// (and it does not keep unread messages for later, see `persist`).
     /// Never waits long for another process (see [`DETACH_WAIT`]).
     fn detach(&mut self) {
         if self.slot == NO_SLOT || !crate::fork::is_ours(self.born) {
@@ -475,7 +497,7 @@ impl Segment {
                     && self.slot(i).state.load(Ordering::Acquire) == SLOT_LIVE
                     && self.slot_alive(i)
             });
-            if !anyone && same_file(&self.file, &self.path) {
+            if !anyone && same_file(&self.file, &self.path) && !self.keeps_unread() {
                 let _ = std::fs::remove_file(&self.path);
             }
             unlock_byte(&self.file, INIT_LOCK);
@@ -487,6 +509,16 @@ impl Drop for Segment {
     fn drop(&mut self) {
         self.detach();
     }
+}
+
+/// The header of the segment a ring of this module lives in.
+fn header_of_ring(ring: &Ring) -> &SegmentHeader {
+    let ctrl: *const Control = ring.ctrl();
+    // SAFETY: every ring in this module's registry was made by `ring_of`,
+    // which places the control block RING_OFFSET bytes into the segment's
+    // mapping, whose first bytes are the header; the ring keeps the mapping
+    // alive (it holds the segment) for as long as it is borrowed here.
+    unsafe { &*ctrl.cast::<u8>().sub(RING_OFFSET).cast::<SegmentHeader>() }
 }
 
 fn header_of(map: &MmapRaw) -> &SegmentHeader {
@@ -536,6 +568,7 @@ pub(crate) fn open(
     buffer_size: usize,
     mode: Mode,
     channel_type: ChannelType,
+    persist: bool,
 ) -> Result<Arc<Shared>> {
     check_name(name)?;
     if buffer_size != 0 && capacity_for(buffer_size).is_none() {
@@ -543,7 +576,12 @@ pub(crate) fn open(
             "buffer size {buffer_size} is larger than the maximum of {MAX_CAPACITY} bytes"
         )));
     }
-    let mut reg = REGISTRY.lock();
+    // Opens of one name run one at a time (they must end on one
+    // attachment); opens of other names do not wait for them, although an
+    // attach may wait up to LOCK_WAIT for another process's init lock.
+    let gate = name_gate(name);
+    let _one_at_a_time = gate.lock();
+    let reg = REGISTRY.lock();
     if let Some(existing) = reg.get(name).and_then(Weak::upgrade) {
         let same = super::check_same_config(
             "ipc",
@@ -560,11 +598,40 @@ pub(crate) fn open(
         // `existing` may be the last reference by now: dropping it detaches,
         // which must not happen under the registry lock.
         drop(reg);
-        return same.map(|()| existing);
+        same?;
+        if persist {
+            header_of_ring(&existing.ring)
+                .persist
+                .store(1, Ordering::Release);
+        }
+        return Ok(existing);
     }
-    let shared = Arc::new(attach(name, buffer_size, mode, channel_type)?);
-    reg.insert(name.to_string(), Arc::downgrade(&shared));
+    drop(reg);
+    let shared = Arc::new(attach(name, buffer_size, mode, channel_type, persist)?);
+    REGISTRY
+        .lock()
+        .insert(name.to_string(), Arc::downgrade(&shared));
     Ok(shared)
+}
+
+/// The lock that serialises this process's opens of `name` (see [`open`]).
+/// Gates of names nobody is opening are pruned once the map has doubled.
+fn name_gate(name: &str) -> Arc<Mutex<()>> {
+    /// Gates by name, and the size at which the map is next pruned.
+    type Gates = (BTreeMap<String, Weak<Mutex<()>>>, usize);
+    static GATES: Mutex<Gates> = Mutex::new((BTreeMap::new(), 0));
+    let mut gates = GATES.lock();
+    let (map, prune_at) = &mut *gates;
+    if let Some(gate) = map.get(name).and_then(Weak::upgrade) {
+        return gate;
+    }
+    if map.len() >= *prune_at {
+        map.retain(|_, w| w.strong_count() > 0);
+        *prune_at = (2 * map.len()).max(64);
+    }
+    let gate = Arc::new(Mutex::new(()));
+    map.insert(name.to_string(), Arc::downgrade(&gate));
+    gate
 }
 
 /// What an inspection of the file under the init lock found.
@@ -575,7 +642,13 @@ enum Found {
     Ready(usize, Mode, ChannelType),
 }
 
-fn attach(name: &str, buffer_size: usize, mode: Mode, channel_type: ChannelType) -> Result<Shared> {
+fn attach(
+    name: &str,
+    buffer_size: usize,
+    mode: Mode,
+    channel_type: ChannelType,
+    persist: bool,
+) -> Result<Shared> {
     let path = segment_path(name);
     let uri = format!("ipc://{name}");
     let io =
@@ -620,7 +693,16 @@ fn attach(name: &str, buffer_size: usize, mode: Mode, channel_type: ChannelType)
             continue;
         }
         // From here on we hold INIT_LOCK (dropped with `file` on error).
-        return attach_locked(name, &uri, &path, file, buffer_size, mode, channel_type);
+        return attach_locked(
+            name,
+            &uri,
+            &path,
+            file,
+            buffer_size,
+            mode,
+            channel_type,
+            persist,
+        );
     }
 }
 
@@ -633,6 +715,7 @@ fn attach_locked(
     buffer_size: usize,
     mode: Mode,
     channel_type: ChannelType,
+    persist: bool,
 ) -> Result<Shared> {
     let io =
         |what: &str, e: std::io::Error| Error::io(&format!("{uri}: {what} {}", path.display()), e);
@@ -646,7 +729,10 @@ fn attach_locked(
                 slot_of(&map, i).state.load(Ordering::Acquire) == SLOT_LIVE
                     && byte_is_locked(&file, SLOT_LOCK_BASE + i as i64)
             });
-            if anyone {
+            // A persisting segment keeps its messages for whoever comes next:
+            // adopt it (recovery below settles what dead users left).
+            let kept = header_of(&map).persist.load(Ordering::Acquire) != 0;
+            if anyone || kept {
                 super::check_same_config(
                     "ipc",
                     name,
@@ -738,6 +824,9 @@ fn attach_locked(
         ring.set_metrics_enabled(true);
     }
     ring.set_tracker(tracker);
+    if persist {
+        seg.header().persist.store(1, Ordering::Release);
+    }
     let r = seg.recover(&ring, true);
     unlock_byte(&seg.file, INIT_LOCK);
     r?;

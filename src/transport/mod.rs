@@ -118,8 +118,8 @@ pub(crate) fn open(
             memory::open(name, buffer_size, mode, channel_type).map(Opened::single)
         }
         #[cfg(not(loom))]
-        Endpoint::Ipc { name } => {
-            ipc::open(name, buffer_size, mode, channel_type).map(Opened::single)
+        Endpoint::Ipc { name, persist } => {
+            ipc::open(name, buffer_size, mode, channel_type, *persist).map(Opened::single)
         }
         #[cfg(not(loom))]
         Endpoint::Tcp { .. } | Endpoint::Unix { .. } => {
