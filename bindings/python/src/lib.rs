@@ -922,11 +922,11 @@ impl PyChannel {
 
     fn __repr__(&self) -> String {
         format!(
-            "<psyne.Channel uri={:?} buffer_size={} mode={:?} channel_type={:?}{}>",
+            "<psyne.Channel uri={:?} buffer_size={} mode={} channel_type={}{}>",
             self.uri,
             self.buffer_size,
-            self.mode,
-            self.channel_type,
+            format!("{:?}", self.mode).to_uppercase(),
+            format!("{:?}", self.channel_type).to_uppercase(),
             if self.is_closed() { " closed" } else { "" }
         )
     }

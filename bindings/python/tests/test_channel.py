@@ -48,7 +48,7 @@ def test_defaults_and_properties(name):
         assert ch.channel_type is psyne.ChannelType.MULTI
         assert not ch.is_stopped and not ch.closed
         assert ch.local_addr is None
-        assert "memory://" in repr(ch)
+        assert repr(ch) == f'<psyne.Channel uri="memory://{name}" buffer_size=1048576 mode=SPSC channel_type=MULTI>'
 
 
 def test_send_recv_every_buffer_kind(name):
