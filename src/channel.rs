@@ -191,11 +191,15 @@ impl Shared {
         // SAFETY: the claim owns `len` writable bytes at its payload pointer
         // until it is committed; `data` cannot overlap the ring's free space.
         unsafe { copy_bytes(data.as_ptr(), self.ring.payload_ptr(claim.pos), data.len()) };
-        self.ring.commit_counted(claim, msg_type);
+        let sent = self.ring.commit_counted(claim, msg_type);
         if !side_held {
             self.ring.unlock_producer();
         }
-        Ok(())
+        if sent {
+            Ok(())
+        } else {
+            Err(self.ring.stopped_error())
+        }
     }
 
     /// Takes the next message of at most `max` bytes. `Ok(Err(n))`: the next
@@ -259,7 +263,7 @@ impl Shared {
         let attempt = |_before_sleep: bool| match self.ring.try_read(max) {
             Ok(Some(r)) => Ok(Some(Ok(r))),
             Err(needed) => Ok(Some(Err(needed as usize))),
-            Ok(None) if self.ring.is_stopped() => match self.ring.try_read(max) {
+            Ok(None) if self.ring.drained_after_stop() => match self.ring.try_read(max) {
                 // A message committed just before the stop is still delivered.
                 Ok(Some(r)) => Ok(Some(Ok(r))),
                 Err(needed) => Ok(Some(Err(needed as usize))),
@@ -270,7 +274,7 @@ impl Shared {
         // The fast path's attempt found the ring empty; after a stop, look once
         // more (attempt() does) so that a message committed just before the
         // stop is still delivered. Otherwise no second attempt before waiting.
-        if self.ring.is_stopped() {
+        if self.ring.drained_after_stop() {
             if let Some(v) = attempt(true)? {
                 return Ok(v);
             }
@@ -450,8 +454,11 @@ impl<'a> WriteGuard<'a> {
         self.shared().check_type(msg_type)?;
         let claim = self.claim();
         self.word &= !HELD;
-        self.shared().ring.commit(claim, msg_type);
-        Ok(())
+        if self.shared().ring.commit(claim, msg_type) {
+            Ok(())
+        } else {
+            Err(self.shared().ring.stopped_error())
+        }
     }
 
     /// Gives the space back without sending (same as dropping the guard).

@@ -927,3 +927,114 @@ fn destroy_right_after_stop_waits_for_calls_in_flight() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// 7. Stop is one point in time: nothing is sent after anyone observed it.
+// ---------------------------------------------------------------------------
+
+const MODES: [Mode; 4] = [Mode::Spsc, Mode::Spmc, Mode::Mpsc, Mode::Mpmc];
+
+/// A reservation made before a stop and sent after it is refused, and no
+/// receiver ever sees it.
+#[test]
+fn a_reservation_sent_after_stop_is_refused() {
+    for scheme in ["memory", "ipc"] {
+        for mode in MODES {
+            let uri = format!("{scheme}://{}", uniq(&format!("d7r-{mode:?}")));
+            let ch = Channel::open(&uri, 1 << 12, mode, ChannelType::Multi).unwrap();
+            let mut r = ch.try_reserve(8).unwrap();
+            r.copy_from_slice(b"reserved");
+            ch.stop();
+            let e = r.send(1).unwrap_err();
+            assert!(matches!(e, Error::ChannelStopped), "{scheme} {mode:?}: {e}");
+            let e = ch.try_recv().unwrap_err();
+            assert!(matches!(e, Error::ChannelStopped), "{scheme} {mode:?}: {e}");
+            assert_eq!(ch.metrics().messages_received, 0);
+        }
+    }
+}
+
+/// Producers send as fast as they can while a stop lands at a varying
+/// moment; receivers take messages until they are told the channel stopped.
+/// Every send that succeeded was received exactly once, and after the
+/// receivers saw CHANNEL_STOPPED the channel stays empty (before the fix a
+/// send racing the stop could still publish after a receiver was told).
+#[test]
+fn nothing_is_delivered_after_a_receiver_saw_stopped() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let rounds: u32 = std::env::var("PSYNE_STOP_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
+    for scheme in ["memory", "ipc"] {
+        for mode in MODES {
+            let (producers, consumers) = match mode {
+                Mode::Spsc => (1, 1),
+                Mode::Spmc => (1, 2),
+                Mode::Mpsc => (2, 1),
+                Mode::Mpmc => (2, 2),
+            };
+            for round in 0..rounds {
+                let uri = format!("{scheme}://{}", uniq(&format!("d7-{mode:?}-{round}")));
+                let ch = Channel::open(&uri, 1 << 12, mode, ChannelType::Multi).unwrap();
+                let sent = Arc::new(AtomicU64::new(0));
+                let got = Arc::new(AtomicU64::new(0));
+                let mut threads = Vec::new();
+                for p in 0..producers {
+                    let (ch, sent) = (ch.clone(), sent.clone());
+                    threads.push(std::thread::spawn(move || {
+                        let mut i = 0u64;
+                        loop {
+                            let r = if (i + p) % 3 == 0 {
+                                ch.try_reserve(8).and_then(|mut g| {
+                                    g.copy_from_slice(&i.to_le_bytes());
+                                    g.send(1)
+                                })
+                            } else {
+                                ch.send_timeout(&i.to_le_bytes(), 1, Duration::from_secs(30))
+                            };
+                            match r {
+                                Ok(()) => {
+                                    sent.fetch_add(1, Ordering::SeqCst);
+                                }
+                                Err(Error::ChannelFull) => std::thread::yield_now(),
+                                Err(Error::ChannelStopped) => return,
+                                Err(e) => panic!("send: {e}"),
+                            }
+                            i += 1;
+                        }
+                    }));
+                }
+                for _ in 0..consumers {
+                    let (ch, got) = (ch.clone(), got.clone());
+                    threads.push(std::thread::spawn(move || loop {
+                        match ch.recv_timeout(Duration::from_secs(30)) {
+                            Ok(_) => {
+                                got.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(Error::ChannelStopped) => return,
+                            Err(e) => panic!("recv: {e}"),
+                        }
+                    }));
+                }
+                std::thread::sleep(Duration::from_micros(50 + 37 * (round as u64 % 20)));
+                ch.stop();
+                for t in threads {
+                    t.join().unwrap();
+                }
+                // Told STOPPED, the receivers left: nothing may be queued now.
+                match ch.try_recv() {
+                    Err(Error::ChannelStopped) => {}
+                    Ok(_) => panic!("{scheme} {mode:?} round {round}: a message published after the receivers saw STOPPED"),
+                    Err(e) => panic!("{e}"),
+                }
+                assert_eq!(
+                    sent.load(Ordering::SeqCst),
+                    got.load(Ordering::SeqCst),
+                    "{scheme} {mode:?} round {round}: sent vs received"
+                );
+            }
+        }
+    }
+}

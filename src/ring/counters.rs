@@ -60,6 +60,24 @@ pub(crate) fn count_message(lines: &CounterLines, multi: bool, scope: Scope, byt
     }
 }
 
+/// Takes back one message of `bytes` counted by [`count_message`] (a send
+/// refused after its count, see `Ring::commit_counted`). Sums wrap, so a
+/// negative step on another line than the count's still cancels it.
+pub(crate) fn uncount_message(lines: &CounterLines, multi: bool, scope: Scope, bytes: u64) {
+    match slot(multi, scope) {
+        Slot::Exclusive(i) => {
+            let c = &lines[i].0;
+            bump(&c.messages, 1u64.wrapping_neg());
+            bump(&c.bytes, bytes.wrapping_neg());
+        }
+        Slot::Shared(i) => {
+            let c = &lines[i].0;
+            c.messages.fetch_sub(1, Ordering::Relaxed);
+            c.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Adds one block (a send that found the ring full, a receive that found it
 /// empty). Polling loops call this on every miss, so it too avoids locked
 /// instructions where it can: a locked add per poll slows the poll loop down,

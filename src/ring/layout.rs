@@ -150,6 +150,11 @@ pub(crate) struct FlagsLine {
     pub stopped: AtomicU32,
     /// Non-zero while metrics are counted.
     pub metrics_enabled: AtomicU32,
+    /// 0 until a stop has settled; then 1 + the `tail` read after the stop
+    /// was made visible to every producer: every record before it is
+    /// published, as a message or as padding, and none after it ever is as a
+    /// message (`Ring::stop`).
+    pub stop_tail: AtomicU64,
 }
 
 /// Bit 0 of `head`: the multi-consumer free lock.

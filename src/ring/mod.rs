@@ -341,6 +341,7 @@ impl Ring {
             flags: Padded(FlagsLine {
                 stopped: AtomicU32::new(0),
                 metrics_enabled: AtomicU32::new(1),
+                stop_tail: AtomicU64::new(0),
             }),
             sent: std::array::from_fn(|_| Padded(counters())),
             received: std::array::from_fn(|_| Padded(counters())),
@@ -729,10 +730,12 @@ impl Ring {
     }
 
     /// Publishes a claimed record and counts it. Wakes sleeping consumers.
+    /// False: the ring was stopped (see [`Ring::commit_counted`]).
     #[inline(always)]
-    pub(crate) fn commit(&self, claim: Claim, msg_type: u32) {
+    #[must_use]
+    pub(crate) fn commit(&self, claim: Claim, msg_type: u32) -> bool {
         self.count_sent(claim.len());
-        self.commit_counted(claim, msg_type);
+        self.commit_counted(claim, msg_type)
     }
 
     /// Counts a message of `len` bytes as sent. The copying send counts
@@ -746,9 +749,24 @@ impl Ring {
         self.count(&self.ctrl().sent, self.multi_producer, len as u64);
     }
 
+    /// Takes back a [`Ring::count_sent`] of a message that was not sent.
+    fn uncount_sent(&self, len: u32) {
+        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
+            counters::uncount_message(
+                &self.ctrl().sent,
+                self.multi_producer,
+                self.scope,
+                len as u64,
+            );
+        }
+    }
+
     /// [`Ring::commit`] of a message already counted ([`Ring::count_sent`]).
+    /// False: the ring was stopped, and the record is published as padding
+    /// instead (see [`Ring::stop`]); the message counts as not sent.
     #[inline(always)]
-    pub(crate) fn commit_counted(&self, claim: Claim, msg_type: u32) {
+    #[must_use]
+    pub(crate) fn commit_counted(&self, claim: Claim, msg_type: u32) -> bool {
         let h = self.header(claim.pos);
         let rec = record_size(claim.len() as u64);
         h.len.store(claim.len(), Ordering::Relaxed);
@@ -763,11 +781,31 @@ impl Ring {
                 .store(state::EMPTY, Ordering::Relaxed);
             p.tail.store(claim.pos + rec, Ordering::Relaxed);
         }
+        // The claim is visible in `tail` now (stored above, or by the claim's
+        // CAS): either a stop's read of `tail` sees it, or this load sees the
+        // stop (Dekker's pattern; `Ring::stop` has the heavy side).
+        light_barrier();
+        if self.ctrl().flags.0.stopped.load(Ordering::Relaxed) != 0 {
+            return self.refuse_after_stop(claim, rec);
+        }
         // Release: payload and header fields happen-before a consumer's Acquire
         // load that sees MESSAGE.
         h.state.store(state::MESSAGE, Ordering::Release);
         self.track_claim_done(claim.track()); // ipc: after the publish (track.rs)
         self.wake_if_sleeping(Direction::Data);
+        true
+    }
+
+    /// A commit that found the ring stopped: the record becomes padding
+    /// (receivers skip it), the count taken for it is given back.
+    #[cold]
+    #[inline(never)]
+    fn refuse_after_stop(&self, claim: Claim, rec: u64) -> bool {
+        self.publish_padding(claim.pos, rec, false);
+        self.track_claim_done(claim.track()); // ipc: after the publish (track.rs)
+        self.uncount_sent(claim.len());
+        self.wake_if_sleeping(Direction::Data);
+        false
     }
 
     /// Keeps a claim's length (and, on tracked rings, its crash-recovery
@@ -1376,6 +1414,16 @@ impl Ring {
     }
 
     /// Stops the ring: wakes everybody; sends fail from now on.
+    ///
+    /// A stop is one point in time. Producers check for it after their claim
+    /// is visible in `tail` and before they publish (light side of an
+    /// asymmetric barrier, [`Ring::commit_counted`]); the stop makes itself
+    /// visible to every producer (heavy side) and then reads `tail`. So each
+    /// claim either sees the stop and becomes padding, or lies before the
+    /// `tail` read, which is recorded as `stop_tail`. Receivers report the
+    /// stop only once they have read up to `stop_tail`
+    /// ([`Ring::drained_after_stop`]): a message that succeeded is never
+    /// left behind a receiver that was told the channel stopped.
     pub(crate) fn stop(&self) {
         // A corrupt ring stays marked so (see track.rs).
         let _ = self.ctrl().flags.0.stopped.compare_exchange(
@@ -1384,11 +1432,49 @@ impl Ring {
             Ordering::SeqCst,
             Ordering::SeqCst,
         );
+        self.settle_stop();
         for d in [Direction::Data, Direction::Space] {
             let line = self.wake_line(d);
             line.event.fetch_add(1, Ordering::SeqCst);
             crate::sync::futex_wake_all(&line.event, self.scope);
         }
+    }
+
+    /// Records `stop_tail` unless it is known already. Any thread may do it
+    /// (a stopping process may die before it gets there): the first value
+    /// stored stays, and any later read of `tail` would do as well.
+    fn settle_stop(&self) {
+        let f = &self.ctrl().flags.0;
+        if f.stop_tail.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        crate::sync::heavy_barrier(self.scope);
+        let tail = self.ctrl().producer.0.tail.load(Ordering::Acquire);
+        let _ = f.stop_tail.compare_exchange(
+            0,
+            tail.wrapping_add(1).max(1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Whether a receiver that found nothing to take may report the stop:
+    /// the ring is stopped and every record before `stop_tail` was taken
+    /// (or the ring stopped itself on corrupt shared memory).
+    pub(crate) fn drained_after_stop(&self) -> bool {
+        let f = &self.ctrl().flags.0;
+        match f.stopped.load(Ordering::Acquire) {
+            0 => return false,
+            STOPPED_CORRUPT => return true,
+            _ => {}
+        }
+        let mut end = f.stop_tail.load(Ordering::Acquire);
+        if end == 0 {
+            self.settle_stop();
+            end = f.stop_tail.load(Ordering::Acquire);
+        }
+        let read = self.ctrl().consumer.0.read.load(Ordering::Acquire);
+        read >= end - 1
     }
 
     #[inline]

@@ -11,7 +11,7 @@ pub(super) fn try_send(r: &Ring, data: &[u8], t: u32) -> bool {
             unsafe {
                 std::ptr::copy_nonoverlapping(data.as_ptr(), r.payload_ptr(c.pos), data.len())
             };
-            r.commit(c, t);
+            assert!(r.commit(c, t));
             true
         }
         None => false,

@@ -97,12 +97,12 @@ fn out_of_order_commit_and_release_in_multi_modes() {
     let r = Ring::new_heap(1024, Mode::Mpmc).unwrap();
     let a = r.try_claim(10).unwrap();
     let b = r.try_claim(20).unwrap();
-    r.commit(b, 2); // the later claim commits first
+    assert!(r.commit(b, 2)); // the later claim commits first
     assert!(
         r.try_read(u32::MAX).unwrap().is_none(),
         "ring order: a comes first"
     );
-    r.commit(a, 1);
+    assert!(r.commit(a, 1));
     let ra = r.try_read(u32::MAX).unwrap().unwrap();
     let rb = r.try_read(u32::MAX).unwrap().unwrap();
     assert_eq!((ra.msg_type(), rb.msg_type()), (1, 2));
@@ -114,7 +114,7 @@ fn out_of_order_commit_and_release_in_multi_modes() {
     // A polling producer does not free: after a 480-byte record, another
     // 464 bytes plus the slack only fit once a and b are freed...
     let big = r.try_claim(464).unwrap();
-    r.commit(big, 3);
+    assert!(r.commit(big, 3));
     assert_eq!(r.used_bytes(), 80 + 480);
     let rc = r.try_read(u32::MAX).unwrap().unwrap();
     assert!(r.try_claim(448).is_none());
@@ -237,7 +237,7 @@ fn receivers_yield_to_a_sender_that_does_not_publish_its_claim() {
         assert!(recv(&r).is_none(), "{mode:?}: in order, so nothing to read");
         let n = 4 * super::stall::STALL_POLLS;
         assert!(yields_over(n, || r.note_receive_block()) >= 2, "{mode:?}");
-        r.commit(unfinished, 1);
+        assert!(r.commit(unfinished, 1));
         assert_eq!(recv(&r).unwrap().1, 1, "{mode:?}");
         assert_eq!(recv(&r).unwrap().1, 2, "{mode:?}");
         // Drained: an idle ring has no stalled peer (and yields only by

@@ -890,7 +890,7 @@ mod tests {
         let c = r.try_claim(data.len()).unwrap();
         // SAFETY: the claim owns data.len() bytes.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), r.payload_ptr(c.pos), data.len()) };
-        r.commit(c, 1);
+        assert!(r.commit(c, 1));
     }
 
     fn recv(r: &Ring) -> Option<Vec<u8>> {
@@ -969,7 +969,7 @@ mod tests {
             Ok(Outcome::Pending)
         );
         let _ = flags;
-        r.commit(live, 1);
+        assert!(r.commit(live, 1));
         assert_eq!(recv(&r).unwrap().len(), 5);
     }
 
@@ -990,7 +990,7 @@ mod tests {
             // Nothing is freed behind the held record: the ring fills up.
             let mut n = 0;
             while r.try_claim(100).is_some_and(|c| {
-                r.commit(c, 1);
+                assert!(r.commit(c, 1));
                 true
             }) {
                 n += 1;
@@ -1112,7 +1112,7 @@ mod tests {
         let (r, claims, _) = ring(Mode::Mpsc);
         let c = r.try_claim(40).unwrap();
         let (pos, size, flags) = Ring::read_entry(&claims.0[c.track() as usize]).unwrap();
-        r.commit(c, 1); // published; the "dead" entry is the copy read above
+        assert!(r.commit(c, 1)); // published; the "dead" entry is the copy read above
         let rec = r.try_read(u32::MAX).unwrap().unwrap();
         assert_eq!(rec.pos, pos);
         // The consumer's free, interrupted after the zeroing.

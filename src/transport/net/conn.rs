@@ -302,8 +302,11 @@ impl<'a> Reader<'a> {
             }
         }
         let msg_type = if self.end.single_type { 0 } else { h.msg_type };
-        self.ring().commit(claim, msg_type);
-        Ok(())
+        if self.ring().commit(claim, msg_type) {
+            Ok(())
+        } else {
+            Err(Ended::Stopped)
+        }
     }
 
     /// A frame longer than the read buffer: what is buffered, then the rest
@@ -448,7 +451,7 @@ impl Run {
             if self.take_now(ring) {
                 return Ok(Some(()));
             }
-            if ring.is_stopped() {
+            if ring.drained_after_stop() {
                 // Look once more: a message committed just before the stop.
                 return if self.take_now(ring) {
                     Ok(Some(()))
