@@ -67,8 +67,8 @@ enum psyne_error_t
      */
     PSYNE_ERROR_CHANNEL_STOPPED = -5,
     /**
-     * The feature is not built yet (e.g. a compression type other than NONE,
-     * or a transport that has not landed).
+     * The feature is not built yet (a transport that has not landed), or
+     * not available on this transport.
      */
     PSYNE_ERROR_UNSUPPORTED = -6,
     /**
@@ -149,15 +149,18 @@ typedef struct psyne_compression_config_t {
      */
     psyne_compression_type_t type;
     /**
-     * Algorithm level (Zstd: 1..=22; ignored by LZ4 and Snappy); 0 = default.
+     * Zstd level, -7..=22 (0 = zstd's default, 3); ignored by LZ4 and
+     * Snappy. Out of range: `PSYNE_ERROR_INVALID_ARGUMENT`.
      */
     int level;
     /**
-     * Messages smaller than this many bytes are sent uncompressed.
+     * Messages smaller than this many bytes are sent uncompressed (as are
+     * those that do not get smaller).
      */
     size_t min_size_threshold;
     /**
-     * Verify a CRC32C of every payload on receive.
+     * Put a CRC32C of every message sent on it; receivers verify it (they
+     * always verify checksums, whatever their own settings).
      */
     bool enable_checksum;
 } psyne_compression_config_t;
@@ -234,24 +237,30 @@ typedef struct psyne_extended_metrics_t {
      */
     uint64_t receive_blocks;
     /**
-     * Bytes written to the wire, framing included (payload bytes on memory/ipc).
+     * Bytes written to the wire after compression, framing included (on
+     * memory/ipc: what messages took in the ring, the payload bytes unless
+     * compressed or checksummed).
      */
     uint64_t wire_bytes_sent;
     /**
-     * Bytes read from the wire, framing included (payload bytes on memory/ipc).
+     * Bytes read from the wire before decompression, framing included (on
+     * memory/ipc: what received messages took in the ring).
      */
     uint64_t wire_bytes_received;
     /**
-     * Messages sent compressed.
+     * Messages sent compressed (not those below the threshold or that did
+     * not get smaller).
      */
     uint64_t messages_compressed;
     /**
-     * Received messages whose checksum did not match (never delivered).
+     * Received messages whose checksum did not match: never delivered
+     * (dropped on memory/ipc; the connection reset on sockets).
      */
     uint64_t checksum_failures;
     /**
-     * Frames and handshakes refused (malformed, oversized, bad HELLO), and
-     * messages too large for the peer.
+     * Frames and handshakes refused (malformed, oversized, bad HELLO),
+     * messages too large for the peer, and (memory/ipc) encoded messages
+     * that did not decode.
      */
     uint64_t frames_refused;
     /**
@@ -425,11 +434,14 @@ psyne_error_t psyne_channel_create(const char *uri,
                                    struct psyne_channel_t **out);
 
 /**
- * Like `psyne_channel_create`, with compression settings. `cfg` may be NULL
- * (no compression). An out-of-range `cfg->type` is
- * `PSYNE_ERROR_INVALID_ARGUMENT`; any type other than
- * `PSYNE_COMPRESSION_NONE`, or `enable_checksum`, is `PSYNE_ERROR_UNSUPPORTED`
- * until compression is built.
+ * Like `psyne_channel_create`, with compression and checksum settings for
+ * what this handle sends, on every transport. `cfg` may be NULL (none).
+ * Each message is compressed only when it is at least
+ * `min_size_threshold` bytes and gets smaller; `level` is Zstd's (-7..=22,
+ * 0 = zstd's default); `enable_checksum` puts a CRC32C on every message.
+ * Receivers need no settings: any handle decodes any message. An
+ * out-of-range `cfg->type` or `level` is `PSYNE_ERROR_INVALID_ARGUMENT`,
+ * as is a compression setting given both in `cfg` and in the URI query.
  *
  * # Safety
  * As for `psyne_channel_create`; `cfg` must be NULL or readable.

@@ -7,10 +7,11 @@
 //! [`Channel::consumer`] take a side once and keep it, so each message costs no
 //! locked instruction at all.
 
-use crate::config::{parse_uri, ChannelType, CompressionConfig, CompressionType, Endpoint, Mode};
+use crate::codec::{self, Envelope, ENVELOPE_LEN};
+use crate::config::{parse_uri, ChannelType, CompressionConfig, Endpoint, Mode};
 use crate::error::{Error, Result};
 use crate::ring::wait::{CancelToken, WaitLimit};
-use crate::ring::{Claim, Direction, Record};
+use crate::ring::{Claim, Direction, Record, ENCODED_NEXT};
 use crate::transport::{self, Shared};
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -20,7 +21,9 @@ use std::time::Duration;
 /// all of them, in this order, are `psyne_extended_metrics_t`.
 ///
 /// On `memory://` and `ipc://` the wire is the ring itself: the wire byte
-/// counts equal the payload byte counts and the connection counts stay 0.
+/// counts are what messages took in the ring (equal to the payload byte
+/// counts unless messages were compressed or checksummed), and the
+/// connection counts stay 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Messages published.
@@ -35,18 +38,22 @@ pub struct Metrics {
     pub send_blocks: u64,
     /// Receive calls that found the ring empty.
     pub receive_blocks: u64,
-    /// Bytes written to the wire: frames with their headers (payload bytes
-    /// on memory/ipc).
+    /// Bytes written to the wire after compression: frames with their
+    /// headers (on memory/ipc: what messages took in the ring).
     pub wire_bytes_sent: u64,
-    /// Bytes read from the wire, HELLOs and frame headers included (payload
-    /// bytes on memory/ipc).
+    /// Bytes read from the wire before decompression, HELLOs and frame
+    /// headers included (on memory/ipc: what received messages took in the
+    /// ring).
     pub wire_bytes_received: u64,
-    /// Messages sent compressed.
+    /// Messages sent compressed (those that did not get smaller, or were
+    /// below the threshold, went uncompressed and are not counted).
     pub messages_compressed: u64,
-    /// Received messages whose checksum did not match (never delivered).
+    /// Received messages whose checksum did not match (never delivered:
+    /// dropped on memory/ipc, the connection reset on sockets).
     pub checksum_failures: u64,
     /// Frames and handshakes refused: malformed, oversized, bad HELLO, and
-    /// messages too large for the peer (dropped on the sending side).
+    /// messages too large for the peer (dropped on the sending side); on
+    /// memory/ipc, encoded messages that did not decode (dropped).
     pub frames_refused: u64,
     /// Connections established (handshake completed).
     pub connects: u64,
@@ -203,7 +210,9 @@ impl Shared {
     }
 
     /// Takes the next message of at most `max` bytes. `Ok(Err(n))`: the next
-    /// message needs `n` bytes and stays queued. On single-consumer channels
+    /// message needs `n` bytes and stays queued; `Ok(Err(0))`
+    /// ([`ENCODED_NEXT`]): it is encoded, to be taken by the caller's
+    /// decoding path, and the side stays taken. On single-consumer channels
     /// the consumer side stays taken while the returned record is held.
     #[inline(always)]
     pub(crate) fn read(
@@ -223,7 +232,9 @@ impl Shared {
         match self.ring.try_read(max) {
             Ok(Some(rec)) => Ok(Ok(rec)),
             Err(needed) => {
-                self.release_side(side_held);
+                if needed != ENCODED_NEXT {
+                    self.release_side(side_held);
+                }
                 Ok(Err(needed as usize))
             }
             // A poll that finds nothing: kept inline and short, because a
@@ -236,7 +247,7 @@ impl Shared {
             }
             Ok(None) => {
                 let r = self.read_slow(max, limit);
-                if !matches!(r, Ok(Ok(_))) {
+                if !matches!(r, Ok(Ok(_)) | Ok(Err(0))) {
                     self.release_side(side_held);
                 }
                 r
@@ -297,8 +308,14 @@ impl Shared {
     ) -> Result<std::result::Result<(usize, u32), usize>> {
         let rec = match self.read(buf.len(), limit, side_held)? {
             Ok(rec) => rec,
-            Err(needed) => return Ok(Err(needed)),
+            Err(needed) => return self.recv_into_other(needed, buf, limit, side_held),
         };
+        Ok(Ok(self.copy_out(rec, buf, side_held)))
+    }
+
+    /// The rest of a copying receive of a plain record.
+    #[inline(always)]
+    fn copy_out(&self, rec: Record, buf: &mut [u8], side_held: bool) -> (usize, u32) {
         let len = rec.len() as usize;
         self.ring.read_ahead(rec.pos);
         // SAFETY: the record is ours until released; try_read checked len <= buf.len().
@@ -308,7 +325,347 @@ impl Shared {
         if !side_held {
             self.ring.unlock_consumer();
         }
-        Ok(Ok((len, t)))
+        (len, t)
+    }
+}
+
+// Encoded messages (compression, checksums) on memory:// and ipc://: the
+// ring holds an envelope and body (`codec.rs`), marked `ENCODED` in the
+// record state. Senders with a codec configuration write them; every
+// receiver decodes them. Plain messages never come here.
+impl Shared {
+    /// Largest message an encoding handle accepts: the envelope takes 16
+    /// bytes of the ring's maximum.
+    pub(crate) fn encoded_max(&self) -> usize {
+        self.ring.max_message() - ENVELOPE_LEN
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_big_encoded(&self, len: usize) -> Error {
+        Error::invalid(format!(
+            "message of {len} bytes is larger than the channel's maximum of {} bytes for a handle that compresses or checksums (ring of {} bytes; the envelope takes 16)",
+            self.encoded_max(),
+            self.ring.capacity()
+        ))
+    }
+
+    /// Writes `env` and `body` at the start of the claim's payload.
+    ///
+    /// # Safety
+    /// The claim owns at least `ENVELOPE_LEN + body.len()` bytes at `pos`.
+    unsafe fn write_envelope(&self, pos: u64, env: &Envelope, body: &[u8]) {
+        let dst = self.ring.payload_ptr(pos);
+        // SAFETY: the caller's contract; `body` is not inside the claim.
+        unsafe {
+            std::ptr::copy_nonoverlapping(env.encode().as_ptr(), dst, ENVELOPE_LEN);
+            std::ptr::copy_nonoverlapping(body.as_ptr(), dst.add(ENVELOPE_LEN), body.len());
+        }
+    }
+
+    /// The envelope for `data`, compressed into `out` if worth it.
+    fn encode(cfg: &CompressionConfig, data: &[u8], out: &mut Vec<u8>) -> Envelope {
+        let (algo, body_len) =
+            codec::compress(cfg, data, out).unwrap_or((codec::ALGO_NONE, data.len()));
+        Envelope {
+            algo,
+            crc: cfg.enable_checksum.then(|| codec::checksum(data)),
+            raw_len: data.len() as u32,
+            body_len: body_len as u32,
+        }
+    }
+
+    /// [`Shared::send`] from a handle with a codec configuration: the
+    /// message is compressed into a per-thread buffer (when it is at least
+    /// the threshold) and copied into the ring behind its envelope; one that
+    /// is neither compressed nor checksummed goes in plain.
+    #[inline(never)]
+    fn send_encoded(
+        &self,
+        cfg: &CompressionConfig,
+        data: &[u8],
+        msg_type: u32,
+        limit: Option<WaitLimit<'_>>,
+        side_held: bool,
+    ) -> Result<()> {
+        self.check_type(msg_type)?;
+        if data.len() > self.encoded_max() {
+            return Err(self.too_big_encoded(data.len()));
+        }
+        let mut out = codec::take_buffer();
+        let env = Shared::encode(cfg, data, &mut out);
+        let r = if env.algo == codec::ALGO_NONE && env.crc.is_none() {
+            self.send(data, msg_type, limit, side_held)
+        } else {
+            let body = if env.algo == codec::ALGO_NONE {
+                data
+            } else {
+                &out[..env.body_len as usize]
+            };
+            self.claim(ENVELOPE_LEN + body.len(), limit, side_held)
+                .and_then(|claim| {
+                    // SAFETY: the claim owns exactly envelope + body bytes.
+                    unsafe { self.write_envelope(claim.pos, &env, body) };
+                    let sent =
+                        self.ring
+                            .commit_encoded(claim, msg_type, env.raw_len, env.algo != 0);
+                    if !side_held {
+                        self.ring.unlock_producer();
+                    }
+                    if sent {
+                        Ok(())
+                    } else {
+                        Err(self.ring.stopped_error())
+                    }
+                })
+        };
+        codec::give_buffer(out);
+        r
+    }
+
+    /// A reservation from a handle with a codec configuration: space for
+    /// the envelope and `len` bytes is claimed in the ring at once (so that
+    /// the send cannot find the ring full), and the caller writes into a
+    /// scratch buffer, which the send encodes into the claim.
+    #[inline(never)]
+    fn reserve_encoded(
+        &self,
+        cfg: &CompressionConfig,
+        len: usize,
+        limit: Option<WaitLimit<'_>>,
+        side_held: bool,
+    ) -> Result<WriteGuard<'_>> {
+        if len > self.encoded_max() {
+            return Err(self.too_big_encoded(len));
+        }
+        let claim = self.claim(ENVELOPE_LEN + len, limit, side_held)?;
+        let mut s = Scratch::take();
+        s.buf.resize(len, 0);
+        s.pos = claim.pos;
+        s.cfg = *cfg;
+        Ok(WriteGuard::encoded(self, claim, s, !side_held))
+    }
+
+    /// Publishes an encoding reservation: encodes its scratch buffer into
+    /// the claim.
+    /// False: the channel was stopped (nothing is published).
+    #[inline(never)]
+    fn send_reserved(&self, s: &Scratch, msg_type: u32) -> bool {
+        let claim = self.ring.stashed_claim(s.pos);
+        let data = &s.buf[..];
+        let mut out = codec::take_buffer();
+        let env = Shared::encode(&s.cfg, data, &mut out);
+        if env.algo == codec::ALGO_NONE && env.crc.is_none() {
+            // Plain, if the claim can shrink to it (single producer).
+            let c = self.ring.shrink(claim, data.len() as u32);
+            if c.len() as usize == data.len() {
+                // SAFETY: the claim owns at least `data.len()` bytes.
+                unsafe { copy_bytes(data.as_ptr(), self.ring.payload_ptr(c.pos), data.len()) };
+                let sent = self.ring.commit(c, msg_type);
+                codec::give_buffer(out);
+                return sent;
+            }
+            return self.publish_reserved(c, env, data, msg_type, out);
+        }
+        self.publish_reserved(claim, env, data, msg_type, out)
+    }
+
+    fn publish_reserved(
+        &self,
+        claim: Claim,
+        env: Envelope,
+        data: &[u8],
+        msg_type: u32,
+        out: Vec<u8>,
+    ) -> bool {
+        let body = if env.algo == codec::ALGO_NONE {
+            data
+        } else {
+            &out[..env.body_len as usize]
+        };
+        // SAFETY: the claim owns envelope + `data.len()` bytes, and the body
+        // is at most `data.len()` bytes.
+        unsafe { self.write_envelope(claim.pos, &env, body) };
+        let claim = self.ring.shrink(claim, (ENVELOPE_LEN + body.len()) as u32);
+        let sent =
+            self.ring
+                .commit_encoded(claim, msg_type, env.raw_len, env.algo != codec::ALGO_NONE);
+        codec::give_buffer(out);
+        sent
+    }
+
+    /// Decodes an encoded record into `dst` (exactly its decoded length).
+    /// `Err(true)`: the checksum did not match; `Err(false)`: it does not
+    /// decode.
+    fn decode_into(&self, rec: &Record, dst: &mut [u8]) -> std::result::Result<(), bool> {
+        let len = rec.len() as usize;
+        // SAFETY: the record is ours until released; its producer wrote it
+        // before publishing it.
+        let src = unsafe { std::slice::from_raw_parts(self.ring.payload_ptr(rec.pos), len) };
+        let env = Envelope::decode(src, len, dst.len() as u32).map_err(|_| false)?;
+        let body = &src[ENVELOPE_LEN..ENVELOPE_LEN + env.body_len as usize];
+        if env.algo == codec::ALGO_NONE {
+            dst.copy_from_slice(body);
+        } else {
+            codec::decompress(env.algo, body, dst).map_err(|_| false)?;
+        }
+        match env.crc {
+            Some(crc) if codec::checksum(dst) != crc => Err(true),
+            _ => Ok(()),
+        }
+    }
+
+    /// Decodes an encoded record into `dst` (None: into nothing, the
+    /// declared size being beyond the ring's maximum), counts the outcome and
+    /// releases the record.
+    fn finish_decode(&self, rec: Record, dst: Option<&mut [u8]>) -> std::result::Result<(), bool> {
+        let outcome = match dst {
+            Some(d) => self.decode_into(&rec, d),
+            None => Err(false),
+        };
+        self.ring.count_decoded(&rec, outcome);
+        self.ring.release(rec);
+        outcome
+    }
+
+    /// The next message is encoded (the side is still ours): a view of it,
+    /// decoded into a scratch buffer the guard owns. A message that fails
+    /// its checksum or does not decode is dropped (counted) and the next one
+    /// taken, within the same `limit`.
+    #[cold]
+    #[inline(never)]
+    fn view_encoded(&self, limit: Option<WaitLimit<'_>>, unlock: bool) -> Result<ReadGuard<'_>> {
+        loop {
+            match self.ring.try_read_encoded(u32::MAX) {
+                Ok(Some(rec)) if rec.decoded_len().is_none() => {
+                    return Ok(ReadGuard::new(self, rec, unlock))
+                }
+                Ok(Some(rec)) => {
+                    let raw = rec.decoded_len().unwrap_or(0) as usize;
+                    if raw <= self.ring.max_message() {
+                        let mut s = Scratch::take();
+                        s.buf.resize(raw, 0);
+                        s.msg_type = rec.msg_type();
+                        if self.finish_decode(rec, Some(&mut s.buf)).is_ok() {
+                            return Ok(ReadGuard::decoded(self, s, unlock));
+                        }
+                        s.give();
+                    } else {
+                        let _ = self.finish_decode(rec, None);
+                    }
+                }
+                // Taken by another consumer, or nothing after a dropped
+                // one: wait for the next under the same limit.
+                Ok(None) | Err(_) => match self.read(usize::MAX, limit, true) {
+                    Ok(Ok(r)) => return Ok(ReadGuard::new(self, r, unlock)),
+                    Ok(Err(_)) => {} // encoded again
+                    Err(e) => {
+                        if unlock {
+                            self.ring.unlock_consumer();
+                        }
+                        return Err(e);
+                    }
+                },
+            }
+        }
+    }
+
+    /// [`Shared::recv_into`] when the next message is not a plain one that
+    /// fits: `needed` bytes (it stays queued), or encoded (decoded into
+    /// `buf`; see [`Shared::view_encoded`] on dropped messages).
+    #[cold]
+    #[inline(never)]
+    fn recv_into_other(
+        &self,
+        mut needed: usize,
+        buf: &mut [u8],
+        limit: Option<WaitLimit<'_>>,
+        side_held: bool,
+    ) -> Result<std::result::Result<(usize, u32), usize>> {
+        let max = buf.len().min(u32::MAX as usize) as u32;
+        loop {
+            if needed != ENCODED_NEXT as usize {
+                return Ok(Err(needed));
+            }
+            match self.ring.try_read_encoded(max) {
+                Ok(Some(rec)) if rec.decoded_len().is_none() => {
+                    return Ok(Ok(self.copy_out(rec, buf, side_held)))
+                }
+                Ok(Some(rec)) => {
+                    let raw = rec.decoded_len().unwrap_or(0) as usize;
+                    let t = rec.msg_type();
+                    // Larger than `buf` only when beyond the ring's maximum
+                    // too (one that merely does not fit is left queued).
+                    let dst = (raw <= buf.len()).then(|| &mut buf[..raw]);
+                    if self.finish_decode(rec, dst).is_ok() {
+                        self.release_side(side_held);
+                        return Ok(Ok((raw, t)));
+                    }
+                    continue;
+                }
+                Err(n) if n != ENCODED_NEXT => {
+                    self.release_side(side_held);
+                    return Ok(Err(n as usize));
+                }
+                Ok(None) | Err(_) => {}
+            }
+            match self.read(buf.len(), limit, true) {
+                Ok(Ok(r)) => return Ok(Ok(self.copy_out(r, buf, side_held))),
+                Ok(Err(n)) if n != ENCODED_NEXT as usize => {
+                    self.release_side(side_held);
+                    return Ok(Err(n));
+                }
+                Ok(Err(n)) => needed = n,
+                Err(e) => {
+                    self.release_side(side_held);
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// A reusable buffer behind an encoding reservation (what the caller
+/// writes) or a decoded view (the decoded message), with what the guard
+/// needs besides. Kept per thread and reused (`Scratch::take`/`give`).
+pub(crate) struct Scratch {
+    buf: Vec<u8>,
+    /// Reservation: the claim's position.
+    pos: u64,
+    /// Reservation: the handle's configuration.
+    cfg: CompressionConfig,
+    /// View: the message type.
+    msg_type: u32,
+}
+
+thread_local! {
+    static SPARE_SCRATCH: std::cell::Cell<Option<Box<Scratch>>> = const { std::cell::Cell::new(None) };
+}
+
+impl Scratch {
+    fn take() -> Box<Scratch> {
+        SPARE_SCRATCH
+            .try_with(|c| c.take())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                Box::new(Scratch {
+                    buf: Vec::new(),
+                    pos: 0,
+                    cfg: CompressionConfig::default(),
+                    msg_type: 0,
+                })
+            })
+    }
+
+    /// Back to this thread's spare (its buffer keeps its length: growing it
+    /// again to a size it had costs no zeroing).
+    fn give(self: Box<Scratch>) {
+        let _ = SPARE_SCRATCH.try_with(|c| {
+            if let Some(other) = c.replace(Some(self)) {
+                drop(other);
+            }
+        });
     }
 }
 
@@ -437,14 +794,27 @@ pub struct WriteGuard<'a> {
     // record's own header meanwhile (`Ring::stash_claim`).
     shared: GuardRef<'a>,
     /// The claim's position | [`HELD`] | [`UNLOCK`] (positions are multiples
-    /// of 16).
+    /// of 16); or, for a handle that encodes, a `Box<Scratch>` pointer |
+    /// [`ENCODE`] | [`HELD`] | [`UNLOCK`] (the box is 8-aligned).
     word: u64,
 }
 
 /// [`WriteGuard`]: the claim is not yet sent or cancelled.
 const HELD: u64 = 1;
-/// [`WriteGuard`]: the guard took the producer side and must give it back.
+/// [`WriteGuard`], [`ReadGuard`]: the guard took the producer (consumer)
+/// side and must give it back.
 const UNLOCK: u64 = 2;
+/// [`WriteGuard`], [`ReadGuard`]: the word holds a `Box<Scratch>` (an
+/// encoding reservation; a decoded view).
+const ENCODE: u64 = 4;
+/// The flag bits of a guard's word.
+const FLAGS: u64 = HELD | UNLOCK | ENCODE;
+
+/// The `Box<Scratch>` a guard word with [`ENCODE`] holds.
+#[inline(always)]
+fn scratch_of(word: u64) -> *mut Scratch {
+    (word & !FLAGS) as usize as *mut Scratch
+}
 
 impl<'a> WriteGuard<'a> {
     /// Publishes the reserved bytes as one message of type `msg_type`.
@@ -452,13 +822,28 @@ impl<'a> WriteGuard<'a> {
     #[inline]
     pub fn send(mut self, msg_type: u32) -> Result<()> {
         self.shared().check_type(msg_type)?;
-        let claim = self.claim();
-        self.word &= !HELD;
-        if self.shared().ring.commit(claim, msg_type) {
+        let sent = if self.word & ENCODE != 0 {
+            self.send_encoded(msg_type)
+        } else {
+            let claim = self.shared().ring.stashed_claim(self.plain_pos());
+            self.word &= !HELD;
+            self.shared().ring.commit(claim, msg_type)
+        };
+        if sent {
             Ok(())
         } else {
             Err(self.shared().ring.stopped_error())
         }
+    }
+
+    /// [`WriteGuard::send`] of an encoding reservation.
+    #[inline(never)]
+    fn send_encoded(&mut self, msg_type: u32) -> bool {
+        self.word &= !HELD;
+        // SAFETY: ENCODE: the word holds the guard's own Box<Scratch>,
+        // alive until drop.
+        let s = unsafe { &*scratch_of(self.word) };
+        self.shared().send_reserved(s, msg_type)
     }
 
     /// Gives the space back without sending (same as dropping the guard).
@@ -478,27 +863,63 @@ impl<'a> WriteGuard<'a> {
         }
     }
 
+    /// An encoding reservation: the claim (stashed like any other) and
+    /// the scratch buffer the caller writes.
+    fn encoded(shared: &'a Shared, claim: Claim, s: Box<Scratch>, unlock: bool) -> WriteGuard<'a> {
+        shared.ring.stash_claim(&claim);
+        let p = Box::into_raw(s) as usize as u64;
+        debug_assert_eq!(p & FLAGS, 0);
+        WriteGuard {
+            shared: GuardRef::new(shared),
+            word: p | ENCODE | HELD | if unlock { UNLOCK } else { 0 },
+        }
+    }
+
     #[inline(always)]
     fn shared(&self) -> &Shared {
         self.shared.get()
     }
 
+    /// The claim's position, for a guard without [`ENCODE`].
     #[inline(always)]
-    fn pos(&self) -> u64 {
+    fn plain_pos(&self) -> u64 {
         self.word & !(HELD | UNLOCK)
-    }
-
-    /// The claim back from its stash (a guard holds it until `send` or drop).
-    #[inline(always)]
-    fn claim(&self) -> Claim {
-        self.shared().ring.stashed_claim(self.pos())
     }
 
     #[inline(always)]
     fn payload(&self) -> (*mut u8, usize) {
+        if self.word & ENCODE != 0 {
+            // SAFETY: ENCODE: the guard's own Box<Scratch>; `&mut` access
+            // to it goes through `&mut self` (DerefMut).
+            let s = unsafe { &mut *scratch_of(self.word) };
+            return (s.buf.as_mut_ptr(), s.buf.len());
+        }
         let ring = &self.shared().ring;
-        let pos = self.pos();
+        let pos = self.plain_pos();
         (ring.payload_ptr(pos), ring.stashed_len(pos) as usize)
+    }
+
+    /// Drop of a guard still holding its claim, or an encoding one: cancels
+    /// the claim, gives the scratch buffer back.
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(&mut self) {
+        let encoded = self.word & ENCODE != 0;
+        if self.word & HELD != 0 {
+            let pos = if encoded {
+                // SAFETY: ENCODE: the guard's own Box<Scratch>.
+                unsafe { (*scratch_of(self.word)).pos }
+            } else {
+                self.plain_pos()
+            };
+            self.shared()
+                .ring
+                .cancel(self.shared().ring.stashed_claim(pos));
+        }
+        if encoded {
+            // SAFETY: ENCODE: the guard's own Box<Scratch>, given up here.
+            unsafe { Box::from_raw(scratch_of(self.word)) }.give();
+        }
     }
 }
 
@@ -525,8 +946,8 @@ impl DerefMut for WriteGuard<'_> {
 impl Drop for WriteGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.word & HELD != 0 {
-            self.shared().ring.cancel(self.claim());
+        if self.word & (HELD | ENCODE) != 0 {
+            self.drop_slow();
         }
         if self.word & UNLOCK != 0 {
             self.shared().ring.unlock_producer();
@@ -619,7 +1040,9 @@ pub struct ReadGuard<'a> {
     // Two words, like `WriteGuard` (see there): length and type are read from
     // the record's header, which does not change while the guard holds it.
     shared: GuardRef<'a>,
-    /// The record's position | [`UNLOCK`].
+    /// The record's position | [`UNLOCK`]; or, for a message that was
+    /// encoded in the ring, a `Box<Scratch>` holding it decoded | [`ENCODE`]
+    /// | [`UNLOCK`] (the record itself is released already).
     word: u64,
 }
 
@@ -627,7 +1050,28 @@ impl<'a> ReadGuard<'a> {
     /// The message type (0 on SINGLE channels).
     #[inline]
     pub fn msg_type(&self) -> u32 {
+        if self.word & ENCODE != 0 {
+            // SAFETY: ENCODE: the guard's own Box<Scratch>.
+            return unsafe { (*scratch_of(self.word)).msg_type };
+        }
         self.shared().ring.record_type(self.pos())
+    }
+
+    /// Drop of a decoded message: its scratch buffer goes back.
+    #[inline(never)]
+    fn drop_decoded(&self) {
+        // SAFETY: ENCODE: the guard's own Box<Scratch>, given up here.
+        unsafe { Box::from_raw(scratch_of(self.word)) }.give();
+    }
+
+    /// A decoded message.
+    fn decoded(shared: &'a Shared, s: Box<Scratch>, unlock: bool) -> ReadGuard<'a> {
+        let p = Box::into_raw(s) as usize as u64;
+        debug_assert_eq!(p & FLAGS, 0);
+        ReadGuard {
+            shared: GuardRef::new(shared),
+            word: p | ENCODE | if unlock { UNLOCK } else { 0 },
+        }
     }
 
     /// Frees the message's space (same as dropping the guard).
@@ -657,6 +1101,10 @@ impl Deref for ReadGuard<'_> {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
+        if self.word & ENCODE != 0 {
+            // SAFETY: ENCODE: the guard's own Box<Scratch>, alive until drop.
+            return unsafe { &(*scratch_of(self.word)).buf };
+        }
         let ring = &self.shared().ring;
         let pos = self.pos();
         // SAFETY: the record is ours until released (on drop); the producer
@@ -669,7 +1117,11 @@ impl Drop for ReadGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         let ring = &self.shared().ring;
-        ring.release(ring.stashed_record(self.pos()));
+        if self.word & ENCODE != 0 {
+            self.drop_decoded();
+        } else {
+            ring.release(ring.stashed_record(self.pos()));
+        }
         if self.word & UNLOCK != 0 {
             ring.unlock_consumer();
         }
@@ -730,7 +1182,9 @@ impl ChannelBuilder {
         self.channel_type = t;
         self
     }
-    /// Compression for network transports.
+    /// Compression and checksums of what this handle sends, on every
+    /// transport (README, "Compression and checksums"). Receivers need no
+    /// setting: any handle decodes any message.
     pub fn compression(mut self, c: CompressionConfig) -> Self {
         self.compression = Some(c);
         self
@@ -769,26 +1223,21 @@ impl ChannelBuilder {
                 (a, b) => a.or(b),
             };
         let mut net = parsed.net.clone();
-        if let Some(c) = compression {
-            if c.kind != CompressionType::None {
-                return Err(Error::Unsupported(format!(
-                    "compression {:?} is not built yet (CompressionType::None is accepted)",
-                    c.kind
-                )));
-            }
-            if c.enable_checksum {
-                if matches!(
-                    parsed.endpoint,
-                    Endpoint::Memory { .. } | Endpoint::Ipc { .. }
-                ) {
-                    return Err(Error::Unsupported(
-                        "checksums on memory:// and ipc:// are not built yet (tcp:// and unix:// have them)"
-                            .into(),
-                    ));
-                }
-                net.checksum = true;
-            }
+        if let Some(c) = &compression {
+            c.validate()?;
         }
+        let compression = compression.filter(crate::codec::is_active);
+        if let Some(c) = &compression {
+            net.codec = *c;
+        }
+        // memory/ipc handles encode in the sending call; socket ends in their
+        // driver, while framing.
+        let codec = compression.filter(|_| {
+            matches!(
+                parsed.endpoint,
+                Endpoint::Memory { .. } | Endpoint::Ipc { .. }
+            )
+        });
         let opened = transport::open(
             &parsed.endpoint,
             self.buffer_size,
@@ -808,6 +1257,7 @@ impl ChannelBuilder {
                 rx: opened.rx,
                 driver: opened.driver,
                 spin,
+                codec,
                 uri: self.uri,
                 dispatcher: parking_lot::Mutex::new(None),
                 born: crate::fork::generation(),
@@ -831,6 +1281,9 @@ struct Handle {
     driver: Option<transport::Driver>,
     /// Polling phase of this handle's blocking calls.
     spin: Duration,
+    /// memory/ipc handles that compress or checksum what they send (socket
+    /// ends do it in their driver instead).
+    codec: Option<CompressionConfig>,
     uri: String,
     dispatcher: parking_lot::Mutex<Option<crate::callback::Dispatcher>>,
     /// Fork generation of the process that opened the handle (fork.rs).
@@ -939,7 +1392,12 @@ impl Channel {
     }
     /// Largest message accepted: half the ring size minus 16 bytes (so that an
     /// empty ring always has room for it).
+    /// On `memory://`/`ipc://` handles that compress or checksum, 16 bytes
+    /// less (the envelope that records what was done).
     pub fn max_message_size(&self) -> usize {
+        if self.inner.codec.is_some() {
+            return self.tx().encoded_max();
+        }
         self.tx().ring.max_message()
     }
     /// The channel's mode.
@@ -967,6 +1425,9 @@ impl Channel {
     /// probability 1/2 after 1024 — the thread it waits for may be queued on
     /// this CPU (README, "Polling on busy machines").
     pub fn try_send(&self, data: &[u8], msg_type: u32) -> Result<()> {
+        if let Some(cfg) = &self.inner.codec {
+            return self.tx().send_encoded(cfg, data, msg_type, None, false);
+        }
         self.tx().send(data, msg_type, None, false)
     }
     /// Sends, waiting for room until the channel stops.
@@ -985,12 +1446,11 @@ impl Channel {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<()> {
-        self.tx().send(
-            data,
-            msg_type,
-            Some(limit_for(timeout, cancel, self.inner.spin)),
-            false,
-        )
+        let limit = Some(limit_for(timeout, cancel, self.inner.spin));
+        if let Some(cfg) = &self.inner.codec {
+            return self.tx().send_encoded(cfg, data, msg_type, limit, false);
+        }
+        self.tx().send(data, msg_type, limit, false)
     }
 
     /// Reserves `len` bytes in the ring; [`Error::ChannelFull`] at once when there is no room.
@@ -1016,6 +1476,9 @@ impl Channel {
     }
 
     fn reserve_inner(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<WriteGuard<'_>> {
+        if let Some(cfg) = &self.inner.codec {
+            return self.tx().reserve_encoded(cfg, len, limit, false);
+        }
         let claim = self.tx().claim(len, limit, false)?;
         Ok(WriteGuard::new(self.tx(), claim, true))
     }
@@ -1026,7 +1489,11 @@ impl Channel {
         len: usize,
         limit: Option<WaitLimit<'_>>,
     ) -> Result<OwnedWriteGuard> {
+        let codec = self.inner.codec;
         Owned::new(self.inner.keep[0].clone(), |shared| {
+            if let Some(cfg) = &codec {
+                return shared.reserve_encoded(cfg, len, limit, false);
+            }
             let claim = shared.claim(len, limit, false)?;
             Ok(WriteGuard::new(shared, claim, true))
         })
@@ -1062,7 +1529,8 @@ impl Channel {
     fn recv_inner(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.rx().read(usize::MAX, limit, false)? {
             Ok(rec) => Ok(ReadGuard::new(self.rx(), rec, true)),
-            Err(_) => unreachable!("no message exceeds usize::MAX"),
+            // No message exceeds usize::MAX: the next one is encoded.
+            Err(_) => self.rx().view_encoded(limit, true),
         }
     }
 
@@ -1071,7 +1539,8 @@ impl Channel {
         Owned::new(self.inner.keep[1].clone(), |shared| {
             match shared.read(usize::MAX, limit, false)? {
                 Ok(rec) => Ok(ReadGuard::new(shared, rec, true)),
-                Err(_) => unreachable!("no message exceeds usize::MAX"),
+                // No message exceeds usize::MAX: the next one is encoded.
+                Err(_) => shared.view_encoded(limit, true),
             }
         })
     }
@@ -1131,6 +1600,7 @@ impl Channel {
         Ok(Producer {
             shared: self.inner.tx.clone(),
             spin: self.inner.spin,
+            codec: self.inner.codec,
         })
     }
 
@@ -1170,6 +1640,11 @@ impl Channel {
         let (queued, high_water) = self.rings().fold((0, 0), |(q, h), s| {
             (q + s.ring.used_bytes(), h + s.ring.high_water_bytes())
         });
+        // Encoded messages took other sizes in the ring than the application's.
+        let (cs, cr) = (
+            self.tx().ring.codec_counters(),
+            self.rx().ring.codec_counters(),
+        );
         let mut m = Metrics {
             messages_sent,
             bytes_sent,
@@ -1177,8 +1652,15 @@ impl Channel {
             bytes_received,
             send_blocks,
             receive_blocks,
-            wire_bytes_sent: bytes_sent,
-            wire_bytes_received: bytes_received,
+            wire_bytes_sent: bytes_sent
+                .wrapping_sub(cs.sent_raw)
+                .wrapping_add(cs.sent_ring),
+            wire_bytes_received: bytes_received
+                .wrapping_sub(cr.received_raw)
+                .wrapping_add(cr.received_ring),
+            messages_compressed: cs.compressed,
+            checksum_failures: cr.checksum_failures,
+            frames_refused: cr.malformed,
             queued_bytes: queued,
             high_water_bytes: high_water.max(queued),
             ..Metrics::default()
@@ -1254,12 +1736,17 @@ impl Channel {
 pub struct Producer {
     shared: Arc<Shared>,
     spin: Duration,
+    /// The handle's encoding (memory/ipc with compression or checksums).
+    codec: Option<CompressionConfig>,
 }
 
 impl Producer {
     /// As [`Channel::try_send`].
     #[inline]
     pub fn try_send(&mut self, data: &[u8], msg_type: u32) -> Result<()> {
+        if let Some(cfg) = &self.codec {
+            return self.shared.send_encoded(cfg, data, msg_type, None, true);
+        }
         self.shared.send(data, msg_type, None, true)
     }
     /// As [`Channel::send`].
@@ -1278,16 +1765,18 @@ impl Producer {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<()> {
-        self.shared.send(
-            data,
-            msg_type,
-            Some(limit_for(timeout, cancel, self.spin)),
-            true,
-        )
+        let limit = Some(limit_for(timeout, cancel, self.spin));
+        if let Some(cfg) = &self.codec {
+            return self.shared.send_encoded(cfg, data, msg_type, limit, true);
+        }
+        self.shared.send(data, msg_type, limit, true)
     }
     /// As [`Channel::try_reserve`].
     #[inline]
     pub fn try_reserve(&mut self, len: usize) -> Result<WriteGuard<'_>> {
+        if let Some(cfg) = &self.codec {
+            return self.shared.reserve_encoded(cfg, len, None, true);
+        }
         let claim = self.shared.claim(len, None, true)?;
         Ok(WriteGuard::new(&self.shared, claim, false))
     }
@@ -1306,9 +1795,11 @@ impl Producer {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<WriteGuard<'_>> {
-        let claim = self
-            .shared
-            .claim(len, Some(limit_for(timeout, cancel, self.spin)), true)?;
+        let limit = Some(limit_for(timeout, cancel, self.spin));
+        if let Some(cfg) = &self.codec {
+            return self.shared.reserve_encoded(cfg, len, limit, true);
+        }
+        let claim = self.shared.claim(len, limit, true)?;
         Ok(WriteGuard::new(&self.shared, claim, false))
     }
 }
@@ -1382,7 +1873,8 @@ impl Consumer {
     fn recv_inner(&mut self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.shared.read(usize::MAX, limit, true)? {
             Ok(rec) => Ok(ReadGuard::new(&self.shared, rec, false)),
-            Err(_) => unreachable!("no message exceeds usize::MAX"),
+            // No message exceeds usize::MAX: the next one is encoded.
+            Err(_) => self.shared.view_encoded(limit, false),
         }
     }
 }
@@ -1405,6 +1897,64 @@ mod copy_tests {
             unsafe { super::copy_bytes(src.as_ptr(), dst.as_mut_ptr(), len) };
             assert_eq!(&dst[..len], &src[..len], "len {len}");
             assert!(dst[len..].iter().all(|&b| b == 0xAA), "wrote past {len}");
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod codec_tests {
+    use super::*;
+    use crate::CompressionType;
+
+    /// Flips one bit of the first record's payload, `at` bytes in.
+    fn flip(ch: &Channel, at: usize) {
+        let p = ch.tx().ring.payload_ptr(0);
+        // SAFETY: the ring's first record (position 0) holds at least `at`
+        // bytes of payload, and no guard is held on it.
+        unsafe { *p.add(at) ^= 0x08 };
+    }
+
+    #[test]
+    fn memory_checksums_catch_flipped_bits_in_every_encoding() {
+        for (i, kind) in [
+            CompressionType::None,
+            CompressionType::Lz4,
+            CompressionType::Zstd,
+            CompressionType::Snappy,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let uri = format!("memory://flip-{i}");
+            let tx = Channel::builder(&uri)
+                .buffer_size(1 << 16)
+                .compression(CompressionConfig {
+                    kind,
+                    level: 0,
+                    min_size_threshold: 0,
+                    enable_checksum: true,
+                })
+                .build()
+                .unwrap();
+            let rx = Channel::open(&uri, 0, Mode::Spsc, ChannelType::Multi).unwrap();
+            let data = b"abcdefgh".repeat(100);
+            tx.try_send(&data, 1).unwrap();
+            tx.try_send(b"next", 2).unwrap();
+            // Inside the body, past the 16-byte envelope.
+            flip(&tx, ENVELOPE_LEN + 3);
+            let m = rx.try_recv().unwrap();
+            assert_eq!((&m[..], m.msg_type()), (&b"next"[..], 2), "{kind:?}");
+            drop(m);
+            let got = rx.metrics();
+            assert_eq!(
+                got.checksum_failures + got.frames_refused,
+                1,
+                "{kind:?}: {got:?}"
+            );
+            if kind == CompressionType::None {
+                assert_eq!(got.checksum_failures, 1);
+            }
+            assert!(matches!(rx.try_recv(), Err(Error::NoMessage)));
         }
     }
 }

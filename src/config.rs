@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 pub use crate::mode::{ChannelType, Mode};
 
-/// Compression algorithm for network transports.
+/// Compression algorithm (every transport; see README, Compression).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[repr(u32)]
 pub enum CompressionType {
@@ -39,17 +39,37 @@ impl CompressionType {
     }
 }
 
-/// Compression and integrity settings (SPEC §4).
+/// What a channel end does to the messages it sends: compression and
+/// checksums. Receivers need no configuration: every message records what
+/// was done to it, and any end decodes any message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CompressionConfig {
     /// The algorithm.
     pub kind: CompressionType,
-    /// Algorithm level (Zstd: 1..=22; ignored by LZ4 and Snappy). 0 = default.
+    /// Zstd level (-7..=22; 0 = zstd's default, 3); ignored by LZ4 and Snappy.
     pub level: i32,
-    /// Messages smaller than this are sent uncompressed.
+    /// Messages smaller than this are sent uncompressed (messages that do
+    /// not get smaller are sent uncompressed too).
     pub min_size_threshold: usize,
-    /// Verify a CRC32C of every payload on receive.
+    /// Put a CRC32C of every message (before compression) on it; receivers
+    /// verify it and never deliver a message that does not match.
     pub enable_checksum: bool,
+}
+
+/// Range of [`CompressionConfig::level`].
+pub const LEVELS: std::ops::RangeInclusive<i32> = -7..=22;
+
+impl CompressionConfig {
+    /// Refuses a level outside [`LEVELS`].
+    pub fn validate(&self) -> Result<()> {
+        if !LEVELS.contains(&self.level) {
+            return Err(Error::invalid(format!(
+                "compression level {} is outside -7..=22",
+                self.level
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Which end of a network channel this handle is.
@@ -128,10 +148,10 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { key: "persist", schemes: IPC, values: "on | off", doc: "keep the segment and its unread messages when the last process detaches, until a later process reads them (default off: the last detach removes the segment and drops what is unread)" },
     OptionSpec { key: "metrics", schemes: ALL, values: "on | off", doc: "count messages and bytes (default on)" },
     OptionSpec { key: "spin", schemes: ALL, values: "0..=1000000", doc: "microseconds a blocking call on this handle polls before it sleeps (default 20; 0 = sleep at once; see Semantics)" },
-    OptionSpec { key: "compression", schemes: NET, values: "none | lz4 | zstd | snappy", doc: "compress on the wire (not built yet)" },
-    OptionSpec { key: "level", schemes: NET, values: "-7..=22", doc: "compression level" },
-    OptionSpec { key: "min_size", schemes: NET, values: "bytes", doc: "compress only messages at least this large" },
-    OptionSpec { key: "checksum", schemes: NET, values: "on | off", doc: "CRC32C of every message sent, in its frame header (received checksums are always verified)" },
+    OptionSpec { key: "compression", schemes: ALL, values: "none | lz4 | zstd | snappy", doc: "compress the messages this handle sends (each only if it gets smaller; receivers decode without being told)" },
+    OptionSpec { key: "level", schemes: ALL, values: "-7..=22", doc: "Zstd level (0 = zstd's default, 3); LZ4 and Snappy ignore it" },
+    OptionSpec { key: "min_size", schemes: ALL, values: "bytes", doc: "compress only messages at least this large (default 0)" },
+    OptionSpec { key: "checksum", schemes: ALL, values: "on | off", doc: "CRC32C of every message this handle sends; receivers always verify checksums and never deliver a mismatch" },
     OptionSpec { key: "broadcast", schemes: NET, values: "on | off", doc: "listener: send every message to every peer (default off: each message to one peer)" },
     OptionSpec { key: "max_peers", schemes: NET, values: "1..=65536", doc: "listener: most peers connected at once (default 1024); one more is refused" },
     OptionSpec { key: "handshake_timeout", schemes: NET, values: "1..=600000", doc: "milliseconds a peer has to complete its HELLO, and a large frame begun to arrive (default 5000)" },
@@ -143,8 +163,8 @@ pub const OPTIONS: &[OptionSpec] = &[
 /// Socket-end options (tcp, unix, ws): the defaults, or what the URI set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetOptions {
-    /// Put a CRC32C on every frame sent.
-    pub checksum: bool,
+    /// Compression and checksums of the frames sent.
+    pub codec: CompressionConfig,
     /// Listener: every message to every peer.
     pub broadcast: bool,
     /// Listener: most peers at once.
@@ -162,7 +182,7 @@ pub struct NetOptions {
 impl Default for NetOptions {
     fn default() -> NetOptions {
         NetOptions {
-            checksum: false,
+            codec: CompressionConfig::default(),
             broadcast: false,
             max_peers: 1024,
             handshake_timeout: std::time::Duration::from_millis(5000),
@@ -357,7 +377,7 @@ pub fn parse_uri(uri: &str) -> Result<ParsedUri> {
                 let level: i32 = value
                     .parse()
                     .map_err(|_| Error::invalid(format!("level={value}: expected an integer")))?;
-                if !(-7..=22).contains(&level) {
+                if !LEVELS.contains(&level) {
                     return Err(Error::invalid(format!("level={level} is outside -7..=22")));
                 }
                 comp.get_or_insert_with(Default::default).level = level;

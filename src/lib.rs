@@ -23,8 +23,10 @@
 //!
 //! The data path, top-down: [`config`] parses the URI → [`Channel`]
 //! (`channel.rs`) → a transport (`transport/`) → the ring (`ring/`) and,
-//! on sockets, the wire codec (`wire.rs`).
-//! The C ABI lives in `ffi/`.
+//! on sockets, the wire codec (`wire.rs`); compression and checksums of any
+//! transport are `codec.rs`'s.
+//! The C ABI lives in `ffi/`; [`inspect`] reads `ipc://` segments without
+//! attaching (what `psyne inspect` shows).
 //!
 //! | scheme | status |
 //! |---|---|
@@ -38,10 +40,14 @@
 
 mod callback;
 mod channel;
+mod codec;
 pub mod config;
 mod error;
 pub mod ffi;
 pub(crate) mod fork;
+// Reads ipc:// segments; no shared memory under loom.
+#[cfg(not(loom))]
+pub mod inspect;
 mod mode;
 pub(crate) mod ring;
 pub(crate) mod sync;

@@ -3,7 +3,9 @@
 //!
 //! Pure encoding and validation — no I/O — so that every stream transport
 //! (tcp, unix, and ws, which carries the same bytes in WebSocket messages)
-//! shares it, and the tests can feed it any bytes.
+//! shares it, and the tests can feed it any bytes. Compression of frame
+//! bodies is `codec.rs`'s; `transport/net/conn.rs` applies it while framing
+//! and unframing.
 
 use std::fmt;
 
@@ -30,8 +32,11 @@ pub(crate) const FLAG_CONTROL: u16 = 1 << 15;
 pub(crate) const CONTROL_CLOSE: u32 = 1;
 
 /// The compression algorithms this library decodes (HELLO `decoders`):
-/// none yet.
-pub(crate) const DECODERS: u32 = 0;
+/// LZ4, Zstd and Snappy.
+pub(crate) const DECODERS: u32 = 0b111;
+/// Bytes before the compressed body of a compressed frame: the message's
+/// length before compression (u32, little-endian).
+pub(crate) const RAW_LEN_LEN: usize = 4;
 
 /// HELLO `flags` bit: this side checksums the frames it sends.
 const HELLO_FLAG_CHECKSUM: u32 = 1;
@@ -147,14 +152,16 @@ pub(crate) struct Header {
 }
 
 impl Header {
-    /// The header of a message frame (`checksum`: the CRC32C of the payload,
-    /// when the sender checksums).
+    /// The header of a message frame (`checksum`: the CRC32C of the
+    /// message, when the sender checksums; `algo`: its compression, 0 for
+    /// none, `len` then counting the 4-byte raw length and the body).
     #[inline]
-    pub(crate) fn message(len: u32, msg_type: u32, checksum: Option<u32>) -> Header {
+    pub(crate) fn message(len: u32, msg_type: u32, checksum: Option<u32>, algo: u8) -> Header {
+        debug_assert!(algo <= 3);
         Header {
             len,
             msg_type,
-            flags: if checksum.is_some() { FLAG_CHECKSUM } else { 0 },
+            flags: if checksum.is_some() { FLAG_CHECKSUM } else { 0 } | (algo as u16) << 1,
             checksum: checksum.unwrap_or(0),
         }
     }
@@ -241,6 +248,12 @@ impl Header {
                 ));
             }
         }
+        if h.flags & FLAG_COMPRESSION != 0 && (h.len as usize) < RAW_LEN_LEN {
+            return Err(Violation::new(
+                Kind::BadCompression,
+                format!("compressed frame of {} bytes has no raw length", h.len),
+            ));
+        }
         if h.flags & FLAG_CHECKSUM == 0 && h.checksum != 0 {
             return Err(Violation::new(
                 Kind::BadFlags,
@@ -259,13 +272,15 @@ impl Header {
     pub(crate) fn has_checksum(&self) -> bool {
         self.flags & FLAG_CHECKSUM != 0
     }
+
+    /// The compression algorithm (0: none; 1 LZ4, 2 Zstd, 3 Snappy).
+    #[inline]
+    pub(crate) fn algo(&self) -> u8 {
+        ((self.flags & FLAG_COMPRESSION) >> 1) as u8
+    }
 }
 
-/// CRC32C (Castagnoli) of `data`, hardware-accelerated where the CPU has it.
-#[inline]
-pub(crate) fn checksum(data: &[u8]) -> u32 {
-    crc32c::crc32c(data)
-}
+pub(crate) use crate::codec::checksum;
 
 /// What a peer did wrong (PROTOCOL.md section 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,14 +370,14 @@ mod tests {
             channel_type: 1,
             checksums: true,
             max_frame: 32752,
-            decoders: 0,
+            decoders: DECODERS,
         }
     }
 
     #[test]
     fn hello_matches_the_documented_example() {
         let b = hello(Side::Connector).encode();
-        let doc = "50 53 59 4E 01 00 20 00 00 00 01 00 01 00 00 00 F0 7F 00 00 00 00 00 00 00 00 00 00 00 00 00 00";
+        let doc = "50 53 59 4E 01 00 20 00 00 00 01 00 01 00 00 00 F0 7F 00 00 07 00 00 00 00 00 00 00 00 00 00 00";
         let want: Vec<u8> = doc
             .split(' ')
             .map(|x| u8::from_str_radix(x, 16).unwrap())
@@ -376,7 +391,7 @@ mod tests {
 
     #[test]
     fn frame_matches_the_documented_example() {
-        let h = Header::message(3, 7, Some(checksum(b"abc")));
+        let h = Header::message(3, 7, Some(checksum(b"abc")), 0);
         let want = [3, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0, 0xB7, 0x3F, 0x4B, 0x36];
         assert_eq!(h.encode(), want);
         assert_eq!(Header::decode(&want, 64, 0), Ok(h));
@@ -412,15 +427,23 @@ mod tests {
     #[test]
     fn header_violations_are_named() {
         let dec = |h: Header| Header::decode(&h.encode(), 1000, 0b001).map_err(|v| v.kind);
-        assert_eq!(dec(Header::message(1001, 0, None)), Err(Kind::FrameTooLong));
-        assert!(dec(Header::message(1000, 0, None)).is_ok());
-        let mut h = Header::message(1, 0, None);
+        assert_eq!(
+            dec(Header::message(1001, 0, None, 0)),
+            Err(Kind::FrameTooLong)
+        );
+        assert!(dec(Header::message(1000, 0, None, 0)).is_ok());
+        let mut h = Header::message(4, 0, None, 0);
         h.flags = 1 << 3;
         assert_eq!(dec(h), Err(Kind::BadFlags));
         h.flags = 0b010; // LZ4: announced
         assert!(dec(h).is_ok());
         h.flags = 0b100; // Zstd: not announced
         assert_eq!(dec(h), Err(Kind::BadCompression));
+        h.flags = 0b010;
+        h.len = 3; // no room for the raw length
+        assert_eq!(dec(h), Err(Kind::BadCompression));
+        assert_eq!(Header::message(9, 1, None, 3).algo(), 3);
+        assert_eq!(Header::message(9, 1, Some(5), 2).flags, 0b101);
         assert_eq!(dec(Header::close(1025)), Err(Kind::FrameTooLong));
         assert!(dec(Header::close(1024)).is_ok());
         let mut c = Header::close(0);
@@ -429,7 +452,7 @@ mod tests {
         c = Header::close(0);
         c.flags |= FLAG_CHECKSUM;
         assert_eq!(dec(c), Err(Kind::BadFlags));
-        let mut b = Header::message(1, 0, None).encode();
+        let mut b = Header::message(1, 0, None, 0).encode();
         b[10] = 1;
         assert_eq!(
             Header::decode(&b, 1000, 0).unwrap_err().kind,

@@ -137,10 +137,7 @@ impl Hello {
         assert_eq!(self.reserved8, [0; 8]);
         assert_eq!(self.flags & !1, 0, "unknown HELLO flags");
         assert!(self.max_frame >= 64);
-        assert_eq!(
-            self.decoders, 0,
-            "psyne does not compress yet: decoders = 0"
-        );
+        assert_eq!(self.decoders, 0b111, "psyne decodes LZ4, Zstd and Snappy");
     }
 }
 
@@ -966,8 +963,9 @@ fn bad_flags() {
 #[test]
 fn bad_compression() {
     for algo in 1u16..=3 {
-        // raw_length 5, then some bytes: whatever they are, psyne announced decoders = 0.
-        let mut body = 5u32.to_le_bytes().to_vec();
+        // raw_length 6, then a body that is not 6 bytes in any of the
+        // algorithms (in LZ4 it is "hello", 5 bytes).
+        let mut body = 6u32.to_le_bytes().to_vec();
         body.extend_from_slice(b"\x50hello");
         let bytes = frame_raw(body.len() as u32, 1, algo << 1, 0, 0, &body);
         violation(
@@ -978,7 +976,7 @@ fn bad_compression() {
             after_handshake(bytes),
         );
     }
-    let body = [5u8, 0, 0, 0, 0x50, b'h', b'e', b'l', b'l', b'o'];
+    let body = [6u8, 0, 0, 0, 0x50, b'h', b'e', b'l', b'l', b'o'];
     violation(
         Kind::Unix,
         &[],
@@ -1395,7 +1393,7 @@ fn psyne_listener_with_python(kind: Kind, checksum: bool) {
     let py = Py::spawn(&[&["--connect", ep.as_str(), "hello"][..], ckarg].concat());
     let s = py.finish();
     let hello = format!(
-        "\"peer_hello\":{{\"role\":1,\"mode\":0,\"channel_type\":1,\"checksum\":{checksum},\"max_frame\":{RING_MAX_FRAME},\"decoders\":0}}"
+        "\"peer_hello\":{{\"role\":1,\"mode\":0,\"channel_type\":1,\"checksum\":{checksum},\"max_frame\":{RING_MAX_FRAME},\"decoders\":7}}"
     );
     assert!(s.contains(&hello), "{s}\nexpected {hello}");
     wait_for("the hello peer to go", || l.metrics().peers == 0);
@@ -1512,7 +1510,7 @@ fn psyne_connector_with_python(kind: Kind, checksum: bool) {
     }
     let s = py.finish();
     assert!(s.contains(&messages_json(&msgs)), "{s}");
-    let hello = format!("\"role\":0,\"mode\":0,\"channel_type\":1,\"checksum\":{checksum},\"max_frame\":{RING_MAX_FRAME},\"decoders\":0");
+    let hello = format!("\"role\":0,\"mode\":0,\"channel_type\":1,\"checksum\":{checksum},\"max_frame\":{RING_MAX_FRAME},\"decoders\":7");
     assert!(s.contains(&hello), "{s}\nexpected {hello}");
     drop(c);
 
@@ -2211,7 +2209,7 @@ fn the_example_of_section_7_byte_for_byte() {
     let hello = s.read_n(32).unwrap();
     assert_eq!(
         hello,
-        hex("50 53 59 4E  01 00  20 00  00  00  01  00  01 00 00 00  F0 7F 00 00  00 00 00 00  00 00 00 00 00 00 00 00")
+        hex("50 53 59 4E  01 00  20 00  00  00  01  00  01 00 00 00  F0 7F 00 00  07 00 00 00  00 00 00 00 00 00 00 00")
     );
     s.send(
         &Hello {

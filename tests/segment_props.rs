@@ -19,7 +19,7 @@ use std::os::unix::io::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-// Layout (docs/IPC.md, "Segment layout"; layout version 4).
+// Layout (docs/IPC.md, "Segment layout"; layout version 5).
 const RING_OFFSET: u64 = 143360;
 const CONTROL: u64 = 2816;
 const SLOTS: u64 = 4096;
@@ -104,7 +104,7 @@ fn state() -> impl Strategy<Value = State> {
             (0u64..512, 0u32..16, length(), any::<u32>()).prop_map(|(k, state, len, flags)| {
                 Record {
                     at: k * 16,
-                    state: if state < 8 { state } else { state * 0x1111 },
+                    state: if state < 10 { state } else { state * 0x1111 },
                     len,
                     flags,
                 }
@@ -161,7 +161,7 @@ fn write_segment(name: &str, s: &State) -> std::fs::File {
     let w64 = |off: u64, v: u64| f.write_all_at(&v.to_le_bytes(), off).unwrap();
     // Header.
     w64(0, u64::from_le_bytes(*b"PSYNEIPC"));
-    w32(8, 4);
+    w32(8, 5);
     w32(12, 1);
     w64(16, RING_OFFSET);
     w64(24, total);

@@ -297,3 +297,45 @@ fn huge_headers_and_garbage_are_refused_before_buffering() {
     c.send_timeout(b"after", 1, LONG).unwrap();
     assert_eq!(&l.recv_timeout(LONG).unwrap()[..], b"after");
 }
+
+/// Compression (and checksums) work over ws as over tcp: the frames are the
+/// same, only carried in WebSocket messages.
+#[test]
+fn compression_over_ws() {
+    let (l, uri) = listen("compression=lz4&checksum=on", 1 << 20, Mode::Spsc);
+    let c = Channel::open(
+        &format!("{uri}?compression=zstd&level=3"),
+        1 << 20,
+        Mode::Spsc,
+        ChannelType::Multi,
+    )
+    .unwrap();
+    let text: Vec<u8> = b"psyne over websocket, compressed. "
+        .iter()
+        .copied()
+        .cycle()
+        .take(100_000)
+        .collect();
+    for i in 0..20u32 {
+        c.send_timeout(&text, i, LONG).unwrap();
+        let m = l.recv_timeout(LONG).unwrap();
+        assert_eq!((&m[..], m.msg_type()), (&text[..], i));
+        l.send_timeout(&m, i + 100, LONG).unwrap();
+        drop(m);
+        let m = c.recv_timeout(LONG).unwrap();
+        assert_eq!((&m[..], m.msg_type()), (&text[..], i + 100));
+    }
+    // A writer counts once its write returned, maybe just after the peer
+    // received the bytes.
+    wait_for("the counts", || {
+        (
+            c.metrics().messages_compressed,
+            l.metrics().messages_compressed,
+        ) == (20, 20)
+    });
+    let (mc, ml) = (c.metrics(), l.metrics());
+    assert!(mc.wire_bytes_sent < mc.bytes_sent / 10, "{mc:?}");
+    assert!(ml.wire_bytes_sent < ml.bytes_sent / 10, "{ml:?}");
+    assert_eq!((mc.frames_refused, ml.frames_refused), (0, 0));
+    assert_eq!((mc.checksum_failures, ml.checksum_failures), (0, 0));
+}

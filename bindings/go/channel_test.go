@@ -487,26 +487,73 @@ func TestCompression(t *testing.T) {
 	if err := ch.SendData([]byte("plain"), 1); err != nil {
 		t.Fatal(err)
 	}
+	payload := bytes.Repeat([]byte("compress me "), 100)
 	for _, typ := range []CompressionType{CompressionLZ4, CompressionZstd, CompressionSnappy} {
-		cfg := CompressionConfig{Type: typ, Level: 1, MinSizeThreshold: 64, EnableChecksum: true}
-		ch, err := NewChannelWithCompression(uniq(t, "memory"), 1<<16, ModeSPSC, TypeMulti, cfg)
-		if errors.Is(err, ErrUnsupported) {
-			t.Logf("%v: %v", typ, err)
-			continue
+		for _, scheme := range []string{"memory", "ipc"} {
+			cfg := CompressionConfig{Type: typ, Level: 1, MinSizeThreshold: 64, EnableChecksum: true}
+			uri := uniq(t, scheme)
+			ch, err := NewChannelWithCompression(uri, 1<<16, ModeSPSC, TypeMulti, cfg)
+			if err != nil {
+				t.Fatalf("%v: %v", typ, err)
+			}
+			// A handle with no compression settings reads it.
+			plain, err := NewChannel(uri, 0, ModeSPSC, TypeMulti)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ch.SendData(payload, 2); err != nil {
+				t.Fatal(err)
+			}
+			if err := ch.SendData([]byte("short"), 3); err != nil {
+				t.Fatal(err)
+			}
+			got, typ2, err := plain.ReceiveData(len(payload), time.Second)
+			if err != nil || typ2 != 2 || !bytes.Equal(got, payload) {
+				t.Fatalf("%v %s round trip: %v", typ, scheme, err)
+			}
+			got, _, err = plain.ReceiveData(len(payload), time.Second)
+			if err != nil || string(got) != "short" {
+				t.Fatalf("%v %s: %q %v", typ, scheme, got, err)
+			}
+			m, err := ch.ExtendedMetrics()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.MessagesCompressed != 1 || m.WireBytesSent >= m.BytesSent || m.ChecksumFailures != 0 {
+				t.Errorf("%v %s: %+v", typ, scheme, m)
+			}
+			plain.Close()
+			ch.Close()
 		}
-		if err != nil {
-			t.Fatalf("%v: %v", typ, err)
-		}
-		payload := bytes.Repeat([]byte("compress me "), 100)
-		if err := ch.SendData(payload, 2); err != nil {
-			t.Fatal(err)
-		}
-		got, _, err := ch.ReceiveData(len(payload), time.Second)
-		if err != nil || !bytes.Equal(got, payload) {
-			t.Fatalf("%v round trip: %v", typ, err)
-		}
-		ch.Close()
 	}
+	// The builder, on tcp, with a listener that has no settings.
+	l, err := NewChannelBuilder("tcp://127.0.0.1:0?role=listen").BufferSize(1 << 16).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr, err := l.LocalAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewChannelBuilder("tcp://" + addr).BufferSize(1 << 16).
+		Compression(CompressionConfig{Type: CompressionLZ4, MinSizeThreshold: 512}).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendData(payload, 9); err != nil {
+		t.Fatal(err)
+	}
+	got, typ, err := l.ReceiveData(len(payload), 10*time.Second)
+	if err != nil || typ != 9 || !bytes.Equal(got, payload) {
+		t.Fatalf("tcp LZ4 round trip: %v", err)
+	}
+	// Unknown types and levels out of range are refused.
+	_, err = NewChannelWithCompression(uniq(t, "memory"), 4096, ModeSPSC, TypeMulti, CompressionConfig{Type: 9})
+	mustIs(t, err, ErrInvalidArgument)
+	_, err = NewChannelWithCompression(uniq(t, "memory"), 4096, ModeSPSC, TypeMulti, CompressionConfig{Type: CompressionZstd, Level: 99})
+	mustIs(t, err, ErrInvalidArgument)
 	_, err = NewChannelWithCompression(uniq(t, "memory"), 4096, ModeSPSC, TypeMulti, CompressionConfig{MinSizeThreshold: -1})
 	mustIs(t, err, ErrInvalidArgument)
 }

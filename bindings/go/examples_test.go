@@ -33,11 +33,12 @@ func TestExamples(t *testing.T) {
 		t.Fatalf("go build ./examples/...: %v\n%s", err, out)
 	}
 	want := map[string]string{
-		"quickstart": `received "hello, psyne" (type 1)`,
-		"builder":    "too big is ErrInvalidArgument: true",
-		"mpsc":       "received 80000 messages from 8 goroutines",
-		"context":    "SendContext after room appeared: true",
-		"zerocopy":   "read 4096 bytes of type 7 in place",
+		"quickstart":  `received "hello, psyne" (type 1)`,
+		"builder":     "too big is ErrInvalidArgument: true",
+		"mpsc":        "received 80000 messages from 8 goroutines",
+		"context":     "SendContext after room appeared: true",
+		"zerocopy":    "read 4096 bytes of type 7 in place",
+		"compression": "memory: 1 of 2 messages compressed, intact: true",
 	}
 	for name, text := range want {
 		t.Run(name, func(t *testing.T) {
@@ -47,6 +48,9 @@ func TestExamples(t *testing.T) {
 			}
 			if !strings.Contains(out, text) {
 				t.Fatalf("%s printed:\n%s\nwant it to contain %q", name, out, text)
+			}
+			if name == "compression" && !strings.Contains(out, "tcp: LZ4 frames: 1, type 3, intact: true") {
+				t.Fatalf("compression example:\n%s", out)
 			}
 			if name == "context" && strings.Contains(out, "false") {
 				t.Fatalf("context example:\n%s", out)

@@ -13,7 +13,8 @@ import (
 // ExtendedMetrics are all of a channel's counters
 // (psyne_extended_metrics_t): the six of Metrics first, then what the
 // network transports add. On memory:// and ipc:// channels the wire bytes
-// equal the payload bytes and the connection counters stay 0.
+// are what messages took in the ring (the payload bytes, unless messages
+// were compressed or checksummed) and the connection counters stay 0.
 type ExtendedMetrics struct {
 	MessagesSent     uint64 // messages committed by senders
 	BytesSent        uint64 // payload bytes committed by senders
@@ -29,11 +30,12 @@ type ExtendedMetrics struct {
 	// WireBytesReceived counts the bytes read from the sockets, framing
 	// included.
 	WireBytesReceived uint64
-	// MessagesCompressed counts the messages sent compressed (0 until
-	// compression lands).
+	// MessagesCompressed counts the messages sent compressed (those below
+	// the threshold or that did not get smaller are not).
 	MessagesCompressed uint64
 	// ChecksumFailures counts received messages whose CRC32C did not match;
-	// they are never delivered, and the connection is dropped.
+	// they are never delivered: dropped on memory:// and ipc://, the
+	// connection reset on sockets.
 	ChecksumFailures uint64
 	// FramesRefused counts frames and handshakes refused (malformed,
 	// oversized, a bad HELLO, one peer too many) and messages dropped

@@ -89,15 +89,16 @@ func (t CompressionType) String() string {
 	return "CompressionType(" + strconv.Itoa(int(t)) + ")"
 }
 
-// CompressionConfig configures message compression
-// (psyne_compression_config_t). A message is compressed only when it is at
-// least MinSizeThreshold bytes long and the result is smaller; receivers
+// CompressionConfig configures what a channel handle does to the messages
+// it sends, on every transport (psyne_compression_config_t). A message is
+// compressed only when it is at least MinSizeThreshold bytes long and the
+// result is smaller; each message records what was done, so receivers
 // decode any message whatever their own configuration.
 type CompressionConfig struct {
 	Type             CompressionType // algorithm; CompressionNone disables compression
-	Level            int             // algorithm-specific level (0 = the algorithm's default)
+	Level            int             // Zstd level, -7..22 (0 = zstd's default, 3); LZ4 and Snappy ignore it
 	MinSizeThreshold int             // smallest message, in bytes, worth compressing
-	EnableChecksum   bool            // verify a CRC of every payload on receive
+	EnableChecksum   bool            // put a CRC32C on every message; receivers drop (memory, ipc) or reset the connection on (sockets) a mismatch
 }
 
 // Metrics are a channel's counters (psyne_metrics_t).

@@ -163,11 +163,14 @@ pub unsafe extern "C" fn psyne_channel_create(
     })
 }
 
-/// Like `psyne_channel_create`, with compression settings. `cfg` may be NULL
-/// (no compression). An out-of-range `cfg->type` is
-/// `PSYNE_ERROR_INVALID_ARGUMENT`; any type other than
-/// `PSYNE_COMPRESSION_NONE`, or `enable_checksum`, is `PSYNE_ERROR_UNSUPPORTED`
-/// until compression is built.
+/// Like `psyne_channel_create`, with compression and checksum settings for
+/// what this handle sends, on every transport. `cfg` may be NULL (none).
+/// Each message is compressed only when it is at least
+/// `min_size_threshold` bytes and gets smaller; `level` is Zstd's (-7..=22,
+/// 0 = zstd's default); `enable_checksum` puts a CRC32C on every message.
+/// Receivers need no settings: any handle decodes any message. An
+/// out-of-range `cfg->type` or `level` is `PSYNE_ERROR_INVALID_ARGUMENT`,
+/// as is a compression setting given both in `cfg` and in the URI query.
 ///
 /// # Safety
 /// As for `psyne_channel_create`; `cfg` must be NULL or readable.

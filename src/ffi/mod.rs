@@ -59,8 +59,8 @@ pub enum psyne_error_t {
     PSYNE_ERROR_NO_MESSAGE = -4,
     /// The channel was stopped (receivers first drain what is queued).
     PSYNE_ERROR_CHANNEL_STOPPED = -5,
-    /// The feature is not built yet (e.g. a compression type other than NONE,
-    /// or a transport that has not landed).
+    /// The feature is not built yet (a transport that has not landed), or
+    /// not available on this transport.
     PSYNE_ERROR_UNSUPPORTED = -6,
     /// An operating-system error.
     PSYNE_ERROR_IO = -7,
@@ -146,16 +146,22 @@ pub struct psyne_extended_metrics_t {
     pub send_blocks: u64,
     /// Receive calls that found the ring empty.
     pub receive_blocks: u64,
-    /// Bytes written to the wire, framing included (payload bytes on memory/ipc).
+    /// Bytes written to the wire after compression, framing included (on
+    /// memory/ipc: what messages took in the ring, the payload bytes unless
+    /// compressed or checksummed).
     pub wire_bytes_sent: u64,
-    /// Bytes read from the wire, framing included (payload bytes on memory/ipc).
+    /// Bytes read from the wire before decompression, framing included (on
+    /// memory/ipc: what received messages took in the ring).
     pub wire_bytes_received: u64,
-    /// Messages sent compressed.
+    /// Messages sent compressed (not those below the threshold or that did
+    /// not get smaller).
     pub messages_compressed: u64,
-    /// Received messages whose checksum did not match (never delivered).
+    /// Received messages whose checksum did not match: never delivered
+    /// (dropped on memory/ipc; the connection reset on sockets).
     pub checksum_failures: u64,
-    /// Frames and handshakes refused (malformed, oversized, bad HELLO), and
-    /// messages too large for the peer.
+    /// Frames and handshakes refused (malformed, oversized, bad HELLO),
+    /// messages too large for the peer, and (memory/ipc) encoded messages
+    /// that did not decode.
     pub frames_refused: u64,
     /// Connections established.
     pub connects: u64,
@@ -178,11 +184,14 @@ pub struct psyne_extended_metrics_t {
 pub struct psyne_compression_config_t {
     /// One of the `PSYNE_COMPRESSION_*` values.
     pub r#type: psyne_compression_type_t,
-    /// Algorithm level (Zstd: 1..=22; ignored by LZ4 and Snappy); 0 = default.
+    /// Zstd level, -7..=22 (0 = zstd's default, 3); ignored by LZ4 and
+    /// Snappy. Out of range: `PSYNE_ERROR_INVALID_ARGUMENT`.
     pub level: std::ffi::c_int,
-    /// Messages smaller than this many bytes are sent uncompressed.
+    /// Messages smaller than this many bytes are sent uncompressed (as are
+    /// those that do not get smaller).
     pub min_size_threshold: usize,
-    /// Verify a CRC32C of every payload on receive.
+    /// Put a CRC32C of every message sent on it; receivers verify it (they
+    /// always verify checksums, whatever their own settings).
     pub enable_checksum: bool,
 }
 

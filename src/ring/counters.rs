@@ -78,6 +78,56 @@ pub(crate) fn uncount_message(lines: &CounterLines, multi: bool, scope: Scope, b
     }
 }
 
+/// Adds one encoded message: `raw` decoded bytes taking `ring` bytes in
+/// the ring; `flag` bumps `compressed_or_bad_checksum` (producers: it was
+/// compressed).
+#[inline]
+pub(crate) fn count_encoded(
+    lines: &CounterLines,
+    multi: bool,
+    scope: Scope,
+    raw: u64,
+    ring: u64,
+    flag: bool,
+) {
+    let add = |c: &SideCounters, exclusive: bool| {
+        let f = |w: &AtomicU64, by: u64| {
+            if exclusive {
+                bump(w, by)
+            } else {
+                w.fetch_add(by, Ordering::Relaxed);
+            }
+        };
+        f(&c.messages, 1);
+        f(&c.bytes, raw);
+        f(&c.encoded_raw, raw);
+        f(&c.encoded_ring, ring);
+        if flag {
+            f(&c.compressed_or_bad_checksum, 1);
+        }
+    };
+    match slot(multi, scope) {
+        Slot::Exclusive(i) => add(&lines[i].0, true),
+        Slot::Shared(i) => add(&lines[i].0, false),
+    }
+}
+
+/// Counts an encoded message a consumer dropped: its checksum did not match
+/// (`bad_checksum`), or it did not decode.
+pub(crate) fn count_dropped(lines: &CounterLines, multi: bool, scope: Scope, bad_checksum: bool) {
+    let i = match slot(multi, scope) {
+        Slot::Exclusive(i) | Slot::Shared(i) => i,
+    };
+    let c = &lines[i].0;
+    let w = if bad_checksum {
+        &c.compressed_or_bad_checksum
+    } else {
+        &c.malformed
+    };
+    // Rare: always a locked add.
+    w.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Adds one block (a send that found the ring full, a receive that found it
 /// empty). Polling loops call this on every miss, so it too avoids locked
 /// instructions where it can: a locked add per poll slows the poll loop down,
@@ -107,6 +157,10 @@ pub(crate) fn reset(lines: &CounterLines) {
         l.0.messages.store(0, Ordering::Relaxed);
         l.0.bytes.store(0, Ordering::Relaxed);
         l.0.blocks.store(0, Ordering::Relaxed);
+        l.0.encoded_raw.store(0, Ordering::Relaxed);
+        l.0.encoded_ring.store(0, Ordering::Relaxed);
+        l.0.compressed_or_bad_checksum.store(0, Ordering::Relaxed);
+        l.0.malformed.store(0, Ordering::Relaxed);
     }
 }
 

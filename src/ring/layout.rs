@@ -35,6 +35,11 @@ pub(crate) mod state {
     pub const EMPTY: u32 = 0;
     /// A message.
     pub const MESSAGE: u32 = 1;
+    /// With `MESSAGE`: the payload is an encoded message (compressed and/or
+    /// checksummed, `codec.rs`); `flags` holds its decoded length until a
+    /// consumer takes it. Plain messages never have it, so that a receiver
+    /// tells them apart from the state word it loads anyway.
+    pub const ENCODED: u32 = 8;
     /// Space to skip (the end of the data area before a wrap, or a cancelled
     /// multi-producer reservation).
     pub const PADDING: u32 = 2;
@@ -55,12 +60,12 @@ pub(crate) struct RecordHeader {
     pub len: AtomicU32,
     /// Message type (0 on SINGLE channels).
     pub msg_type: AtomicU32,
-    /// Zero, except while a multi-producer claim or a multi-consumer view
-    /// is held on an `ipc://` ring: then its crash-recovery entry
-    /// (`Ring::stash_claim`, `Ring::stash_record`). Wire-format flags
-    /// (checksums, compression) never live here: they belong to the frame
-    /// header on the wire, and a ring record holds the message as the
-    /// application sent it.
+    /// While a multi-producer claim or a multi-consumer view is held on an
+    /// `ipc://` ring: its crash-recovery entry (`Ring::stash_claim`,
+    /// `Ring::stash_record`). Between the commit and the read of an
+    /// `ENCODED` message: its decoded length, so that a receive into a
+    /// buffer too small for it leaves it queued. Otherwise unused (zero on
+    /// multi-producer rings, stale bytes on single-producer ones).
     pub flags: AtomicU32,
 }
 
@@ -84,6 +89,18 @@ pub(crate) struct SideCounters {
     /// (consumers). Callers that poll with `try_*` bump it on every miss,
     /// which is why it must not share a line with `tail` or `read`.
     pub blocks: AtomicU64,
+    /// Encoded messages (`state::ENCODED`): their decoded bytes (included
+    /// in `bytes`) and the bytes they took in the ring, so that the wire
+    /// bytes are `bytes - encoded_raw + encoded_ring`.
+    pub encoded_raw: AtomicU64,
+    /// See `encoded_raw`.
+    pub encoded_ring: AtomicU64,
+    /// Producers: messages stored compressed. Consumers: messages dropped
+    /// because their checksum did not match.
+    pub compressed_or_bad_checksum: AtomicU64,
+    /// Consumers: encoded messages dropped as malformed (an envelope or
+    /// body that does not decode).
+    pub malformed: AtomicU64,
 }
 
 /// What producers write.

@@ -109,7 +109,9 @@ pub(crate) struct Record {
     pub pos: u64,
     /// Payload length (low half) and message type (high half).
     meta: u64,
-    /// ipc crash-recovery entry (`track::NO_TRACK` when untracked).
+    /// ipc crash-recovery entry (`track::NO_TRACK` when untracked; low
+    /// half) and, for an encoded message, its decoded length plus one
+    /// (high half; 0 for a plain message).
     track: u64,
 }
 
@@ -120,6 +122,24 @@ impl Record {
             pos,
             meta: len as u64 | (msg_type as u64) << 32,
             track: track as u64,
+        }
+    }
+    /// An `ENCODED` record whose message decodes to `decoded` bytes
+    /// (`decoded < u32::MAX`, see [`Ring::commit_encoded`]).
+    #[inline(always)]
+    fn encoded(pos: u64, len: u32, msg_type: u32, track: u32, decoded: u32) -> Record {
+        Record {
+            pos,
+            meta: len as u64 | (msg_type as u64) << 32,
+            track: track as u64 | (decoded as u64 + 1) << 32,
+        }
+    }
+    /// An encoded message's decoded length; `None` for a plain message.
+    #[inline(always)]
+    pub fn decoded_len(&self) -> Option<u32> {
+        match (self.track >> 32) as u32 {
+            0 => None,
+            n => Some(n - 1),
         }
     }
     #[inline(always)]
@@ -134,6 +154,22 @@ impl Record {
     pub fn track(&self) -> u32 {
         self.track as u32
     }
+}
+
+/// `Err` of [`Ring::try_read`]: the next message is encoded (no message
+/// too large to fit can need 0 bytes).
+pub(crate) const ENCODED_NEXT: u32 = 0;
+
+/// A ring's counts of encoded messages ([`Ring::codec_counters`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CodecCounters {
+    pub sent_raw: u64,
+    pub sent_ring: u64,
+    pub received_raw: u64,
+    pub received_ring: u64,
+    pub compressed: u64,
+    pub checksum_failures: u64,
+    pub malformed: u64,
 }
 
 /// Which way a waiter waits.
@@ -321,6 +357,10 @@ impl Ring {
             messages: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
+            encoded_raw: AtomicU64::new(0),
+            encoded_ring: AtomicU64::new(0),
+            compressed_or_bad_checksum: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
         };
         let ctrl = Box::new(Control {
             producer: Padded(ProducerLine {
@@ -767,6 +807,19 @@ impl Ring {
     #[inline(always)]
     #[must_use]
     pub(crate) fn commit_counted(&self, claim: Claim, msg_type: u32) -> bool {
+        let len = claim.len();
+        if self.publish(claim, msg_type, state::MESSAGE) {
+            true
+        } else {
+            self.uncount_sent(len);
+            false
+        }
+    }
+
+    /// Writes a claimed record's header and publishes it with state `st`.
+    /// False: the ring was stopped, and the record became padding.
+    #[inline(always)]
+    fn publish(&self, claim: Claim, msg_type: u32, st: u32) -> bool {
         let h = self.header(claim.pos);
         let rec = record_size(claim.len() as u64);
         h.len.store(claim.len(), Ordering::Relaxed);
@@ -790,22 +843,67 @@ impl Ring {
         }
         // Release: payload and header fields happen-before a consumer's Acquire
         // load that sees MESSAGE.
-        h.state.store(state::MESSAGE, Ordering::Release);
+        h.state.store(st, Ordering::Release);
         self.track_claim_done(claim.track()); // ipc: after the publish (track.rs)
         self.wake_if_sleeping(Direction::Data);
         true
     }
 
     /// A commit that found the ring stopped: the record becomes padding
-    /// (receivers skip it), the count taken for it is given back.
+    /// (receivers skip it).
     #[cold]
     #[inline(never)]
     fn refuse_after_stop(&self, claim: Claim, rec: u64) -> bool {
         self.publish_padding(claim.pos, rec, false);
         self.track_claim_done(claim.track()); // ipc: after the publish (track.rs)
-        self.uncount_sent(claim.len());
         self.wake_if_sleeping(Direction::Data);
         false
+    }
+
+    /// Publishes a claimed record holding an encoded message (an envelope
+    /// and body, `codec.rs`) that decodes to `decoded` bytes, and counts
+    /// it; `compressed`: its body is compressed. `decoded < u32::MAX`.
+    /// False: the ring was stopped (see [`Ring::commit_counted`]).
+    #[must_use]
+    pub(crate) fn commit_encoded(
+        &self,
+        claim: Claim,
+        msg_type: u32,
+        decoded: u32,
+        compressed: bool,
+    ) -> bool {
+        debug_assert!(decoded < u32::MAX);
+        self.header(claim.pos)
+            .flags
+            .store(decoded, Ordering::Relaxed);
+        let ring_len = claim.len() as u64;
+        if !self.publish(claim, msg_type, state::MESSAGE | state::ENCODED) {
+            return false;
+        }
+        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) != 0 {
+            counters::count_encoded(
+                &self.ctrl().sent,
+                self.multi_producer,
+                self.scope,
+                decoded as u64,
+                ring_len,
+                compressed,
+            );
+        }
+        true
+    }
+
+    /// Single-producer rings: the claim cut down to `len <= claim.len()`
+    /// bytes (nothing after it is claimed yet, so the rest goes back to the
+    /// free space). Multi-producer rings: the claim unchanged (others may
+    /// have claimed the space after it).
+    pub(crate) fn shrink(&self, claim: Claim, len: u32) -> Claim {
+        debug_assert!(len <= claim.len());
+        if self.multi_producer {
+            claim
+        } else {
+            Claim::new(claim.pos, len, claim.track())
+        }
     }
 
     /// Keeps a claim's length (and, on tracked rings, its crash-recovery
@@ -938,17 +1036,34 @@ impl Ring {
     /// `Err(len)` when the next message is longer than `max` (it stays queued).
     /// Single-consumer rings: the caller holds the consumer side and has
     /// released every earlier record.
+    ///
+    /// An encoded message (`state::ENCODED`) is left queued and reported as
+    /// `Err(ENCODED_NEXT)`: the caller takes it with
+    /// [`Ring::try_read_encoded`] and decodes it. So the plain path carries
+    /// nothing for encoded messages but one test of the state it loads.
     #[inline(always)]
     pub(crate) fn try_read(&self, max: u32) -> Result<Option<Record>, u32> {
         if self.multi_consumer {
-            self.try_read_multi(max)
+            self.try_read_multi::<false>(max)
         } else {
-            self.try_read_single(max)
+            self.try_read_single::<false>(max)
+        }
+    }
+
+    /// [`Ring::try_read`] that takes encoded messages too: their records
+    /// carry the decoded length ([`Record::decoded_len`]), which decides
+    /// whether they fit `max`.
+    #[inline(never)]
+    pub(crate) fn try_read_encoded(&self, max: u32) -> Result<Option<Record>, u32> {
+        if self.multi_consumer {
+            self.try_read_multi::<true>(max)
+        } else {
+            self.try_read_single::<true>(max)
         }
     }
 
     #[inline(always)]
-    fn try_read_single(&self, max: u32) -> Result<Option<Record>, u32> {
+    fn try_read_single<const ENCODED: bool>(&self, max: u32) -> Result<Option<Record>, u32> {
         let c = &self.ctrl().consumer.0;
         let mut r = c.read.load(Ordering::Relaxed);
         loop {
@@ -969,23 +1084,58 @@ impl Ring {
                 self.corrupt();
                 return Ok(None);
             }
-            if st == state::MESSAGE && len > max {
-                return Err(len);
-            }
-            let next = r + record_size(len as u64);
-            c.read.store(next, Ordering::Relaxed);
-            if st == state::PADDING {
+            if st != state::MESSAGE {
+                if st & state::ENCODED != 0 {
+                    if !ENCODED {
+                        return Err(ENCODED_NEXT);
+                    }
+                    return self.take_encoded_single(r, len, max);
+                }
+                // Padding (or, in a corrupt segment, an unknown state:
+                // skipped the same way).
+                let next = r + record_size(len as u64);
+                c.read.store(next, Ordering::Relaxed);
                 self.free_single(r, next);
                 r = next;
                 continue;
             }
+            if len > max {
+                return Err(len);
+            }
+            let next = r + record_size(len as u64);
+            c.read.store(next, Ordering::Relaxed);
             let msg_type = h.msg_type.load(Ordering::Relaxed);
             self.count(&self.ctrl().received, false, len as u64);
             return Ok(Some(Record::new(r, len, msg_type, track::NO_TRACK)));
         }
     }
 
-    fn try_read_multi(&self, max: u32) -> Result<Option<Record>, u32> {
+    /// [`Ring::try_read_single`] of an encoded record at `r`: taken if it
+    /// decodes to at most `max` bytes (counted when decoded, not here).
+    #[cold]
+    #[inline(never)]
+    fn take_encoded_single(&self, r: u64, len: u32, max: u32) -> Result<Option<Record>, u32> {
+        let h = self.header(r);
+        let decoded = h.flags.load(Ordering::Relaxed);
+        // A decoded length beyond the ring's maximum is a corrupt record:
+        // taken, so that the channel drops it, rather than left to block
+        // every copying receive.
+        if decoded > max && decoded as usize <= self.max_message {
+            return Err(decoded);
+        }
+        let msg_type = h.msg_type.load(Ordering::Relaxed);
+        let c = &self.ctrl().consumer.0;
+        c.read.store(r + record_size(len as u64), Ordering::Relaxed);
+        Ok(Some(Record::encoded(
+            r,
+            len,
+            msg_type,
+            track::NO_TRACK,
+            decoded.min(u32::MAX - 1),
+        )))
+    }
+
+    fn try_read_multi<const ENCODED: bool>(&self, max: u32) -> Result<Option<Record>, u32> {
         let c = &self.ctrl().consumer.0;
         // ipc: a crash-recovery entry for this view (track.rs); none left
         // (this process holds too many views) reads as empty.
@@ -1017,13 +1167,30 @@ impl Ring {
                 }
                 continue;
             }
+            if !ENCODED && st & state::ENCODED != 0 {
+                // Left for `try_read_encoded` if it is the front record now.
+                if c.read.load(Ordering::Acquire) == r {
+                    self.track_view_done(slot);
+                    return Err(ENCODED_NEXT);
+                }
+                continue;
+            }
             let len = h.len.load(Ordering::Relaxed);
             let msg_type = h.msg_type.load(Ordering::Relaxed);
-            if st == state::MESSAGE && len > max {
+            // Encoded: the decoded length decides whether it fits.
+            let decoded = if ENCODED && st & state::ENCODED != 0 {
+                Some(h.flags.load(Ordering::Relaxed).min(u32::MAX - 1))
+            } else {
+                None
+            };
+            let need = decoded.unwrap_or(len);
+            // (A decoded length beyond the ring's maximum is corrupt: taken
+            // and dropped, see `take_encoded_single`.)
+            if st & state::MESSAGE != 0 && need > max && need as usize <= self.max_message {
                 // Only report it if it really is the front message right now.
                 if c.read.load(Ordering::Acquire) == r {
                     self.track_view_done(slot);
-                    return Err(len);
+                    return Err(need);
                 }
                 continue;
             }
@@ -1052,6 +1219,10 @@ impl Ring {
                 continue;
             }
             self.track_view_held(slot);
+            if let Some(decoded) = decoded {
+                // Counted once decoded (`Ring::count_decoded`).
+                return Ok(Some(Record::encoded(r, len, msg_type, slot, decoded)));
+            }
             self.count(&self.ctrl().received, true, len as u64);
             return Ok(Some(Record::new(r, len, msg_type, slot)));
         }
@@ -1089,6 +1260,9 @@ impl Ring {
                 break;
             }
             let next = r + record_size(len as u64);
+            // A socket end's send ring holds plain messages only (the
+            // driver compresses while framing).
+            debug_assert!(st & state::ENCODED == 0);
             if st == state::MESSAGE {
                 let msg_type = h.msg_type.load(Ordering::Relaxed);
                 self.count(&self.ctrl().received, false, len as u64);
@@ -1510,6 +1684,43 @@ impl Ring {
             counters::sum(sent, |c| &c.blocks),
             counters::sum(received, |c| &c.blocks),
         ]
+    }
+
+    /// Counts an encoded record a consumer decoded (`Some(ok)`) or dropped
+    /// (`bad_checksum`: its checksum did not match; else it did not decode).
+    pub(crate) fn count_decoded(&self, rec: &Record, outcome: Result<(), bool>) {
+        if self.ctrl().flags.0.metrics_enabled.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let lines = &self.ctrl().received;
+        match outcome {
+            Ok(()) => counters::count_encoded(
+                lines,
+                self.multi_consumer,
+                self.scope,
+                rec.decoded_len().unwrap_or(0) as u64,
+                rec.len() as u64,
+                false,
+            ),
+            Err(bad_checksum) => {
+                counters::count_dropped(lines, self.multi_consumer, self.scope, bad_checksum)
+            }
+        }
+    }
+
+    /// What encoding did: `[encoded_raw, encoded_ring]` of each side,
+    /// messages compressed, checksum failures, malformed records.
+    pub(crate) fn codec_counters(&self) -> CodecCounters {
+        let (sent, received) = (&self.ctrl().sent, &self.ctrl().received);
+        CodecCounters {
+            sent_raw: counters::sum(sent, |c| &c.encoded_raw),
+            sent_ring: counters::sum(sent, |c| &c.encoded_ring),
+            received_raw: counters::sum(received, |c| &c.encoded_raw),
+            received_ring: counters::sum(received, |c| &c.encoded_ring),
+            compressed: counters::sum(sent, |c| &c.compressed_or_bad_checksum),
+            checksum_failures: counters::sum(received, |c| &c.compressed_or_bad_checksum),
+            malformed: counters::sum(received, |c| &c.malformed),
+        }
     }
 
     pub(crate) fn reset_counters(&self) {

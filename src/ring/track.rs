@@ -596,7 +596,7 @@ impl Ring {
         }
         let mut dropped = 0;
         if head < read {
-            if self.header(head).state.load(Ordering::Acquire) == state::MESSAGE {
+            if self.header(head).state.load(Ordering::Acquire) & state::MESSAGE != 0 {
                 dropped = 1;
             }
             if self.multi_producer {
@@ -714,7 +714,7 @@ impl Ring {
         }
         self.with_view_slot(|slot| self.release_multi(pos, len, slot));
         Ok(Outcome::Resolved {
-            dropped: st == state::MESSAGE,
+            dropped: st & state::MESSAGE != 0,
         })
     }
 

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 /// `PSYNEIPC` as a little-endian u64.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"PSYNEIPC");
 /// Bumped whenever the segment layout (header, slots, ring) changes.
-pub(crate) const LAYOUT_VERSION: u32 = 4; // 2: block counters on their own line; 3: counters striped per thread; 4: persist flag
+pub(crate) const LAYOUT_VERSION: u32 = 5; // 2: block counters on their own line; 3: counters striped per thread; 4: encoded records (state ENCODED, codec counters); 5: persist flag, stop tail
 /// Processes that can be attached to one segment at once.
 pub(crate) const MAX_PROCS: usize = 64;
 /// Offset of the slot table.
@@ -54,9 +54,9 @@ pub(crate) const RING_OFFSET: usize = align_up(
 /// `Segment::slot` of a process that runs recovery without a slot of its own.
 const NO_SLOT: usize = MAX_PROCS;
 /// Lock byte serialising create/attach/detach/recovery.
-const INIT_LOCK: i64 = 0;
+pub(crate) const INIT_LOCK: i64 = 0;
 /// Lock byte of slot 0; slot i uses `SLOT_LOCK_BASE + i`.
-const SLOT_LOCK_BASE: i64 = 64;
+pub(crate) const SLOT_LOCK_BASE: i64 = 64;
 /// How long an open waits for another process's create/attach/detach.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How long a detach waits for [`INIT_LOCK`] before it leaves without
@@ -70,10 +70,10 @@ const SEG_INITIALISING: u32 = 0;
 const SEG_READY: u32 = 1;
 
 /// Slot `state` values.
-const SLOT_FREE: u32 = 0;
-const SLOT_LIVE: u32 = 1;
+pub(crate) const SLOT_FREE: u32 = 0;
+pub(crate) const SLOT_LIVE: u32 = 1;
 /// Its process died; some of its entries could not be resolved yet.
-const SLOT_DEAD: u32 = 2;
+pub(crate) const SLOT_DEAD: u32 = 2;
 
 /// The fixed header at offset 0. Every field is read with an atomic load
 /// because other processes may write the segment at any time.
@@ -107,6 +107,10 @@ pub(crate) struct SegmentHeader {
     /// drained, and an open finding nobody attached adopts it instead of
     /// starting afresh.
     pub persist: AtomicU32,
+    /// The deepest any attached process saw the ring (bytes), published by
+    /// each from its own statistic when it idles (`Segment::idle_check`),
+    /// for `psyne inspect`. Diagnostics only.
+    pub high_water: AtomicU64,
 }
 
 /// One attached process.
@@ -133,7 +137,7 @@ pub(crate) fn segment_size(capacity: usize) -> usize {
 }
 
 /// Where segments live.
-fn shm_dir() -> PathBuf {
+pub(crate) fn shm_dir() -> PathBuf {
     PathBuf::from("/dev/shm")
 }
 
@@ -176,7 +180,7 @@ fn flock_for(byte: i64, typ: i32) -> libc::flock {
 }
 
 /// Tries to take the write lock on `byte` (never waits).
-fn try_lock_byte(file: &File, byte: i64) -> std::io::Result<bool> {
+pub(crate) fn try_lock_byte(file: &File, byte: i64) -> std::io::Result<bool> {
     let mut fl = flock_for(byte, libc::F_WRLCK);
     // SAFETY: fd is open for the life of `file`; fl is a valid flock.
     let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
@@ -190,14 +194,14 @@ fn try_lock_byte(file: &File, byte: i64) -> std::io::Result<bool> {
     }
 }
 
-fn unlock_byte(file: &File, byte: i64) {
+pub(crate) fn unlock_byte(file: &File, byte: i64) {
     let mut fl = flock_for(byte, libc::F_UNLCK);
     // SAFETY: as in try_lock_byte.
     unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
 }
 
 /// Whether another open file description holds a lock on `byte`.
-fn byte_is_locked(file: &File, byte: i64) -> bool {
+pub(crate) fn byte_is_locked(file: &File, byte: i64) -> bool {
     let mut fl = flock_for(byte, libc::F_WRLCK);
     // SAFETY: as in try_lock_byte; GETLK only writes into `fl`.
     let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
@@ -206,7 +210,7 @@ fn byte_is_locked(file: &File, byte: i64) -> bool {
 }
 
 /// Takes the lock on `byte`, waiting until `deadline`.
-fn lock_byte_until(file: &File, byte: i64, deadline: Instant) -> std::io::Result<bool> {
+pub(crate) fn lock_byte_until(file: &File, byte: i64, deadline: Instant) -> std::io::Result<bool> {
     let mut pause = Duration::from_micros(200);
     loop {
         if try_lock_byte(file, byte)? {
@@ -298,6 +302,9 @@ impl Segment {
     /// unless another process is busy with the segment (then it will be
     /// checked again within LIVENESS_INTERVAL).
     fn idle_check(&self, ring: &Ring) {
+        self.header()
+            .high_water
+            .fetch_max(ring.high_water_bytes(), Ordering::Relaxed);
         if !self.needs_recovery(ring) {
             return;
         }
@@ -521,14 +528,14 @@ fn header_of_ring(ring: &Ring) -> &SegmentHeader {
     unsafe { &*ctrl.cast::<u8>().sub(RING_OFFSET).cast::<SegmentHeader>() }
 }
 
-fn header_of(map: &MmapRaw) -> &SegmentHeader {
+pub(crate) fn header_of(map: &MmapRaw) -> &SegmentHeader {
     // SAFETY: every mapping we build is at least RING_OFFSET bytes long (checked
     // before mapping), page aligned, and the header is made of atomics, valid
     // for any bit pattern.
     unsafe { &*(map.as_ptr() as *const SegmentHeader) }
 }
 
-fn slot_of(map: &MmapRaw, i: usize) -> &ProcSlot {
+pub(crate) fn slot_of(map: &MmapRaw, i: usize) -> &ProcSlot {
     assert!(i < MAX_PROCS);
     // SAFETY: the slot table lies inside the first RING_OFFSET bytes of the
     // mapping (const-asserted layout), 128-aligned; slots are atomics only.
@@ -541,7 +548,7 @@ fn slot_of(map: &MmapRaw, i: usize) -> &ProcSlot {
 
 /// Whether `path` still names the file open as `file` (it may have been
 /// removed by a detaching process, or replaced since).
-fn same_file(file: &File, path: &std::path::Path) -> bool {
+pub(crate) fn same_file(file: &File, path: &std::path::Path) -> bool {
     match (file.metadata(), std::fs::symlink_metadata(path)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino() && a.nlink() > 0,
         _ => false,
@@ -635,7 +642,7 @@ fn name_gate(name: &str) -> Arc<Mutex<()>> {
 }
 
 /// What an inspection of the file under the init lock found.
-enum Found {
+pub(crate) enum Found {
     /// Empty file, or one whose creator died before finishing (no live user).
     Fresh,
     /// A complete segment with this configuration.
@@ -968,7 +975,7 @@ fn map_file(file: &File, len: usize) -> std::io::Result<MmapRaw> {
 }
 
 /// Reads and checks the header. Everything read is validated before use.
-fn inspect(uri: &str, path: &std::path::Path, file: &File, len: u64) -> Result<Found> {
+pub(crate) fn inspect(uri: &str, path: &std::path::Path, file: &File, len: u64) -> Result<Found> {
     if len == 0 {
         return Ok(Found::Fresh);
     }

@@ -14,6 +14,13 @@ that it checks the document as much as it checks psyne. It is a module (class
                send N     send N messages with known contents (see `payload`)
                recv N     receive N messages, print a JSON summary
 
+Compression (PROTOCOL.md section 3.2) needs the reference libraries, imported
+only when asked for: `lz4` (lz4.block), `zstandard` and `python-snappy`
+(tests/requirements.txt). `--decoders lz4,zstd,snappy` announces them in the
+HELLO and decodes compressed frames; `--compress ALGO` makes `send` and
+`echo` compress every message that gets smaller, in an algorithm the peer
+announced.
+
 Everything the tool prints on stdout is one JSON object per line: a listener
 first prints {"listening": ENDPOINT}; the last line is the summary.
 
@@ -92,6 +99,96 @@ CONTROL_MAX = 1024
 CTRL_CLOSE = 1
 
 
+ALGOS = {"lz4": 1, "zstd": 2, "snappy": 3}
+
+
+def snappy_raw_decode(body):
+    """Snappy's raw format, decoded with the standard library only: a check
+    of python-snappy, whose backend (cramjam) is built on the same Rust crate
+    as psyne's. A varint length, then literals and back-references."""
+    n = shift = i = 0
+    while True:
+        b = body[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    out = bytearray()
+    while i < len(body):
+        tag = body[i]
+        i += 1
+        kind = tag & 3
+        if kind == 0:  # literal; lengths above 60 in 1-4 more bytes
+            length = (tag >> 2) + 1
+            if length > 60:
+                extra = length - 60
+                length = int.from_bytes(body[i:i + extra], "little") + 1
+                i += extra
+            out += body[i:i + length]
+            i += length
+            continue
+        if kind == 1:
+            length = ((tag >> 2) & 7) + 4
+            offset = (tag >> 5) << 8 | body[i]
+            i += 1
+        else:
+            length = (tag >> 2) + 1
+            width = 2 if kind == 2 else 4
+            offset = int.from_bytes(body[i:i + width], "little")
+            i += width
+        if offset == 0 or offset > len(out):
+            raise ValueError("back-reference to offset %d of %d bytes" % (offset, len(out)))
+        for _ in range(length):  # may overlap what it copies
+            out.append(out[-offset])
+    if len(out) != n:
+        raise ValueError("decoded %d bytes, the preamble says %d" % (len(out), n))
+    return bytes(out)
+
+
+class Codec:
+    """The reference implementations of section 3.2, imported on first use:
+    LZ4 raw block without size prefix, Zstd frame, Snappy raw (unframed)."""
+
+    def __init__(self, names):
+        self.mods = {}
+        for name in names:
+            if name == "lz4":
+                import lz4.block
+                self.mods[1] = lz4.block
+            elif name == "zstd":
+                import zstandard
+                self.mods[2] = zstandard
+            elif name == "snappy":
+                import snappy
+                self.mods[3] = snappy
+            else:
+                raise ValueError("unknown algorithm %r" % name)
+
+    @property
+    def mask(self):
+        return sum(1 << (a - 1) for a in self.mods)
+
+    def compress(self, algo, data):
+        m = self.mods[algo]
+        if algo == 1:
+            return m.compress(data, store_size=False)
+        if algo == 2:
+            return m.ZstdCompressor(level=3).compress(data)
+        return m.compress(data)
+
+    def decompress(self, algo, body, raw_len):
+        m = self.mods[algo]
+        if algo == 1:
+            return m.decompress(body, uncompressed_size=raw_len)
+        if algo == 2:
+            return m.ZstdDecompressor().decompress(body, max_output_size=raw_len)
+        out = m.uncompress(body)
+        if out != snappy_raw_decode(body):
+            raise ValueError("python-snappy and the stdlib decoder disagree")
+        return out
+
+
 class Violation(Exception):
     """The peer broke the protocol. `tag` is the section-5 tag."""
 
@@ -147,9 +244,17 @@ def decode_hello(raw, my_role):
             "max_frame": max_frame, "decoders": decoders}
 
 
-def encode_frame(data, msg_type, checksum=False, control=False):
+def encode_frame(data, msg_type, checksum=False, control=False, codec=None, algo=0):
+    """A frame; with `algo`, compressed by `codec` if that makes it smaller
+    (the checksum is always over the uncompressed message)."""
     flags = (F_CONTROL if control else 0) | (F_CHECKSUM if checksum else 0)
-    return FRAME.pack(len(data), msg_type, flags, 0, crc32c(data) if checksum else 0) + bytes(data)
+    crc = crc32c(data) if checksum else 0
+    if algo and data:
+        body = codec.compress(algo, bytes(data))
+        if 4 + len(body) < len(data):
+            payload = struct.pack("<I", len(data)) + body
+            return FRAME.pack(len(payload), msg_type, flags | algo << 1, 0, crc) + payload
+    return FRAME.pack(len(data), msg_type, flags, 0, crc) + bytes(data)
 
 
 def payload(i, size):
@@ -168,7 +273,11 @@ class Conn:
     """One psyne protocol connection over a connected stream socket."""
 
     def __init__(self, sock, role, mode=0, channel_type=1, checksum=False,
-                 max_frame=1 << 20, handshake_timeout=5.0, io_timeout=30.0):
+                 max_frame=1 << 20, handshake_timeout=5.0, io_timeout=30.0,
+                 codec=None, compress=0):
+        self.codec = codec  # decoders we announce (and the compressor)
+        self.compress = compress  # algorithm we send in, 0 for none
+        self.compressed_received = 0
         self.sock = sock
         self.role = role
         self.mode = mode
@@ -201,7 +310,8 @@ class Conn:
         handshake timeout (the whole HELLO, not each read)."""
         deadline = time.monotonic() + self.handshake_timeout
         self.sock.sendall(encode_hello(self.role, self.mode, self.channel_type,
-                                       self.checksum, self.max_frame))
+                                       self.checksum, self.max_frame,
+                                       self.codec.mask if self.codec else 0))
         try:
             raw = self._read(HELLO_LEN, deadline, "HELLO")
         except socket.timeout:
@@ -216,8 +326,11 @@ class Conn:
         if len(data) > self.peer["max_frame"]:
             raise ValueError("%d bytes exceed the peer's max_frame %d"
                              % (len(data), self.peer["max_frame"]))
+        algo = 0
+        if self.compress and self.peer["decoders"] & (1 << (self.compress - 1)):
+            algo = self.compress
         self.sock.settimeout(self.io_timeout)
-        self.sock.sendall(encode_frame(data, msg_type, checksum))
+        self.sock.sendall(encode_frame(data, msg_type, checksum, codec=self.codec, algo=algo))
 
     def send_close(self, reason):
         data = reason.encode("utf-8")[:CONTROL_MAX]
@@ -248,12 +361,30 @@ class Conn:
         else:
             if length > self.max_frame:
                 raise Violation("frame-too-long", "%d bytes, max_frame %d" % (length, self.max_frame))
-            if flags & F_COMPRESSION:
-                raise Violation("bad-compression", "algorithm %d, we announced decoders 0"
-                                % ((flags & F_COMPRESSION) >> 1))
+            algo = (flags & F_COMPRESSION) >> 1
+            mask = self.codec.mask if self.codec else 0
+            if algo and not mask & (1 << (algo - 1)):
+                raise Violation("bad-compression", "algorithm %d, we announced decoders %d"
+                                % (algo, mask))
+            if algo and length < 4:
+                raise Violation("bad-compression", "compressed frame of %d bytes" % length)
         data = self._read(length, deadline, "frame payload") if length else b""
         if flags & F_CONTROL:
             raise PeerClosed(data.decode("utf-8", "replace"))
+        algo = (flags & F_COMPRESSION) >> 1
+        if algo:
+            (raw_len,) = struct.unpack_from("<I", data)
+            if raw_len > self.max_frame:
+                raise Violation("bad-compression", "raw_length %d above max_frame %d"
+                                % (raw_len, self.max_frame))
+            try:
+                data = self.codec.decompress(algo, data[4:], raw_len)
+            except Exception as e:  # each library raises its own error type
+                raise Violation("bad-compression", "algorithm %d: %s" % (algo, e))
+            if len(data) != raw_len:
+                raise Violation("bad-compression", "decompressed to %d bytes, raw_length %d"
+                                % (len(data), raw_len))
+            self.compressed_received += 1
         if flags & F_CHECKSUM and crc32c(data) != checksum:
             raise Violation("checksum-mismatch", "frame says 0x%08x, bytes give 0x%08x"
                             % (checksum, crc32c(data)))
@@ -371,10 +502,18 @@ def main(argv=None):
                    help="seconds to wait for any one frame, connection or accept")
     p.add_argument("--no-close", action="store_true",
                    help="end without a CLOSE frame (send, recv, hello)")
+    p.add_argument("--decoders", default="",
+                   help="comma-separated algorithms to announce and decode: lz4,zstd,snappy")
+    p.add_argument("--compress", choices=sorted(ALGOS),
+                   help="send/echo: compress in this algorithm (when the peer decodes it)")
     a = p.parse_intermixed_args(argv)
     if a.action in ("send", "recv") and a.count is None:
         p.error("%s needs N" % a.action)
     sizes = [int(s) for s in a.sizes.split(",")]
+    names = [n for n in a.decoders.split(",") if n]
+    if a.compress and a.compress not in names:
+        names.append(a.compress)
+    codec = Codec(names) if names else None
 
     summary = {"action": a.action}
     status = 0
@@ -385,7 +524,8 @@ def main(argv=None):
         else:
             sock, role = listen_and_accept(a.listen, a.timeout), ROLE_LISTENER
         conn = Conn(sock, role, a.mode, a.channel_type, a.checksum, a.max_frame,
-                    a.handshake_timeout, a.timeout)
+                    a.handshake_timeout, a.timeout, codec,
+                    ALGOS[a.compress] if a.compress else 0)
         summary["peer_hello"] = conn.handshake()
         count = total = 0
         messages = []
@@ -418,6 +558,8 @@ def main(argv=None):
                                            % (count, len(data), msg_type))
                 count, total = count + 1, total + len(data)
         summary.update(count=count, bytes=total)
+        if codec is not None:
+            summary["compressed_received"] = conn.compressed_received
         if a.action == "recv":
             summary["messages"] = messages
         if "peer_close" in summary:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Suite 10: build libpsyne with CMake (cargo underneath, incremental) and
 # install it into $PSYNE_PREFIX, which the later suites (C ABI, Go) build
-# against. Checks the SONAME, the version symlinks and every installed file.
+# against. Checks the SONAME, the version symlinks and every installed file
+# (bin/psyne, the command, included).
 #
 # Build directory: $PSYNE_BUILD_DIR, default <repo>/build (suite 40 reuses it).
 set -euo pipefail
@@ -34,6 +35,12 @@ for f in include/psyne.h lib/libpsyne.a lib/pkgconfig/psyne.pc lib/pkgconfig/psy
          lib/cmake/psyne/psyneTargets.cmake; do
   [ -s "$PSYNE_PREFIX/$f" ] || fail "missing $PSYNE_PREFIX/$f"
 done
+# the psyne command, installed beside the library, runs and knows its version
+[ -x "$PSYNE_PREFIX/bin/psyne" ] || fail "missing $PSYNE_PREFIX/bin/psyne"
+[ "$("$PSYNE_PREFIX/bin/psyne" --version)" = "psyne $version" ] \
+  || fail "bin/psyne --version says '$("$PSYNE_PREFIX/bin/psyne" --version 2>&1)', want 'psyne $version'"
+"$PSYNE_PREFIX/bin/psyne" inspect --help | grep -F "Exit codes:" >/dev/null || fail "bin/psyne inspect --help"
+echo "bin/psyne: $("$PSYNE_PREFIX/bin/psyne" --version)"
 # the C ABI is exported by both libraries
 nm -D --defined-only "$lib/libpsyne.so" | grep -w psyne_init >/dev/null || fail "libpsyne.so does not export psyne_init"
 nm --defined-only "$lib/libpsyne.a" 2>/dev/null | grep -w psyne_init >/dev/null || fail "libpsyne.a has no psyne_init"

@@ -176,11 +176,16 @@ deb="$work/deb/libpsyne-dev_${version}_amd64.deb"
 [ -f "$deb" ] || fail "no $(basename "$deb")"
 dpkg-deb -c "$deb" >"$work/deb.list"
 for f in "./usr/include/psyne.h" "./usr/lib/libpsyne.so.$version" "./usr/lib/libpsyne.so -> libpsyne.so.${version%%.*}" \
-         "./usr/lib/libpsyne.a" "./usr/lib/pkgconfig/psyne.pc" "./usr/lib/cmake/psyne/psyneConfig.cmake"; do
+         "./usr/lib/libpsyne.a" "./usr/lib/pkgconfig/psyne.pc" "./usr/lib/cmake/psyne/psyneConfig.cmake" \
+         "./usr/bin/psyne"; do
   grep -F -- "$f" "$work/deb.list" >/dev/null || { cat "$work/deb.list"; fail "deb lacks $f"; }
 done
 dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/lib/pkgconfig/psyne.pc | grep -Fx "prefix=/usr" >/dev/null \
   || fail "psyne.pc in the deb does not say prefix=/usr"
+# the packaged command runs (it links libpsyne statically: no library path needed)
+dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/bin/psyne >"$work/psyne-from-deb"
+chmod +x "$work/psyne-from-deb"
+"$work/psyne-from-deb" --version | grep -Fx "psyne $version" >/dev/null || fail "psyne from the deb: --version"
 echo "$(basename "$deb"): $(wc -l <"$work/deb.list") entries"
 
 echo "packaging ok ($((SECONDS - start))s)"

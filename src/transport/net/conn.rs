@@ -13,10 +13,11 @@
 
 use super::socket::Stream;
 use super::NetEnd;
+use crate::codec;
 use crate::error::Error;
 use crate::ring::wait::{CancelToken, WaitLimit};
 use crate::ring::{Claim, Direction, Record, Ring};
-use crate::wire::{self, Header, Hello, Kind, Side, Violation, HEADER_LEN, HELLO_LEN};
+use crate::wire::{self, Header, Hello, Kind, Side, Violation, HEADER_LEN, HELLO_LEN, RAW_LEN_LEN};
 use parking_lot::Mutex;
 use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering::Relaxed;
@@ -213,6 +214,9 @@ pub(super) struct Reader<'a> {
     /// Unread bytes are `buf[start..filled]`.
     start: usize,
     filled: usize,
+    /// Compressed frames longer than `buf`: their body, before it is
+    /// decompressed into the ring (reused; at most `max_frame` bytes).
+    zbuf: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
@@ -223,6 +227,7 @@ impl<'a> Reader<'a> {
             buf: vec![0u8; READ_BUF].into_boxed_slice(),
             start: 0,
             filled: 0,
+            zbuf: Vec::new(),
         }
     }
 
@@ -293,6 +298,9 @@ impl<'a> Reader<'a> {
             self.start = p + len;
             return Err(Ended::PeerClosed(Some(reason)));
         }
+        if h.algo() != 0 {
+            return self.compressed_frame(&h);
+        }
         // A frame that fits the buffer is read whole before space is
         // claimed for it: on a listener's receive ring a held claim delays
         // every later message, so a peer trickling a frame must not hold one.
@@ -318,16 +326,23 @@ impl<'a> Reader<'a> {
             self.ring().cancel(claim);
             return Err(e);
         }
+        // SAFETY: as above; the bytes were written just now.
+        self.finish(&h, claim, unsafe { std::slice::from_raw_parts(dst, len) })
+    }
+
+    /// Checks a received message's checksum (if the frame has one) and
+    /// commits it, or cancels it and reports the mismatch.
+    fn finish(&self, h: &Header, claim: Claim, msg: &[u8]) -> std::result::Result<(), Ended> {
         if h.has_checksum() {
-            // SAFETY: as above; the bytes were written just now.
-            let got = wire::checksum(unsafe { std::slice::from_raw_parts(dst, len) });
+            let got = wire::checksum(msg);
             if got != h.checksum {
                 self.ring().cancel(claim);
                 self.end.counters.checksum_failures.fetch_add(1, Relaxed);
                 return Err(Violation::new(
                     Kind::ChecksumMismatch,
                     format!(
-                        "message of {len} bytes has CRC32C {got:#010x}, the frame says {:#010x}",
+                        "message of {} bytes has CRC32C {got:#010x}, the frame says {:#010x}",
+                        msg.len(),
                         h.checksum
                     ),
                 )
@@ -340,6 +355,62 @@ impl<'a> Reader<'a> {
         } else {
             Err(Ended::Stopped)
         }
+    }
+
+    /// A compressed frame: its body is read whole (from the read buffer, or
+    /// into `zbuf` when longer), then the raw length is checked against our
+    /// `max_frame` before space is claimed, and the body is decompressed
+    /// straight into the ring.
+    fn compressed_frame(&mut self, h: &Header) -> std::result::Result<(), Ended> {
+        let len = h.len as usize; // <= max_frame, >= RAW_LEN_LEN: Header::decode
+        let mut z = std::mem::take(&mut self.zbuf);
+        let in_buf = HEADER_LEN + len <= READ_BUF;
+        let r = if in_buf {
+            self.fill(HEADER_LEN + len, false).map(|()| {
+                let p = self.start + HEADER_LEN;
+                self.start = p + len;
+                p
+            })
+        } else {
+            z.clear();
+            z.resize(len, 0);
+            self.read_large(z.as_mut_ptr(), len).map(|()| 0)
+        };
+        let r = r.and_then(|at| {
+            let body = if in_buf {
+                &self.buf[at..at + len]
+            } else {
+                &z[..]
+            };
+            self.decompress(h, body)
+        });
+        self.zbuf = z;
+        r
+    }
+
+    /// Decompresses a compressed frame's payload (raw length + body) into
+    /// the receive ring.
+    fn decompress(&self, h: &Header, payload: &[u8]) -> std::result::Result<(), Ended> {
+        let (raw, body) = payload.split_at(RAW_LEN_LEN);
+        let raw = u32::from_le_bytes(raw.try_into().expect("RAW_LEN_LEN bytes"));
+        let max = self.end.max_frame();
+        if raw > max {
+            return Err(Violation::new(
+                Kind::BadCompression,
+                format!("compressed frame declares {raw} bytes; this side accepts at most {max}"),
+            )
+            .into());
+        }
+        let claim = self.claim(raw as usize)?;
+        let dst = self.ring().payload_ptr(claim.pos);
+        // SAFETY: the claim owns `raw` writable bytes at `dst` until committed
+        // or cancelled.
+        let msg = unsafe { std::slice::from_raw_parts_mut(dst, raw as usize) };
+        if let Err(e) = codec::decompress(h.algo(), body, msg) {
+            self.ring().cancel(claim);
+            return Err(Violation::new(Kind::BadCompression, e).into());
+        }
+        self.finish(h, claim, msg)
     }
 
     /// A frame longer than the read buffer: what is buffered, then the rest
@@ -418,6 +489,8 @@ pub(super) struct Run {
     span: (u64, u64),
     /// Payload bytes after which the run being taken stops growing.
     max_bytes: u64,
+    /// Compression output of one message (reused).
+    comp: Vec<u8>,
 }
 
 impl Run {
@@ -429,6 +502,7 @@ impl Run {
             records: Vec::with_capacity(RUN_RECORDS),
             taken: Vec::with_capacity(RUN_RECORDS),
             span: (0, 0),
+            comp: Vec::new(),
         }
     }
 
@@ -514,9 +588,15 @@ impl Run {
     /// lock.
     pub(super) fn write_to(&mut self, end: &NetEnd, ring: &Ring, peer: &Peer) -> io::Result<()> {
         let max = peer.hello.max_frame;
+        let cfg = &end.opts.codec;
+        // Compress only in an algorithm the peer decodes.
+        let compressing = cfg.kind != crate::CompressionType::None
+            && peer.hello.decoders & (1 << (codec::algo_of(cfg.kind) - 1)) != 0;
+        let mut compressed = 0u64;
         // Lay the frames out: headers and small payloads copied into
         // `staging`, large payloads left in the ring; `cuts` records where
-        // a ring payload goes between two stretches of staging.
+        // a ring payload goes between two stretches of staging. Compressed
+        // payloads (raw length + body) are copied into `staging`.
         self.staging.clear();
         self.cuts.clear();
         for &(pos, len) in &self.records {
@@ -530,14 +610,29 @@ impl Run {
             // producer finished writing it before publishing it.
             let payload =
                 unsafe { std::slice::from_raw_parts(ring.payload_ptr(pos), len as usize) };
-            let checksum = end.opts.checksum.then(|| wire::checksum(payload));
+            let checksum = cfg.enable_checksum.then(|| wire::checksum(payload));
             let msg_type = if end.single_type {
                 0
             } else {
                 ring.record_type(pos)
             };
+            let compressed_to = if compressing {
+                codec::compress(cfg, payload, &mut self.comp)
+                    .filter(|&(_, n)| RAW_LEN_LEN + n < payload.len())
+            } else {
+                None
+            };
+            if let Some((algo, n)) = compressed_to {
+                let framed = (RAW_LEN_LEN + n) as u32;
+                self.staging
+                    .extend_from_slice(&Header::message(framed, msg_type, checksum, algo).encode());
+                self.staging.extend_from_slice(&len.to_le_bytes());
+                self.staging.extend_from_slice(&self.comp[..n]);
+                compressed += 1;
+                continue;
+            }
             self.staging
-                .extend_from_slice(&Header::message(len, msg_type, checksum).encode());
+                .extend_from_slice(&Header::message(len, msg_type, checksum, 0).encode());
             if len <= COPY_MAX {
                 self.staging.extend_from_slice(payload);
             } else {
@@ -563,6 +658,11 @@ impl Run {
         end.counters
             .wire_bytes_sent
             .fetch_add(total as u64, Relaxed);
+        if compressed != 0 {
+            end.counters
+                .messages_compressed
+                .fetch_add(compressed, Relaxed);
+        }
         Ok(())
     }
 }

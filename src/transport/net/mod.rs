@@ -66,6 +66,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct Counters {
     pub wire_bytes_sent: AtomicU64,
     pub wire_bytes_received: AtomicU64,
+    pub messages_compressed: AtomicU64,
     pub checksum_failures: AtomicU64,
     pub frames_refused: AtomicU64,
     pub connects: AtomicU64,
@@ -108,7 +109,7 @@ impl NetEnd {
             side,
             mode: self.tx.mode as u8,
             channel_type: self.tx.channel_type as u8,
-            checksums: self.opts.checksum,
+            checksums: self.opts.codec.enable_checksum,
             max_frame: self.max_frame(),
             decoders: crate::wire::DECODERS,
         }
@@ -199,7 +200,7 @@ impl Driver {
         WireCounters {
             wire_bytes_sent: c.wire_bytes_sent.load(Relaxed),
             wire_bytes_received: c.wire_bytes_received.load(Relaxed),
-            messages_compressed: 0,
+            messages_compressed: c.messages_compressed.load(Relaxed),
             checksum_failures: c.checksum_failures.load(Relaxed),
             frames_refused: c.frames_refused.load(Relaxed),
             connects: c.connects.load(Relaxed),
@@ -213,6 +214,7 @@ impl Driver {
         for a in [
             &c.wire_bytes_sent,
             &c.wire_bytes_received,
+            &c.messages_compressed,
             &c.checksum_failures,
             &c.frames_refused,
             &c.connects,
