@@ -529,9 +529,15 @@ fn a_callback_turned_off_from_inside_is_never_called_again() {
         let late = Arc::new(AtomicUsize::new(0));
         let off = Arc::new(AtomicBool::new(false));
         let me = std::sync::Mutex::new(Some(cb_handle.clone()));
-        let (c, l, o) = (calls.clone(), late.clone(), off.clone());
+        // The callback starts counting once this thread has dropped its own
+        // handle, so that the callback's drop at call 10 is the last one.
+        let armed = Arc::new(AtomicBool::new(false));
+        let (c, l, o, a) = (calls.clone(), late.clone(), off.clone(), armed.clone());
         cb_handle
             .set_receive_callback(Some(Box::new(move |_: &[u8], _| {
+                while !a.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 if o.load(Ordering::SeqCst) {
                     l.fetch_add(1, Ordering::SeqCst);
                 }
@@ -549,6 +555,7 @@ fn a_callback_turned_off_from_inside_is_never_called_again() {
         if drop_handle {
             drop(cb_handle); // now the callback's clone is the last one
         }
+        armed.store(true, Ordering::SeqCst);
         wait_until("ten calls", Duration::from_secs(30), || {
             calls.load(Ordering::SeqCst) >= 10
         });

@@ -269,7 +269,7 @@ static void test_transports(void)
         CHECK(ch == NULL);
         CHECK(strlen(psyne_last_error_message()) > 0);
     }
-    /* Network transports: not built yet (a connect to a closed port would be IO later). */
+    /* Network transports: connectors to a closed port open (they retry in the background). */
     const char *net[] = {"tcp://127.0.0.1:9", "unix:///nonexistent/psyne-c-abi.sock",
                          "ws://127.0.0.1:9/feed"};
     for (size_t i = 0; i < 3; i++) {
