@@ -579,6 +579,7 @@ fn finish(end: &NetEnd, stream: &Stream, write_lock: &Mutex<()>, why: Ended) {
         Ended::Violation(v) => {
             end.refused(v.to_string());
             conn::send_close(stream, write_lock, &v);
+            stream.linger_after_close();
         }
         Ended::PeerClosed(Some(reason)) => end.note(format!("peer closed: {reason}")),
         Ended::Io(e) if !end.is_closing() => end.note(format!("connection lost: {e}")),

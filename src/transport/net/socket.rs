@@ -39,6 +39,11 @@ impl Address {
 }
 
 /// A connected stream socket.
+/// [`Stream::linger_after_close`]: how long the peer may stay silent, and
+/// how long the whole linger may last.
+const LINGER_QUIET: Duration = Duration::from_millis(50);
+const LINGER_MAX: Duration = Duration::from_millis(500);
+
 pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
@@ -66,6 +71,32 @@ impl Stream {
                 Ok(())
             }
         };
+    }
+
+    /// After a close frame told the peer why it is dropped: ends our sending
+    /// side and reads (discarding) what the peer still sends, until it
+    /// closes, falls silent for [`LINGER_QUIET`], or [`LINGER_MAX`] passed.
+    /// Closing with unread bytes would reset the connection, and a reset can
+    /// make the peer's system drop the close frame before its application
+    /// reads it (the "lingering close" of HTTP servers).
+    pub(crate) fn linger_after_close(&self) {
+        let raw = match self {
+            Stream::Ws(s) => s.tcp(),
+            other => other,
+        };
+        // SAFETY: `fd` is this stream's open socket; shutdown does not close it.
+        unsafe { libc::shutdown(raw.fd(), libc::SHUT_WR) };
+        if raw.set_read_timeout(Some(LINGER_QUIET)).is_err() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + LINGER_MAX;
+        let mut buf = [0u8; 4096];
+        while std::time::Instant::now() < deadline {
+            match raw.read(&mut buf) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
     }
 
     pub(crate) fn fd(&self) -> std::os::fd::RawFd {
