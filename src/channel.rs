@@ -198,11 +198,18 @@ impl Shared {
         // SAFETY: the claim owns `len` writable bytes at its payload pointer
         // until it is committed; `data` cannot overlap the ring's free space.
         unsafe { copy_bytes(data.as_ptr(), self.ring.payload_ptr(claim.pos), data.len()) };
-        let sent = self.ring.commit_counted(claim, msg_type);
+        let published = self.ring.commit_counted(claim, msg_type);
+        self.end_send(published, side_held)
+    }
+
+    /// Ends a send: gives the producer side back unless the caller holds
+    /// it, and turns a commit refused after a stop into the stop's error.
+    #[inline(always)]
+    fn end_send(&self, published: bool, side_held: bool) -> Result<()> {
         if !side_held {
             self.ring.unlock_producer();
         }
-        if sent {
+        if published {
             Ok(())
         } else {
             Err(self.ring.stopped_error())
@@ -406,17 +413,10 @@ impl Shared {
                 .and_then(|claim| {
                     // SAFETY: the claim owns exactly envelope + body bytes.
                     unsafe { self.write_envelope(claim.pos, &env, body) };
-                    let sent =
+                    let published =
                         self.ring
                             .commit_encoded(claim, msg_type, env.raw_len, env.algo != 0);
-                    if !side_held {
-                        self.ring.unlock_producer();
-                    }
-                    if sent {
-                        Ok(())
-                    } else {
-                        Err(self.ring.stopped_error())
-                    }
+                    self.end_send(published, side_held)
                 })
         };
         codec::give_buffer(out);

@@ -714,6 +714,21 @@ fn a_forked_child_cannot_use_or_undo_the_parents_handle() {
 // 8. Destroy does not wait for another process's init lock.
 // ---------------------------------------------------------------------------
 
+/// Another process holding `name`'s init lock until killed.
+fn hold_init_lock(name: &str) -> std::process::Child {
+    let mut holder = child(&[], "hold-init-lock", &[("NAME", name)])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("@@LOCKED") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
+    }
+    holder
+}
+
 #[test]
 fn destroy_does_not_wait_for_a_foreign_init_lock() {
     let name = uniq("init-lock");
@@ -724,16 +739,7 @@ fn destroy_does_not_wait_for_a_foreign_init_lock() {
         ChannelType::Multi,
     )
     .unwrap();
-    let mut holder = child(&[], "hold-init-lock", &[("NAME", &name)])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(holder.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("@@LOCKED") {
-        line.clear();
-        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
-    }
+    let mut holder = hold_init_lock(&name);
     // Before: 10 s (the open's lock wait), holding the registry lock.
     let t = Instant::now();
     drop(ch);
@@ -760,16 +766,7 @@ fn an_open_waiting_on_a_foreign_lock_does_not_block_other_names() {
         .mode(0o600)
         .open(seg_file(&a))
         .unwrap();
-    let mut holder = child(&[], "hold-init-lock", &[("NAME", &a)])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(holder.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("@@LOCKED") {
-        line.clear();
-        assert!(std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0);
-    }
+    let mut holder = hold_init_lock(&a);
     let a_done = Arc::new(AtomicBool::new(false));
     let waiter = {
         let (a, a_done) = (a.clone(), a_done.clone());
