@@ -110,11 +110,23 @@ typedef struct psyne_cancel_t psyne_cancel_t;
 typedef struct psyne_channel_t psyne_channel_t;
 
 /**
+ * The consumer side of a channel, held exclusively (opaque). Made by
+ * `psyne_consumer_new`, freed by `psyne_consumer_free`.
+ */
+typedef struct psyne_consumer_t psyne_consumer_t;
+
+/**
  * A message (opaque): a reservation (`psyne_message_reserve*`), a received
  * message (`psyne_message_receive*`), or a message handed to a receive
  * callback (valid only during the call).
  */
 typedef struct psyne_message_t psyne_message_t;
+
+/**
+ * The producer side of a channel, held exclusively (opaque). Made by
+ * `psyne_producer_new`, freed by `psyne_producer_free`.
+ */
+typedef struct psyne_producer_t psyne_producer_t;
 
 /**
  * Concurrency mode of a channel, passed as an integer and range-checked:
@@ -838,6 +850,155 @@ psyne_error_t psyne_message_receive_cancellable(struct psyne_channel_t *ch,
  * `msg` must be NULL or a live message.
  */
 psyne_error_t psyne_message_release(struct psyne_message_t *msg);
+
+/**
+ * Takes the producer side of `ch` for as long as the returned handle
+ * lives and writes the handle to `*out` (NULL on failure).
+ *
+ * On SPSC/SPMC channels this makes it the only sender: sends and
+ * reservations through any channel handle, and a second producer, are
+ * `PSYNE_ERROR_INVALID_ARGUMENT` until it is freed. On MPSC/MPMC channels
+ * any number of producers may be made, one per sending thread. In return
+ * its calls take no lock and allocate nothing per message. The producer
+ * keeps the channel open; free it with `psyne_producer_free` (before or
+ * after `psyne_channel_destroy`).
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `out` NULL or writable.
+ */
+psyne_error_t psyne_producer_new(struct psyne_channel_t *ch, struct psyne_producer_t **out);
+
+/**
+ * Frees a producer and gives its side back. A reservation it still holds
+ * is cancelled (its message handle dies with it). NULL is a no-op
+ * (`PSYNE_OK`).
+ *
+ * # Safety
+ * `p` must be NULL or a live producer, not in use by another thread.
+ */
+psyne_error_t psyne_producer_free(struct psyne_producer_t *p);
+
+/**
+ * Reserves `size` bytes inside the ring for a zero-copy send, as
+ * `psyne_message_reserve` does, without allocating: `*msg` is the
+ * producer's own message handle. Never blocks. Fill it
+ * (`psyne_message_get_data`), then `psyne_message_send` or
+ * `psyne_message_cancel` it before the producer's next reservation
+ * (until then that is `PSYNE_ERROR_INVALID_ARGUMENT`).
+ *
+ * # Safety
+ * `p` must be NULL or a live producer; `msg` NULL or writable.
+ */
+psyne_error_t psyne_producer_reserve(struct psyne_producer_t *p,
+                                     size_t size,
+                                     struct psyne_message_t **msg);
+
+/**
+ * Like `psyne_producer_reserve`, waiting up to `timeout_ms` milliseconds
+ * for room (`PSYNE_ERROR_TIMEOUT`; `PSYNE_WAIT_FOREVER` = no limit); a
+ * `psyne_cancel_trigger` on `cancel` (NULL: none) ends the wait with
+ * `PSYNE_ERROR_CANCELLED`, a stop with `PSYNE_ERROR_CHANNEL_STOPPED`.
+ *
+ * # Safety
+ * As for `psyne_producer_reserve`; `cancel` must be NULL or a live token.
+ */
+psyne_error_t psyne_producer_reserve_cancellable(struct psyne_producer_t *p,
+                                                 size_t size,
+                                                 uint32_t timeout_ms,
+                                                 struct psyne_cancel_t *cancel,
+                                                 struct psyne_message_t **msg);
+
+/**
+ * Sends a copy of `size` bytes at `data` as one message of type
+ * `msg_type`, as `psyne_send_data_cancellable` does (`timeout_ms` 0: do
+ * not wait). `PSYNE_ERROR_INVALID_ARGUMENT` while the producer holds a
+ * reservation.
+ *
+ * # Safety
+ * `p` must be NULL or a live producer; `data` NULL or readable for `size`
+ * bytes; `cancel` NULL or a live token.
+ */
+psyne_error_t psyne_producer_send_data(struct psyne_producer_t *p,
+                                       const void *data,
+                                       size_t size,
+                                       uint32_t msg_type,
+                                       uint32_t timeout_ms,
+                                       struct psyne_cancel_t *cancel);
+
+/**
+ * Takes the consumer side of `ch` for as long as the returned handle
+ * lives and writes the handle to `*out` (NULL on failure).
+ *
+ * On SPSC/MPSC channels this makes it the only receiver: receives through
+ * any channel handle, a receive callback, and a second consumer, are
+ * `PSYNE_ERROR_INVALID_ARGUMENT` until it is freed. On SPMC/MPMC channels
+ * any number may be made, one per receiving thread. Its calls take no lock
+ * and allocate nothing per message. The consumer keeps the channel open;
+ * free it with `psyne_consumer_free`.
+ *
+ * # Safety
+ * `ch` must be NULL or a live channel handle; `out` NULL or writable.
+ */
+psyne_error_t psyne_consumer_new(struct psyne_channel_t *ch, struct psyne_consumer_t **out);
+
+/**
+ * Frees a consumer and gives its side back. A message it still holds is
+ * released (its message handle dies with it). NULL is a no-op
+ * (`PSYNE_OK`).
+ *
+ * # Safety
+ * `c` must be NULL or a live consumer, not in use by another thread.
+ */
+psyne_error_t psyne_consumer_free(struct psyne_consumer_t *c);
+
+/**
+ * Takes the next message as a zero-copy view, as `psyne_message_receive`
+ * does, without allocating: `*msg` is the consumer's own message handle.
+ * Never blocks. Read it (`psyne_message_get_data`), then
+ * `psyne_message_release` it before the consumer's next receive (until
+ * then that is `PSYNE_ERROR_INVALID_ARGUMENT`).
+ *
+ * # Safety
+ * `c` must be NULL or a live consumer; `msg` and `msg_type` NULL or
+ * writable.
+ */
+psyne_error_t psyne_consumer_receive(struct psyne_consumer_t *c,
+                                     struct psyne_message_t **msg,
+                                     uint32_t *msg_type);
+
+/**
+ * Like `psyne_consumer_receive`, waiting up to `timeout_ms` milliseconds
+ * (`PSYNE_ERROR_TIMEOUT`; `PSYNE_WAIT_FOREVER` = no limit); a
+ * `psyne_cancel_trigger` on `cancel` (NULL: none) ends the wait with
+ * `PSYNE_ERROR_CANCELLED`.
+ *
+ * # Safety
+ * As for `psyne_consumer_receive`; `cancel` must be NULL or a live token.
+ */
+psyne_error_t psyne_consumer_receive_cancellable(struct psyne_consumer_t *c,
+                                                 uint32_t timeout_ms,
+                                                 struct psyne_cancel_t *cancel,
+                                                 struct psyne_message_t **msg,
+                                                 uint32_t *msg_type);
+
+/**
+ * Copies the next message into `buf`, as `psyne_receive_data_cancellable`
+ * does (a too-small `buf` writes the size needed to `*received` and leaves
+ * the message queued). `PSYNE_ERROR_INVALID_ARGUMENT` while the consumer
+ * holds a message.
+ *
+ * # Safety
+ * `c` must be NULL or a live consumer; `buf` NULL or writable for `cap`
+ * bytes; `received` and `msg_type` NULL or writable; `cancel` NULL or a
+ * live token.
+ */
+psyne_error_t psyne_consumer_receive_data(struct psyne_consumer_t *c,
+                                          void *buf,
+                                          size_t cap,
+                                          size_t *received,
+                                          uint32_t *msg_type,
+                                          uint32_t timeout_ms,
+                                          struct psyne_cancel_t *cancel);
 
 #ifdef __cplusplus
 }  // extern "C"

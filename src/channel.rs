@@ -1766,10 +1766,7 @@ impl Producer {
         cancel: Option<&CancelToken>,
     ) -> Result<()> {
         let limit = Some(limit_for(timeout, cancel, self.spin));
-        if let Some(cfg) = &self.codec {
-            return self.shared.send_encoded(cfg, data, msg_type, limit, true);
-        }
-        self.shared.send(data, msg_type, limit, true)
+        self.send_limited(data, msg_type, limit)
     }
     /// As [`Channel::try_reserve`].
     #[inline]
@@ -1796,11 +1793,40 @@ impl Producer {
         cancel: Option<&CancelToken>,
     ) -> Result<WriteGuard<'_>> {
         let limit = Some(limit_for(timeout, cancel, self.spin));
+        self.reserve_limited(len, limit)
+    }
+
+    /// A reservation; `limit == None`: do not wait (the C API's form).
+    #[inline]
+    pub(crate) fn reserve_limited(
+        &mut self,
+        len: usize,
+        limit: Option<WaitLimit<'_>>,
+    ) -> Result<WriteGuard<'_>> {
         if let Some(cfg) = &self.codec {
             return self.shared.reserve_encoded(cfg, len, limit, true);
         }
         let claim = self.shared.claim(len, limit, true)?;
         Ok(WriteGuard::new(&self.shared, claim, false))
+    }
+
+    /// A copying send; `limit == None`: do not wait (the C API's form).
+    #[inline]
+    pub(crate) fn send_limited(
+        &mut self,
+        data: &[u8],
+        msg_type: u32,
+        limit: Option<WaitLimit<'_>>,
+    ) -> Result<()> {
+        if let Some(cfg) = &self.codec {
+            return self.shared.send_encoded(cfg, data, msg_type, limit, true);
+        }
+        self.shared.send(data, msg_type, limit, true)
+    }
+
+    /// The polling phase of blocking calls.
+    pub(crate) fn spin(&self) -> Duration {
+        self.spin
     }
 }
 
@@ -1869,8 +1895,25 @@ impl Consumer {
             .map_err(|n| too_small(cap, n))
     }
 
+    /// A copying receive that reports a too-small `buf` as `Ok(Err(needed))`
+    /// (the message stays queued); `limit == None`: do not wait.
     #[inline]
-    fn recv_inner(&mut self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
+    pub(crate) fn recv_into_limited(
+        &mut self,
+        buf: &mut [u8],
+        limit: Option<WaitLimit<'_>>,
+    ) -> Result<std::result::Result<(usize, u32), usize>> {
+        self.shared.recv_into(buf, limit, true)
+    }
+
+    /// The polling phase of blocking calls.
+    pub(crate) fn spin(&self) -> Duration {
+        self.spin
+    }
+
+    /// A zero-copy receive; `limit == None`: do not wait.
+    #[inline]
+    pub(crate) fn recv_inner(&mut self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.shared.read(usize::MAX, limit, true)? {
             Ok(rec) => Ok(ReadGuard::new(&self.shared, rec, false)),
             // No message exceeds usize::MAX: the next one is encoded.

@@ -22,19 +22,10 @@ unsafe fn send(
 ) -> Result<()> {
     // SAFETY: caller contract.
     let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
-    if size != 0 {
-        not_null(data, "data")?;
-    }
-    check_len(size, "data")?;
+    // SAFETY: caller contract.
+    let bytes = unsafe { input(data, size) }?;
     // SAFETY: caller contract.
     let token = unsafe { psyne_cancel_t::token(cancel) }?;
-    let bytes: &[u8] = if size == 0 {
-        &[] // NULL with size 0 is an empty message (FFI callers pass NULL)
-    } else {
-        // SAFETY: `data` is non-NULL and, by the caller's contract, readable
-        // for `size` (<= isize::MAX) bytes that nobody writes during the call.
-        unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) }
-    };
     match timeout_ms {
         0 => h.channel.try_send(bytes, msg_type),
         PSYNE_WAIT_FOREVER => h.channel.send_until(bytes, msg_type, None, token.as_ref()),
@@ -146,9 +137,24 @@ unsafe fn receive(
         out,
         wait_limit(timeout_ms, token.as_ref(), h.channel.spin()),
     )?;
+    // SAFETY: both checked non-NULL above.
+    unsafe { report_received(r, cap, received, msg_type) }
+}
+
+/// Writes a copying receive's outcome: the length and type, or (a `buf` of
+/// `cap` bytes too small) the size needed, as an error.
+///
+/// # Safety
+/// `received` and `msg_type` are non-NULL and writable.
+pub(super) unsafe fn report_received(
+    r: std::result::Result<(usize, u32), usize>,
+    cap: usize,
+    received: *mut usize,
+    msg_type: *mut u32,
+) -> Result<()> {
     match r {
         Ok((n, t)) => {
-            // SAFETY: both checked non-NULL above.
+            // SAFETY: the function's contract.
             unsafe {
                 received.write(n);
                 msg_type.write(t);
@@ -156,11 +162,27 @@ unsafe fn receive(
             Ok(())
         }
         Err(needed) => {
-            // SAFETY: checked non-NULL above.
+            // SAFETY: the function's contract.
             unsafe { received.write(needed) };
             Err(too_small(cap, needed))
         }
     }
+}
+
+/// The bytes of a send's `data` argument (NULL with `size` 0 is an empty
+/// message: FFI callers pass NULL).
+///
+/// # Safety
+/// `data` NULL or readable for `size` bytes that nobody writes during the
+/// call.
+pub(super) unsafe fn input<'a>(data: *const c_void, size: usize) -> Result<&'a [u8]> {
+    if size == 0 {
+        return Ok(&[]);
+    }
+    not_null(data, "data")?;
+    check_len(size, "data")?;
+    // SAFETY: non-NULL, at most isize::MAX bytes, readable (contract).
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) })
 }
 
 /// Copies the next message into `buf` (`cap` bytes), writing its length to

@@ -51,6 +51,13 @@ impl Header {
     pub(super) fn kill(&self) {
         self.magic.store(DEAD_MAGIC, Ordering::Relaxed);
     }
+
+    /// Makes a killed handle live again: an embedded message slot reused
+    /// for its owner's next message. The fork generation stays the one of
+    /// the process that made the slot.
+    pub(super) fn revive<T: Handle>(&self) {
+        self.magic.store(T::MAGIC, Ordering::Relaxed);
+    }
 }
 
 /// A type handed to C as an opaque pointer.

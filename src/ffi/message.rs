@@ -5,7 +5,7 @@ use super::cancel::psyne_cancel_t;
 use super::channel::psyne_channel_t;
 use super::handle::{self, Handle, Header};
 use super::{not_null, psyne_error_t, run, wait_limit};
-use crate::channel::{OwnedReadGuard, OwnedWriteGuard};
+use crate::channel::{OwnedReadGuard, OwnedWriteGuard, ReadGuard, WriteGuard};
 use crate::config::ChannelType;
 use crate::error::{Error, Result};
 use std::ffi::c_void;
@@ -19,6 +19,15 @@ pub(super) enum MessageKind {
     /// Handed to a receive callback; valid only during the call, owned by the
     /// dispatcher (it cannot be sent, cancelled or released).
     Borrowed { data: *const u8, len: usize },
+    /// From `psyne_producer_reserve*`: the producer's own message, embedded
+    /// in its handle (no allocation). The guard borrows the producer's
+    /// channel state, which the producer handle keeps alive and outlives it.
+    Reserved(WriteGuard<'static>),
+    /// From `psyne_consumer_receive*`: the consumer's own message, embedded
+    /// like [`MessageKind::Reserved`].
+    Viewed(ReadGuard<'static>),
+    /// An embedded message not in use (its header is dead).
+    Vacant,
 }
 
 /// A message (opaque): a reservation (`psyne_message_reserve*`), a received
@@ -51,6 +60,25 @@ impl psyne_message_t {
         }
     }
 
+    /// An embedded message slot, not in use (dead until [`Self::fill`]).
+    pub(super) fn vacant() -> psyne_message_t {
+        let m = psyne_message_t::new(MessageKind::Vacant);
+        m.header.kill();
+        m
+    }
+
+    /// Whether an embedded slot holds a message.
+    pub(super) fn in_use(&self) -> bool {
+        !matches!(self.kind, MessageKind::Vacant)
+    }
+
+    /// Puts a message into a vacant embedded slot and makes it live.
+    pub(super) fn fill(&mut self, kind: MessageKind) {
+        debug_assert!(!self.in_use());
+        self.kind = kind;
+        self.header.revive::<psyne_message_t>();
+    }
+
     /// Marks a (stack) message as dead when its callback returns.
     pub(super) fn kill(&mut self) {
         self.header.kill();
@@ -71,13 +99,20 @@ impl psyne_message_t {
         Ok(unsafe { &mut *p })
     }
 
-    /// Frees a boxed message.
+    /// Ends a message: frees a boxed one, empties an embedded one. Either
+    /// way its magic word is cleared, so that a second use is detected.
     ///
     /// # Safety
     /// `p` passed `from_ptr` and is not a callback's (stack) message.
     unsafe fn consume(p: *mut psyne_message_t) -> MessageKind {
-        // SAFETY: a live boxed message (contract); its magic word is cleared so
-        // that a second use is detected.
+        // SAFETY: checked live by `from_ptr`, and (the C contract) used by
+        // this thread alone.
+        let m = unsafe { &mut *p };
+        if matches!(m.kind, MessageKind::Reserved(_) | MessageKind::Viewed(_)) {
+            m.header.kill();
+            return std::mem::replace(&mut m.kind, MessageKind::Vacant);
+        }
+        // SAFETY: a live boxed message (the other kinds are boxed).
         match unsafe { handle::free(p, "msg") } {
             Ok(Some(b)) => b.kind,
             _ => unreachable!("checked live by from_ptr, and owned by this thread"),
@@ -94,6 +129,9 @@ fn kind_name(k: &MessageKind) -> &'static str {
         MessageKind::Reservation(_) => "a reservation",
         MessageKind::Received(_) => "a received message",
         MessageKind::Borrowed { .. } => "a receive callback's message",
+        MessageKind::Reserved(_) => "a producer's reservation",
+        MessageKind::Viewed(_) => "a consumer's received message",
+        MessageKind::Vacant => "no message",
     }
 }
 
@@ -217,6 +255,9 @@ pub unsafe extern "C" fn psyne_message_get_data(
             }
             MessageKind::Received(g) => (g.bytes().as_ptr().cast_mut(), g.bytes().len()),
             MessageKind::Borrowed { data: d, len: l } => (d.cast_mut(), *l),
+            MessageKind::Reserved(g) => (g.as_mut_ptr(), g.len()),
+            MessageKind::Viewed(g) => (g.as_ptr().cast_mut(), g.len()),
+            MessageKind::Vacant => unreachable!("a vacant slot's header is dead"),
         };
         // SAFETY: both checked non-NULL; the caller provides writable storage.
         unsafe {
@@ -245,24 +286,25 @@ pub unsafe extern "C" fn psyne_message_send(
     run("psyne_message_send", || {
         // SAFETY: caller contract.
         let m = unsafe { psyne_message_t::from_ptr(msg) }?;
-        match &m.kind {
-            MessageKind::Reservation(g) => {
-                if g.channel_type() == ChannelType::Single && msg_type != 0 {
-                    return Err(Error::invalid(format!(
-                        "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (send with 0, or open the channel as MULTI); the reservation is kept"
-                    )));
-                }
-            }
+        let channel_type = match &m.kind {
+            MessageKind::Reservation(g) => g.channel_type(),
+            MessageKind::Reserved(g) => g.channel_type(),
             other => {
                 return Err(Error::invalid(format!(
                     "msg is {}, not a reservation: only reservations can be sent",
                     kind_name(other)
                 )))
             }
+        };
+        if channel_type == ChannelType::Single && msg_type != 0 {
+            return Err(Error::invalid(format!(
+                "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (send with 0, or open the channel as MULTI); the reservation is kept"
+            )));
         }
-        // SAFETY: checked live above; a reservation is always boxed.
+        // SAFETY: checked live above, and not a callback's message.
         match unsafe { psyne_message_t::consume(msg) } {
             MessageKind::Reservation(g) => g.send(msg_type),
+            MessageKind::Reserved(g) => g.send(msg_type),
             _ => unreachable!("checked to be a reservation"),
         }
     })
@@ -278,13 +320,16 @@ pub unsafe extern "C" fn psyne_message_cancel(msg: *mut psyne_message_t) -> psyn
     run("psyne_message_cancel", || {
         // SAFETY: caller contract.
         let m = unsafe { psyne_message_t::from_ptr(msg) }?;
-        if !matches!(m.kind, MessageKind::Reservation(_)) {
+        if !matches!(
+            m.kind,
+            MessageKind::Reservation(_) | MessageKind::Reserved(_)
+        ) {
             return Err(Error::invalid(format!(
                 "msg is {}, not a reservation: use psyne_message_release for received messages",
                 kind_name(&m.kind)
             )));
         }
-        // SAFETY: checked live above; a reservation is always boxed.
+        // SAFETY: checked live above, and not a callback's message.
         drop(unsafe { psyne_message_t::consume(msg) });
         Ok(())
     })
@@ -398,8 +443,8 @@ pub unsafe extern "C" fn psyne_message_release(msg: *mut psyne_message_t) -> psy
         // SAFETY: caller contract.
         let m = unsafe { psyne_message_t::from_ptr(msg) }?;
         match &m.kind {
-            MessageKind::Received(_) => {}
-            MessageKind::Reservation(_) => {
+            MessageKind::Received(_) | MessageKind::Viewed(_) => {}
+            MessageKind::Reservation(_) | MessageKind::Reserved(_) => {
                 return Err(Error::invalid(
                     "msg is a reservation: use psyne_message_send or psyne_message_cancel",
                 ))
@@ -409,8 +454,9 @@ pub unsafe extern "C" fn psyne_message_release(msg: *mut psyne_message_t) -> psy
                     "msg is a receive callback's message: it is released when the callback returns",
                 ))
             }
+            MessageKind::Vacant => unreachable!("a vacant slot's header is dead"),
         }
-        // SAFETY: checked live above; a received message is always boxed.
+        // SAFETY: checked live above, and not a callback's message.
         drop(unsafe { psyne_message_t::consume(msg) });
         Ok(())
     })

@@ -24,11 +24,13 @@ mod channel;
 mod data;
 mod handle;
 mod message;
+mod side;
 
 pub use cancel::*;
 pub use channel::*;
 pub use data::*;
 pub use message::*;
+pub use side::*;
 
 use crate::error::{Error, Result};
 use crate::ring::wait::{CancelToken, WaitLimit};

@@ -47,7 +47,7 @@ hdr_extra=(-Wundef -Wshadow -Wcast-qual)
 "$CXX" -std=c++17 "${strict[@]}" "${hdr_extra[@]}" -I include -c tests/c/header_cxx.cpp -o "$out/header_cxx.o"
 echo "include/psyne.h compiles cleanly as C11 and C++17"
 
-tests=(test_api test_messages test_threads test_network)
+tests=(test_api test_messages test_sides test_threads test_network)
 cflags=(-std=c11 "${strict[@]}" -D_POSIX_C_SOURCE=200809L -g -I include -I tests/c)
 ldflags=(-L "$PSYNE_LIBDIR" -lpsyne -lpthread)
 san=(-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all)

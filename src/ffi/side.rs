@@ -1,0 +1,455 @@
+//! Exclusive side handles: `psyne_producer_t` and `psyne_consumer_t`, the C
+//! form of `Channel::producer()` / `Channel::consumer()`.
+//!
+//! A side handle takes its side of the channel once, when it is made, so its
+//! calls skip the per-call side lock (on single sides) and the per-message
+//! channel reference a message from `psyne_message_reserve` holds. Its
+//! messages are not allocated either: each side handle embeds one message
+//! handle, which `psyne_producer_reserve*` / `psyne_consumer_receive*` hand
+//! out and `psyne_message_send` / `_cancel` / `_release` give back. So a
+//! producer holds at most one reservation at a time, a consumer one received
+//! message; asking for a second is `PSYNE_ERROR_INVALID_ARGUMENT`.
+//!
+//! Like a message, a side handle is used by one thread at a time (it may move
+//! between threads); several side handles on one multi side may be used
+//! concurrently, one per thread.
+
+use super::cancel::psyne_cancel_t;
+use super::channel::psyne_channel_t;
+use super::data::{input, report_received};
+use super::handle::{self, Handle, Header};
+use super::message::{psyne_message_t, MessageKind};
+use super::{check_len, not_null, psyne_error_t, run, wait_limit};
+use crate::channel::{Consumer, Producer, ReadGuard, WriteGuard};
+use crate::error::{Error, Result};
+use crate::Channel;
+use std::ffi::c_void;
+
+/// The producer side of a channel, held exclusively (opaque). Made by
+/// `psyne_producer_new`, freed by `psyne_producer_free`.
+pub struct psyne_producer_t {
+    header: Header,
+    /// The one reservation; declared before `side`, so dropped first (its
+    /// guard borrows the state `side` keeps alive).
+    msg: psyne_message_t,
+    side: Producer,
+    /// Keeps the channel (a socket end's I/O driver, an ipc attachment)
+    /// open for as long as the side handle lives.
+    _channel: Channel,
+}
+
+/// The consumer side of a channel, held exclusively (opaque). Made by
+/// `psyne_consumer_new`, freed by `psyne_consumer_free`.
+pub struct psyne_consumer_t {
+    header: Header,
+    /// The one received message; dropped before `side` (see
+    /// `psyne_producer_t::msg`).
+    msg: psyne_message_t,
+    side: Consumer,
+    _channel: Channel,
+}
+
+macro_rules! side_handle {
+    ($t:ty, $magic:expr, $what:expr) => {
+        impl Handle for $t {
+            const MAGIC: u64 = $magic;
+            const WHAT: &'static str = $what;
+            // The side belongs to the process that took it (an ipc side lock
+            // names that process).
+            const PROCESS_BOUND: bool = true;
+            const SHARED: bool = false;
+
+            fn header(p: *const Self) -> *const Header {
+                // SAFETY: computes a field address without reading through `p`.
+                unsafe { std::ptr::addr_of!((*p).header) }
+            }
+        }
+    };
+}
+
+side_handle!(psyne_producer_t, 0x7073_796e_6550_5244, "psyne_producer_t"); // "psynePRD"
+side_handle!(psyne_consumer_t, 0x7073_796e_6543_4e53, "psyne_consumer_t"); // "psyneCNS"
+
+/// Checks a side handle argument and lends it for the call.
+///
+/// # Safety
+/// `p` is NULL or a pointer from this type's `_new`; the C caller uses a
+/// side handle from one thread at a time, so this is the only reference.
+unsafe fn side<'a, T: Handle>(p: *mut T, name: &str) -> Result<&'a mut T> {
+    // SAFETY: caller contract.
+    unsafe { handle::live(p, name) }?;
+    // SAFETY: live, and used by this thread alone (contract).
+    Ok(unsafe { &mut *p })
+}
+
+/// Refuses a second message while the embedded one is out.
+fn check_vacant(msg: &psyne_message_t, what: &str) -> Result<()> {
+    if msg.in_use() {
+        return Err(Error::invalid(format!(
+            "this {what} still holds its message (a side handle holds one at a time): send, cancel or release it first"
+        )));
+    }
+    Ok(())
+}
+
+/// Makes a side handle of a channel.
+///
+/// # Safety
+/// `ch` NULL or a live channel handle; `out` NULL or writable.
+unsafe fn new_side<T>(
+    ch: *mut psyne_channel_t,
+    out: *mut *mut T,
+    make: impl FnOnce(&Channel) -> Result<T>,
+) -> Result<()> {
+    not_null(out, "out")?;
+    // SAFETY: checked non-NULL; the caller provides writable storage.
+    unsafe { out.write(std::ptr::null_mut()) };
+    // SAFETY: caller contract.
+    let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
+    let b = Box::new(make(&h.channel)?);
+    // SAFETY: as above.
+    unsafe { out.write(Box::into_raw(b)) };
+    Ok(())
+}
+
+/// Takes the producer side of `ch` for as long as the returned handle
+/// lives and writes the handle to `*out` (NULL on failure).
+///
+/// On SPSC/SPMC channels this makes it the only sender: sends and
+/// reservations through any channel handle, and a second producer, are
+/// `PSYNE_ERROR_INVALID_ARGUMENT` until it is freed. On MPSC/MPMC channels
+/// any number of producers may be made, one per sending thread. In return
+/// its calls take no lock and allocate nothing per message. The producer
+/// keeps the channel open; free it with `psyne_producer_free` (before or
+/// after `psyne_channel_destroy`).
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_producer_new(
+    ch: *mut psyne_channel_t,
+    out: *mut *mut psyne_producer_t,
+) -> psyne_error_t {
+    run("psyne_producer_new", || {
+        // SAFETY: forwarded caller contract.
+        unsafe {
+            new_side(ch, out, |c| {
+                Ok(psyne_producer_t {
+                    header: Header::new::<psyne_producer_t>(),
+                    msg: psyne_message_t::vacant(),
+                    side: c.producer()?,
+                    _channel: c.clone(),
+                })
+            })
+        }
+    })
+}
+
+/// Frees a producer and gives its side back. A reservation it still holds
+/// is cancelled (its message handle dies with it). NULL is a no-op
+/// (`PSYNE_OK`).
+///
+/// # Safety
+/// `p` must be NULL or a live producer, not in use by another thread.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_producer_free(p: *mut psyne_producer_t) -> psyne_error_t {
+    run("psyne_producer_free", || {
+        // SAFETY: caller contract; the magic word is cleared so that a
+        // second free is detected.
+        drop(unsafe { handle::free(p, "producer") }?);
+        Ok(())
+    })
+}
+
+/// Body of the reserve functions.
+///
+/// # Safety
+/// As for `psyne_producer_reserve_cancellable`.
+unsafe fn reserve(
+    p: *mut psyne_producer_t,
+    size: usize,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+) -> Result<()> {
+    not_null(msg, "msg")?;
+    // SAFETY: checked non-NULL; the caller provides writable storage.
+    unsafe { msg.write(std::ptr::null_mut()) };
+    // SAFETY: caller contract.
+    let h = unsafe { side(p, "producer") }?;
+    check_vacant(&h.msg, "producer")?;
+    let guard = if timeout_ms == 0 {
+        h.side.reserve_limited(size, None)?
+    } else {
+        // SAFETY: caller contract.
+        let token = unsafe { psyne_cancel_t::token(cancel) }?;
+        let spin = h.side.spin();
+        h.side
+            .reserve_limited(size, wait_limit(timeout_ms, token.as_ref(), spin))?
+    };
+    // SAFETY: the guard borrows the channel state that `h.side` keeps
+    // alive; it is stored in `h.msg`, which is emptied (send, cancel) or
+    // dropped before `h.side` (field order), and `check_vacant` keeps
+    // `h.side` from being used for another guard meanwhile.
+    let guard = unsafe { std::mem::transmute::<WriteGuard<'_>, WriteGuard<'static>>(guard) };
+    h.msg.fill(MessageKind::Reserved(guard));
+    // SAFETY: as above.
+    unsafe { msg.write(&mut h.msg) };
+    Ok(())
+}
+
+/// Reserves `size` bytes inside the ring for a zero-copy send, as
+/// `psyne_message_reserve` does, without allocating: `*msg` is the
+/// producer's own message handle. Never blocks. Fill it
+/// (`psyne_message_get_data`), then `psyne_message_send` or
+/// `psyne_message_cancel` it before the producer's next reservation
+/// (until then that is `PSYNE_ERROR_INVALID_ARGUMENT`).
+///
+/// # Safety
+/// `p` must be NULL or a live producer; `msg` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_producer_reserve(
+    p: *mut psyne_producer_t,
+    size: usize,
+    msg: *mut *mut psyne_message_t,
+) -> psyne_error_t {
+    run("psyne_producer_reserve", || {
+        // SAFETY: forwarded caller contract; no wait, no token.
+        unsafe { reserve(p, size, 0, std::ptr::null_mut(), msg) }
+    })
+}
+
+/// Like `psyne_producer_reserve`, waiting up to `timeout_ms` milliseconds
+/// for room (`PSYNE_ERROR_TIMEOUT`; `PSYNE_WAIT_FOREVER` = no limit); a
+/// `psyne_cancel_trigger` on `cancel` (NULL: none) ends the wait with
+/// `PSYNE_ERROR_CANCELLED`, a stop with `PSYNE_ERROR_CHANNEL_STOPPED`.
+///
+/// # Safety
+/// As for `psyne_producer_reserve`; `cancel` must be NULL or a live token.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_producer_reserve_cancellable(
+    p: *mut psyne_producer_t,
+    size: usize,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+) -> psyne_error_t {
+    run("psyne_producer_reserve_cancellable", || {
+        // SAFETY: forwarded caller contract.
+        unsafe { reserve(p, size, timeout_ms, cancel, msg) }
+    })
+}
+
+/// Sends a copy of `size` bytes at `data` as one message of type
+/// `msg_type`, as `psyne_send_data_cancellable` does (`timeout_ms` 0: do
+/// not wait). `PSYNE_ERROR_INVALID_ARGUMENT` while the producer holds a
+/// reservation.
+///
+/// # Safety
+/// `p` must be NULL or a live producer; `data` NULL or readable for `size`
+/// bytes; `cancel` NULL or a live token.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_producer_send_data(
+    p: *mut psyne_producer_t,
+    data: *const c_void,
+    size: usize,
+    msg_type: u32,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+) -> psyne_error_t {
+    run("psyne_producer_send_data", || {
+        // SAFETY: caller contract.
+        let h = unsafe { side(p, "producer") }?;
+        check_vacant(&h.msg, "producer")?;
+        // SAFETY: caller contract.
+        let bytes = unsafe { input(data, size) }?;
+        if timeout_ms == 0 {
+            return h.side.send_limited(bytes, msg_type, None);
+        }
+        // SAFETY: caller contract.
+        let token = unsafe { psyne_cancel_t::token(cancel) }?;
+        let spin = h.side.spin();
+        h.side.send_limited(
+            bytes,
+            msg_type,
+            wait_limit(timeout_ms, token.as_ref(), spin),
+        )
+    })
+}
+
+/// Takes the consumer side of `ch` for as long as the returned handle
+/// lives and writes the handle to `*out` (NULL on failure).
+///
+/// On SPSC/MPSC channels this makes it the only receiver: receives through
+/// any channel handle, a receive callback, and a second consumer, are
+/// `PSYNE_ERROR_INVALID_ARGUMENT` until it is freed. On SPMC/MPMC channels
+/// any number may be made, one per receiving thread. Its calls take no lock
+/// and allocate nothing per message. The consumer keeps the channel open;
+/// free it with `psyne_consumer_free`.
+///
+/// # Safety
+/// `ch` must be NULL or a live channel handle; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_consumer_new(
+    ch: *mut psyne_channel_t,
+    out: *mut *mut psyne_consumer_t,
+) -> psyne_error_t {
+    run("psyne_consumer_new", || {
+        // SAFETY: forwarded caller contract.
+        unsafe {
+            new_side(ch, out, |c| {
+                Ok(psyne_consumer_t {
+                    header: Header::new::<psyne_consumer_t>(),
+                    msg: psyne_message_t::vacant(),
+                    side: c.consumer()?,
+                    _channel: c.clone(),
+                })
+            })
+        }
+    })
+}
+
+/// Frees a consumer and gives its side back. A message it still holds is
+/// released (its message handle dies with it). NULL is a no-op
+/// (`PSYNE_OK`).
+///
+/// # Safety
+/// `c` must be NULL or a live consumer, not in use by another thread.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_consumer_free(c: *mut psyne_consumer_t) -> psyne_error_t {
+    run("psyne_consumer_free", || {
+        // SAFETY: caller contract; see `psyne_producer_free`.
+        drop(unsafe { handle::free(c, "consumer") }?);
+        Ok(())
+    })
+}
+
+/// Body of the receive functions.
+///
+/// # Safety
+/// As for `psyne_consumer_receive_cancellable`.
+unsafe fn receive(
+    c: *mut psyne_consumer_t,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+    msg_type: *mut u32,
+) -> Result<()> {
+    not_null(msg, "msg")?;
+    // SAFETY: checked non-NULL; the caller provides writable storage.
+    unsafe { msg.write(std::ptr::null_mut()) };
+    not_null(msg_type, "type")?;
+    // SAFETY: caller contract.
+    let h = unsafe { side(c, "consumer") }?;
+    check_vacant(&h.msg, "consumer")?;
+    let guard = if timeout_ms == 0 {
+        h.side.recv_inner(None)?
+    } else {
+        // SAFETY: caller contract.
+        let token = unsafe { psyne_cancel_t::token(cancel) }?;
+        let spin = h.side.spin();
+        h.side
+            .recv_inner(wait_limit(timeout_ms, token.as_ref(), spin))?
+    };
+    let t = guard.msg_type();
+    // SAFETY: as in the producer's `reserve`: stored in `h.msg`, emptied
+    // or dropped before `h.side`, which serves no other guard meanwhile.
+    let guard = unsafe { std::mem::transmute::<ReadGuard<'_>, ReadGuard<'static>>(guard) };
+    h.msg.fill(MessageKind::Viewed(guard));
+    // SAFETY: both checked non-NULL above.
+    unsafe {
+        msg_type.write(t);
+        msg.write(&mut h.msg);
+    }
+    Ok(())
+}
+
+/// Takes the next message as a zero-copy view, as `psyne_message_receive`
+/// does, without allocating: `*msg` is the consumer's own message handle.
+/// Never blocks. Read it (`psyne_message_get_data`), then
+/// `psyne_message_release` it before the consumer's next receive (until
+/// then that is `PSYNE_ERROR_INVALID_ARGUMENT`).
+///
+/// # Safety
+/// `c` must be NULL or a live consumer; `msg` and `msg_type` NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_consumer_receive(
+    c: *mut psyne_consumer_t,
+    msg: *mut *mut psyne_message_t,
+    msg_type: *mut u32,
+) -> psyne_error_t {
+    run("psyne_consumer_receive", || {
+        // SAFETY: forwarded caller contract; no wait, no token.
+        unsafe { receive(c, 0, std::ptr::null_mut(), msg, msg_type) }
+    })
+}
+
+/// Like `psyne_consumer_receive`, waiting up to `timeout_ms` milliseconds
+/// (`PSYNE_ERROR_TIMEOUT`; `PSYNE_WAIT_FOREVER` = no limit); a
+/// `psyne_cancel_trigger` on `cancel` (NULL: none) ends the wait with
+/// `PSYNE_ERROR_CANCELLED`.
+///
+/// # Safety
+/// As for `psyne_consumer_receive`; `cancel` must be NULL or a live token.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_consumer_receive_cancellable(
+    c: *mut psyne_consumer_t,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+    msg_type: *mut u32,
+) -> psyne_error_t {
+    run("psyne_consumer_receive_cancellable", || {
+        // SAFETY: forwarded caller contract.
+        unsafe { receive(c, timeout_ms, cancel, msg, msg_type) }
+    })
+}
+
+/// Copies the next message into `buf`, as `psyne_receive_data_cancellable`
+/// does (a too-small `buf` writes the size needed to `*received` and leaves
+/// the message queued). `PSYNE_ERROR_INVALID_ARGUMENT` while the consumer
+/// holds a message.
+///
+/// # Safety
+/// `c` must be NULL or a live consumer; `buf` NULL or writable for `cap`
+/// bytes; `received` and `msg_type` NULL or writable; `cancel` NULL or a
+/// live token.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_consumer_receive_data(
+    c: *mut psyne_consumer_t,
+    buf: *mut c_void,
+    cap: usize,
+    received: *mut usize,
+    msg_type: *mut u32,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+) -> psyne_error_t {
+    run("psyne_consumer_receive_data", || {
+        // SAFETY: caller contract.
+        let h = unsafe { side(c, "consumer") }?;
+        check_vacant(&h.msg, "consumer")?;
+        not_null(received, "received")?;
+        not_null(msg_type, "type")?;
+        let out: &mut [u8] = if cap == 0 {
+            &mut [] // NULL with capacity 0 receives empty messages only
+        } else {
+            not_null(buf, "buf")?;
+            check_len(cap, "buf")?;
+            // SAFETY: non-NULL and, by the caller's contract, writable for
+            // `cap` (<= isize::MAX) bytes nothing else accesses meanwhile.
+            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
+        };
+        let r = if timeout_ms == 0 {
+            h.side.recv_into_limited(out, None)?
+        } else {
+            // SAFETY: caller contract.
+            let token = unsafe { psyne_cancel_t::token(cancel) }?;
+            let spin = h.side.spin();
+            h.side
+                .recv_into_limited(out, wait_limit(timeout_ms, token.as_ref(), spin))?
+        };
+        // SAFETY: both checked non-NULL above.
+        unsafe { report_received(r, cap, received, msg_type) }
+    })
+}

@@ -1,0 +1,515 @@
+/* Side handles (psyne_producer_t / psyne_consumer_t): zero-copy and copying
+ * round trips through the embedded message, one message at a time, the side
+ * held against channel-handle calls and second sides, misuse of their
+ * messages, free with a message out, a side outliving its channel handle,
+ * waits (timeout, cancel, stop), a compressing channel, and MPMC threads
+ * with one side handle each (exactly once, byte-exact). */
+#include "check.h"
+
+#include <pthread.h>
+
+static void test_roundtrip_and_embedding(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-rt", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
+    psyne_producer_t *p = NULL;
+    psyne_consumer_t *c = NULL;
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    REQUIRE(p != NULL && c != NULL);
+
+    psyne_message_t *first = NULL, *msg = NULL, *in = NULL;
+    void *data = NULL;
+    size_t size = 0;
+    uint32_t type = 0;
+    for (int i = 0; i < 100; i++) {
+        REQUIRE_OK(psyne_producer_reserve(p, 8, &msg));
+        if (i == 0)
+            first = msg;
+        /* The producer's own message handle, every time: nothing allocated. */
+        CHECK(msg == first);
+        CHECK_OK(psyne_message_get_data(msg, &data, &size));
+        CHECK(size == 8);
+        memcpy(data, &i, sizeof i);
+        memcpy((char *)data + 4, "abcd", 4);
+        CHECK_OK(psyne_message_send(msg, (uint32_t)i));
+
+        REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+        CHECK(type == (uint32_t)i);
+        const void *rdata = NULL;
+        CHECK_OK(psyne_message_get_data(in, (void **)&rdata, &size));
+        int got = -1;
+        memcpy(&got, rdata, sizeof got);
+        CHECK(size == 8 && got == i && memcmp((const char *)rdata + 4, "abcd", 4) == 0);
+        CHECK(rdata == data); /* zero copy: the very bytes reserved */
+        CHECK_OK(psyne_message_release(in));
+    }
+
+    /* Copying calls on the same handles. */
+    CHECK_OK(psyne_producer_send_data(p, "copy", 4, 9, 0, NULL));
+    CHECK_OK(psyne_producer_send_data(p, NULL, 0, 10, 0, NULL)); /* empty */
+    char buf[8];
+    size_t n = 0;
+    CHECK_OK(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 0, NULL));
+    CHECK(n == 4 && type == 9 && memcmp(buf, "copy", 4) == 0);
+    CHECK_OK(psyne_consumer_receive_data(c, NULL, 0, &n, &type, 0, NULL));
+    CHECK(n == 0 && type == 10);
+    CHECK_RC(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 0, NULL),
+             PSYNE_ERROR_NO_MESSAGE);
+
+    /* A too-small buffer: the size needed, and the message stays queued. */
+    CHECK_OK(psyne_producer_send_data(p, "0123456789", 10, 1, 0, NULL));
+    n = 0;
+    CHECK_RC(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 0, NULL),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(n == 10);
+    char big[16];
+    CHECK_OK(psyne_consumer_receive_data(c, big, sizeof big, &n, &type, 0, NULL));
+    CHECK(n == 10 && memcmp(big, "0123456789", 10) == 0);
+
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
+static void test_one_message_at_a_time(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-one", 4096, PSYNE_MODE_MPMC, PSYNE_TYPE_MULTI);
+    psyne_producer_t *p = NULL;
+    psyne_consumer_t *c = NULL;
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    psyne_message_t *msg = NULL, *second = (psyne_message_t *)&second, *in = NULL;
+    uint32_t type = 0;
+    size_t n = 0;
+    char buf[8];
+
+    REQUIRE_OK(psyne_producer_reserve(p, 4, &msg));
+    CHECK_RC(psyne_producer_reserve(p, 4, &second), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_DETAIL("still holds its message");
+    CHECK(second == NULL);
+    CHECK_RC(psyne_producer_send_data(p, "x", 1, 1, 0, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    /* Its message is a reservation: not releasable. */
+    CHECK_RC(psyne_message_release(msg), PSYNE_ERROR_INVALID_ARGUMENT);
+    /* SINGLE-type rules and kept-on-refusal hold as for any reservation. */
+    CHECK_OK(psyne_message_cancel(msg));
+    /* A cancelled (or sent) message is dead. */
+#ifndef PSYNE_TEST_ASAN
+    CHECK_RC(psyne_message_send(msg, 1), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_DETAIL("not a live");
+#endif
+
+    CHECK_OK(psyne_producer_send_data(p, "ab", 2, 3, 0, NULL));
+    CHECK_OK(psyne_producer_send_data(p, "cd", 2, 4, 0, NULL));
+    REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+    psyne_message_t *again = (psyne_message_t *)&again;
+    CHECK_RC(psyne_consumer_receive(c, &again, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(again == NULL);
+    CHECK_RC(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 0, NULL),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_message_send(in, 1), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_message_cancel(in), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(psyne_message_release(in));
+#ifndef PSYNE_TEST_ASAN
+    CHECK_RC(psyne_message_release(in), PSYNE_ERROR_INVALID_ARGUMENT);
+#endif
+    REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+    CHECK(type == 4);
+    CHECK_OK(psyne_message_release(in));
+
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
+static void test_sides_are_exclusive_on_single_sides(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-excl", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
+    psyne_producer_t *p = NULL, *p2 = (psyne_producer_t *)&p2;
+    psyne_consumer_t *c = NULL, *c2 = (psyne_consumer_t *)&c2;
+    psyne_message_t *msg = NULL;
+    uint32_t type = 0;
+    char buf[8];
+    size_t n = 0;
+
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    CHECK_RC(psyne_producer_new(ch, &p2), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(p2 == NULL);
+    CHECK_RC(psyne_send_data(ch, "x", 1, 1), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_message_reserve(ch, 1, &msg), PSYNE_ERROR_INVALID_ARGUMENT);
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    CHECK_RC(psyne_consumer_new(ch, &c2), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_receive_data(ch, buf, sizeof buf, &n, &type, 0), PSYNE_ERROR_INVALID_ARGUMENT);
+
+    /* Freed sides are given back to the channel handle. */
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_send_data(ch, "y", 1, 2));
+    CHECK_OK(psyne_receive_data(ch, buf, sizeof buf, &n, &type, 0));
+    CHECK(n == 1 && buf[0] == 'y' && type == 2);
+
+    /* Multi sides: any number of side handles. */
+    psyne_channel_t *m = fresh_channel("side-multi", 4096, PSYNE_MODE_MPMC, PSYNE_TYPE_MULTI);
+    psyne_producer_t *ps[3];
+    psyne_consumer_t *cs[3];
+    for (int i = 0; i < 3; i++) {
+        REQUIRE_OK(psyne_producer_new(m, &ps[i]));
+        REQUIRE_OK(psyne_consumer_new(m, &cs[i]));
+    }
+    CHECK_OK(psyne_send_data(m, "z", 1, 3));
+    CHECK_OK(psyne_consumer_receive_data(cs[2], buf, sizeof buf, &n, &type, 0, NULL));
+    CHECK(n == 1 && type == 3);
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(psyne_producer_free(ps[i]));
+        CHECK_OK(psyne_consumer_free(cs[i]));
+    }
+    CHECK_OK(psyne_channel_destroy(m));
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
+static void test_bad_arguments(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-bad", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_SINGLE);
+    psyne_producer_t *p = (psyne_producer_t *)&p;
+    psyne_consumer_t *c = (psyne_consumer_t *)&c;
+    psyne_message_t *msg = (psyne_message_t *)&msg;
+    uint32_t type = 0;
+    size_t n = 0;
+
+    CHECK_RC(psyne_producer_new(NULL, &p), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(p == NULL);
+    CHECK_RC(psyne_producer_new(ch, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_consumer_new(NULL, &c), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(c == NULL);
+    CHECK_RC(psyne_consumer_new(ch, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(psyne_producer_free(NULL));
+    CHECK_OK(psyne_consumer_free(NULL));
+    CHECK_RC(psyne_producer_reserve(NULL, 1, &msg), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(msg == NULL);
+    CHECK_RC(psyne_consumer_receive(NULL, &msg, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+    /* A channel handle is not a side handle. */
+    CHECK_RC(psyne_producer_reserve((psyne_producer_t *)(void *)ch, 1, &msg),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_DETAIL("psyne_producer_t");
+
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    CHECK_RC(psyne_producer_reserve(p, 1, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_producer_send_data(p, NULL, 3, 0, 0, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_producer_reserve(p, 1u << 20, &msg), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_consumer_receive(c, &msg, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_consumer_receive_data(c, NULL, 4, &n, &type, 0, NULL),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_consumer_receive_data(c, NULL, 0, NULL, &type, 0, NULL),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    /* SINGLE channel: a typed send is refused and the reservation kept. */
+    REQUIRE_OK(psyne_producer_reserve(p, 2, &msg));
+    CHECK_RC(psyne_message_send(msg, 5), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(psyne_message_send(msg, 0));
+    psyne_message_t *in = NULL;
+    CHECK_OK(psyne_consumer_receive(c, &in, &type));
+    CHECK(type == 0);
+    CHECK_OK(psyne_message_release(in));
+
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+#ifndef PSYNE_TEST_ASAN
+    CHECK_RC(psyne_producer_free(p), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_consumer_receive(c, &in, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+#endif
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
+static void test_free_with_a_message_out(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-free", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
+    psyne_producer_t *p = NULL;
+    psyne_consumer_t *c = NULL;
+    psyne_message_t *msg = NULL, *in = NULL;
+    uint32_t type = 0;
+    char buf[8];
+    size_t n = 0;
+
+    /* A held reservation is cancelled by the free: nothing is delivered. */
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_producer_reserve(p, 4, &msg));
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_RC(psyne_receive_data(ch, buf, sizeof buf, &n, &type, 0), PSYNE_ERROR_NO_MESSAGE);
+
+    /* A held received message is released by the free: the next is next. */
+    CHECK_OK(psyne_send_data(ch, "one", 3, 1));
+    CHECK_OK(psyne_send_data(ch, "two", 3, 2));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+    CHECK(type == 1);
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_receive_data(ch, buf, sizeof buf, &n, &type, 0));
+    CHECK(n == 3 && type == 2 && memcmp(buf, "two", 3) == 0);
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
+static void test_side_outlives_its_channel_handle(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-outlive", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
+    psyne_producer_t *p = NULL;
+    psyne_consumer_t *c = NULL;
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    CHECK_OK(psyne_channel_destroy(ch));
+
+    psyne_message_t *msg = NULL, *in = NULL;
+    void *data = NULL;
+    size_t size = 0;
+    uint32_t type = 0;
+    REQUIRE_OK(psyne_producer_reserve(p, 5, &msg));
+    CHECK_OK(psyne_message_get_data(msg, &data, &size));
+    memcpy(data, "alive", 5);
+    CHECK_OK(psyne_message_send(msg, 6));
+    REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+    CHECK_OK(psyne_message_get_data(in, &data, &size));
+    CHECK(size == 5 && type == 6 && memcmp(data, "alive", 5) == 0);
+    CHECK_OK(psyne_consumer_free(c)); /* releases `in` */
+    CHECK_OK(psyne_producer_free(p));
+}
+
+struct trigger {
+    psyne_cancel_t *cancel;
+    psyne_channel_t *stop;
+};
+
+static void *trigger_later(void *arg)
+{
+    struct trigger *t = arg;
+    sleep_ms(100);
+    if (t->cancel != NULL)
+        psyne_cancel_trigger(t->cancel);
+    if (t->stop != NULL)
+        psyne_channel_stop(t->stop);
+    return NULL;
+}
+
+static void test_waits(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-wait", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
+    psyne_producer_t *p = NULL;
+    psyne_consumer_t *c = NULL;
+    psyne_cancel_t *cancel = NULL;
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    REQUIRE_OK(psyne_cancel_new(&cancel));
+    psyne_message_t *msg = NULL;
+    uint32_t type = 0;
+    char buf[8];
+    size_t n = 0;
+
+    CHECK_RC(psyne_consumer_receive_cancellable(c, 50, NULL, &msg, &type), PSYNE_ERROR_TIMEOUT);
+    CHECK_RC(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 50, NULL),
+             PSYNE_ERROR_TIMEOUT);
+
+    /* Fill the ring, then wait for room. */
+    size_t max = 0;
+    CHECK_OK(psyne_channel_get_max_message_size(ch, &max));
+    while (psyne_producer_reserve(p, max, &msg) == PSYNE_OK)
+        CHECK_OK(psyne_message_send(msg, 1));
+    while (psyne_producer_send_data(p, buf, 8, 1, 0, NULL) == PSYNE_OK)
+        ;
+    CHECK_RC(psyne_producer_reserve(p, 8, &msg), PSYNE_ERROR_CHANNEL_FULL);
+    CHECK_RC(psyne_producer_reserve_cancellable(p, max, 50, NULL, &msg), PSYNE_ERROR_TIMEOUT);
+    CHECK_RC(psyne_producer_send_data(p, buf, 8, 1, 0, NULL), PSYNE_ERROR_CHANNEL_FULL);
+
+    struct trigger t = {.cancel = cancel, .stop = NULL};
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, trigger_later, &t) == 0);
+    CHECK_RC(psyne_producer_reserve_cancellable(p, max, PSYNE_WAIT_FOREVER, cancel, &msg),
+             PSYNE_ERROR_CANCELLED);
+    pthread_join(th, NULL);
+    CHECK_OK(psyne_cancel_reset(cancel));
+    REQUIRE(pthread_create(&th, NULL, trigger_later, &t) == 0);
+    CHECK_RC(psyne_producer_send_data(p, buf, 8, 1, PSYNE_WAIT_FOREVER, cancel),
+             PSYNE_ERROR_CANCELLED);
+    pthread_join(th, NULL);
+    CHECK_OK(psyne_cancel_reset(cancel));
+
+    /* Drain it; then a stop ends a receive wait once drained. */
+    psyne_message_t *in = NULL;
+    while (psyne_consumer_receive(c, &in, &type) == PSYNE_OK)
+        CHECK_OK(psyne_message_release(in));
+    REQUIRE(pthread_create(&th, NULL, trigger_later, &t) == 0);
+    CHECK_RC(psyne_consumer_receive_cancellable(c, PSYNE_WAIT_FOREVER, cancel, &in, &type),
+             PSYNE_ERROR_CANCELLED);
+    pthread_join(th, NULL);
+    t.cancel = NULL;
+    t.stop = ch;
+    REQUIRE(pthread_create(&th, NULL, trigger_later, &t) == 0);
+    CHECK_RC(psyne_consumer_receive_cancellable(c, PSYNE_WAIT_FOREVER, NULL, &in, &type),
+             PSYNE_ERROR_CHANNEL_STOPPED);
+    pthread_join(th, NULL);
+    CHECK_RC(psyne_producer_reserve(p, 1, &msg), PSYNE_ERROR_CHANNEL_STOPPED);
+    CHECK_RC(psyne_producer_send_data(p, "x", 1, 1, 0, NULL), PSYNE_ERROR_CHANNEL_STOPPED);
+
+    CHECK_OK(psyne_cancel_free(cancel));
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
+static void test_compressing_channel(void)
+{
+    psyne_compression_config_t cfg = {
+        .type = PSYNE_COMPRESSION_LZ4, .level = 0, .min_size_threshold = 0, .enable_checksum = true};
+    char uri[64];
+    snprintf(uri, sizeof uri, "memory://side-lz4-%d", (int)getpid());
+    psyne_channel_t *ch = NULL;
+    REQUIRE_OK(psyne_channel_create_compressed(uri, 1 << 16, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI,
+                                               &cfg, &ch));
+    psyne_producer_t *p = NULL;
+    psyne_consumer_t *c = NULL;
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    char text[1000];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = (char)('a' + i % 7);
+    psyne_message_t *msg = NULL, *in = NULL;
+    void *data = NULL;
+    size_t size = 0;
+    uint32_t type = 0;
+    REQUIRE_OK(psyne_producer_reserve(p, sizeof text, &msg));
+    CHECK_OK(psyne_message_get_data(msg, &data, &size));
+    memcpy(data, text, sizeof text);
+    CHECK_OK(psyne_message_send(msg, 2));
+    CHECK_OK(psyne_producer_send_data(p, text, sizeof text, 3, 0, NULL));
+    for (uint32_t want = 2; want <= 3; want++) {
+        REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+        CHECK_OK(psyne_message_get_data(in, &data, &size));
+        CHECK(type == want && size == sizeof text && memcmp(data, text, sizeof text) == 0);
+        CHECK_OK(psyne_message_release(in));
+    }
+    psyne_extended_metrics_t m;
+    CHECK_OK(psyne_channel_get_extended_metrics(ch, &m));
+    CHECK(m.messages_compressed == 2);
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
+/* MPMC: every thread its own side handle; every message exactly once. */
+enum { PRODUCERS = 2, CONSUMERS = 2, PER_PRODUCER = 20000 };
+
+struct worker {
+    psyne_channel_t *ch;
+    int id;
+    atomic_int *done;
+    unsigned char *seen; /* PRODUCERS * PER_PRODUCER flags */
+    int errors;
+};
+
+static void *produce(void *arg)
+{
+    struct worker *w = arg;
+    psyne_producer_t *p = NULL;
+    if (psyne_producer_new(w->ch, &p) != PSYNE_OK) {
+        w->errors++;
+        return NULL;
+    }
+    for (int i = 0; i < PER_PRODUCER; i++) {
+        psyne_message_t *msg = NULL;
+        if (psyne_producer_reserve_cancellable(p, 8 + (size_t)(i % 64), PSYNE_WAIT_FOREVER, NULL,
+                                               &msg) != PSYNE_OK) {
+            w->errors++;
+            break;
+        }
+        void *data = NULL;
+        size_t size = 0;
+        psyne_message_get_data(msg, &data, &size);
+        int id[2] = {w->id, i};
+        memcpy(data, id, sizeof id);
+        memset((char *)data + 8, (unsigned char)i, size - 8);
+        if (psyne_message_send(msg, (uint32_t)w->id) != PSYNE_OK)
+            w->errors++;
+    }
+    psyne_producer_free(p);
+    return NULL;
+}
+
+static void *consume(void *arg)
+{
+    struct worker *w = arg;
+    psyne_consumer_t *c = NULL;
+    if (psyne_consumer_new(w->ch, &c) != PSYNE_OK) {
+        w->errors++;
+        return NULL;
+    }
+    for (;;) {
+        psyne_message_t *in = NULL;
+        uint32_t type = 0;
+        psyne_error_t rc = psyne_consumer_receive_cancellable(c, 50, NULL, &in, &type);
+        if (rc == PSYNE_ERROR_TIMEOUT) {
+            if (atomic_load(w->done) == PRODUCERS)
+                break;
+            continue;
+        }
+        if (rc != PSYNE_OK) {
+            w->errors++;
+            break;
+        }
+        const unsigned char *data = NULL;
+        size_t size = 0;
+        psyne_message_get_data(in, (void **)&data, &size);
+        int id[2];
+        memcpy(id, data, sizeof id);
+        int ok = size == 8 + (size_t)(id[1] % 64) && (uint32_t)id[0] == type && id[0] >= 0 &&
+                 id[0] < PRODUCERS && id[1] >= 0 && id[1] < PER_PRODUCER;
+        for (size_t k = 8; ok && k < size; k++)
+            ok = data[k] == (unsigned char)id[1];
+        if (!ok)
+            w->errors++;
+        else
+            w->seen[id[0] * PER_PRODUCER + id[1]]++; /* each index has one writer: its message */
+        psyne_message_release(in);
+    }
+    psyne_consumer_free(c);
+    return NULL;
+}
+
+static void test_mpmc_threads_with_own_sides(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-mpmc", 1 << 14, PSYNE_MODE_MPMC, PSYNE_TYPE_MULTI);
+    atomic_int done = 0;
+    static unsigned char seen[PRODUCERS * PER_PRODUCER];
+    memset(seen, 0, sizeof seen);
+    struct worker ws[PRODUCERS + CONSUMERS];
+    pthread_t th[PRODUCERS + CONSUMERS];
+    for (int i = 0; i < PRODUCERS + CONSUMERS; i++) {
+        ws[i] = (struct worker){.ch = ch, .id = i < PRODUCERS ? i : i - PRODUCERS, .done = &done,
+                                .seen = seen};
+        REQUIRE(pthread_create(&th[i], NULL, i < PRODUCERS ? produce : consume, &ws[i]) == 0);
+    }
+    for (int i = 0; i < PRODUCERS; i++) {
+        pthread_join(th[i], NULL);
+        atomic_fetch_add(&done, 1);
+    }
+    for (int i = PRODUCERS; i < PRODUCERS + CONSUMERS; i++)
+        pthread_join(th[i], NULL);
+    int errors = 0, wrong = 0;
+    for (int i = 0; i < PRODUCERS + CONSUMERS; i++)
+        errors += ws[i].errors;
+    for (int i = 0; i < PRODUCERS * PER_PRODUCER; i++)
+        wrong += seen[i] != 1;
+    CHECK(errors == 0);
+    CHECK(wrong == 0); /* every message exactly once */
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
+int main(void)
+{
+    REQUIRE_OK(psyne_init());
+    test_roundtrip_and_embedding();
+    test_one_message_at_a_time();
+    test_sides_are_exclusive_on_single_sides();
+    test_bad_arguments();
+    test_free_with_a_message_out();
+    test_side_outlives_its_channel_handle();
+    test_waits();
+    test_compressing_channel();
+    test_mpmc_threads_with_own_sides();
+    return check_summary();
+}
