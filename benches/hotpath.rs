@@ -8,6 +8,10 @@
 //!       benches/target/release/hotpath copy 100000      # and 200000
 //!
 //! The difference of the two totals over 100000 is the cost of one message.
+//!
+//! The `c_*` paths make the very calls a C program makes (the exported
+//! `psyne_*` functions), and `rtrb` / `crossbeam` are the peers' same-thread
+//! push+pop, for the instruction budget docs/PERFORMANCE.md compares.
 
 use psyne::{Channel, ChannelType, Mode};
 use std::hint::black_box;
@@ -47,9 +51,99 @@ fn main() {
                 black_box(ch.try_recv_into(&mut buf).unwrap());
             }
         }
+        "c_copy" | "c_channel" | "c_side" | "c_side_copy" => c_api(&what, n),
+        "rtrb" => {
+            let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; 64]>::new((1 << 20) / 64);
+            for _ in 0..n {
+                tx.push(*black_box(&msg)).unwrap();
+                black_box(rx.pop().unwrap());
+            }
+        }
+        "crossbeam" => {
+            let (tx, rx) = crossbeam_channel::bounded::<[u8; 64]>((1 << 20) / 64);
+            for _ in 0..n {
+                tx.try_send(*black_box(&msg)).unwrap();
+                black_box(rx.try_recv().unwrap());
+            }
+        }
         _ => {
-            eprintln!("usage: hotpath copy|reserve|channel [N]");
+            eprintln!(
+                "usage: hotpath copy|reserve|channel|c_copy|c_channel|c_side|c_side_copy|rtrb|crossbeam [N]"
+            );
             std::process::exit(2);
         }
+    }
+}
+
+/// 64-byte messages through the C ABI: `c_copy` (psyne_send_data /
+/// psyne_receive_data on a channel handle), `c_channel` (zero copy through the
+/// channel handle), `c_side` (zero copy through side handles), `c_side_copy`
+/// (copying through side handles).
+fn c_api(what: &str, n: u64) {
+    use psyne::ffi::*;
+    use std::ptr::null_mut;
+    let ok = |rc: psyne_error_t| assert_eq!(rc, psyne_error_t::PSYNE_OK);
+    let msg = [7u8; 64];
+    let mut buf = [0u8; 64];
+    let (mut len, mut ty) = (0usize, 0u32);
+    let (mut data, mut m) = (null_mut::<std::ffi::c_void>(), null_mut::<psyne_message_t>());
+    // SAFETY: every pointer passed is a live handle made here or a local.
+    unsafe {
+        let mut ch = null_mut();
+        ok(psyne_channel_create(
+            c"memory://hotpath-c".as_ptr(),
+            1 << 20,
+            PSYNE_MODE_SPSC,
+            PSYNE_TYPE_MULTI,
+            &mut ch,
+        ));
+        let (mut p, mut c) = (null_mut(), null_mut());
+        if what.starts_with("c_side") {
+            ok(psyne_producer_new(ch, &mut p));
+            ok(psyne_consumer_new(ch, &mut c));
+        }
+        for _ in 0..n {
+            let src = black_box(&msg).as_ptr().cast();
+            match what {
+                "c_copy" => {
+                    ok(psyne_send_data(ch, src, 64, 1));
+                    ok(psyne_receive_data(ch, buf.as_mut_ptr().cast(), 64, &mut len, &mut ty, 0));
+                }
+                "c_side_copy" => {
+                    ok(psyne_producer_send_data(p, src, 64, 1, 0, null_mut()));
+                    ok(psyne_consumer_receive_data(
+                        c,
+                        buf.as_mut_ptr().cast(),
+                        64,
+                        &mut len,
+                        &mut ty,
+                        0,
+                        null_mut(),
+                    ));
+                }
+                _ => {
+                    if what == "c_side" {
+                        ok(psyne_producer_reserve(p, 64, &mut m));
+                    } else {
+                        ok(psyne_message_reserve(ch, 64, &mut m));
+                    }
+                    ok(psyne_message_get_data(m, &mut data, &mut len));
+                    std::ptr::copy_nonoverlapping(src, data, 64);
+                    ok(psyne_message_send(m, 1));
+                    if what == "c_side" {
+                        ok(psyne_consumer_receive(c, &mut m, &mut ty));
+                    } else {
+                        ok(psyne_message_receive(ch, &mut m, &mut ty));
+                    }
+                    ok(psyne_message_get_data(m, &mut data, &mut len));
+                    std::ptr::copy_nonoverlapping(data, buf.as_mut_ptr().cast(), 64);
+                    ok(psyne_message_release(m));
+                }
+            }
+            black_box(&buf);
+        }
+        ok(psyne_producer_free(p));
+        ok(psyne_consumer_free(c));
+        ok(psyne_channel_destroy(ch));
     }
 }

@@ -132,7 +132,7 @@ impl Shared {
     /// The fast path (room available) is small and always inlined; full,
     /// stopped and waiting are handled out of line in [`Shared::claim_slow`].
     #[inline(always)]
-    fn claim(&self, len: usize, limit: Option<WaitLimit<'_>>, side_held: bool) -> Result<Claim> {
+    fn claim(&self, len: usize, limit: Option<&WaitLimit<'_>>, side_held: bool) -> Result<Claim> {
         if len > self.ring.max_message() {
             return Err(self.too_big(len));
         }
@@ -160,7 +160,7 @@ impl Shared {
     /// The ring was full (or stopped): count it, then fail or wait.
     #[cold]
     #[inline(never)]
-    fn claim_slow(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<Claim> {
+    fn claim_slow(&self, len: usize, limit: Option<&WaitLimit<'_>>) -> Result<Claim> {
         if self.ring.is_stopped() {
             return Err(self.ring.stopped_error());
         }
@@ -171,14 +171,15 @@ impl Shared {
             return Err(Error::ChannelFull);
         };
         let mut attempts = 0u32;
-        self.ring.block_on(Direction::Space, limit, |before_sleep| {
-            if self.ring.is_stopped() {
-                return Err(self.ring.stopped_error());
-            }
-            self.ring.free_for_waiting_producer();
-            attempts = attempts.wrapping_add(1);
-            Ok(self.ring.try_claim_waiting(len, attempts, before_sleep))
-        })
+        self.ring
+            .block_on(Direction::Space, *limit, |before_sleep| {
+                if self.ring.is_stopped() {
+                    return Err(self.ring.stopped_error());
+                }
+                self.ring.free_for_waiting_producer();
+                attempts = attempts.wrapping_add(1);
+                Ok(self.ring.try_claim_waiting(len, attempts, before_sleep))
+            })
     }
 
     #[inline(always)]
@@ -186,7 +187,7 @@ impl Shared {
         &self,
         data: &[u8],
         msg_type: u32,
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
         side_held: bool,
     ) -> Result<()> {
         if self.channel_type == ChannelType::Single && msg_type != 0 {
@@ -225,7 +226,7 @@ impl Shared {
     pub(crate) fn read(
         &self,
         max: usize,
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
         side_held: bool,
     ) -> Result<std::result::Result<Record, usize>> {
         if !side_held && !self.ring.try_lock_consumer(self.token) {
@@ -276,7 +277,7 @@ impl Shared {
     fn read_slow(
         &self,
         max: u32,
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
     ) -> Result<std::result::Result<Record, usize>> {
         let attempt = |_before_sleep: bool| match self.ring.try_read(max) {
             Ok(Some(r)) => Ok(Some(Ok(r))),
@@ -300,7 +301,7 @@ impl Shared {
         self.ring.note_receive_block();
         match limit {
             None => Err(Error::NoMessage),
-            Some(limit) => self.ring.block_on(Direction::Data, limit, attempt),
+            Some(limit) => self.ring.block_on(Direction::Data, *limit, attempt),
         }
     }
 
@@ -310,7 +311,7 @@ impl Shared {
     fn recv_into(
         &self,
         buf: &mut [u8],
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
         side_held: bool,
     ) -> Result<std::result::Result<(usize, u32), usize>> {
         let rec = match self.read(buf.len(), limit, side_held)? {
@@ -392,7 +393,7 @@ impl Shared {
         cfg: &CompressionConfig,
         data: &[u8],
         msg_type: u32,
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
         side_held: bool,
     ) -> Result<()> {
         self.check_type(msg_type)?;
@@ -432,7 +433,7 @@ impl Shared {
         &self,
         cfg: &CompressionConfig,
         len: usize,
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
         side_held: bool,
     ) -> Result<WriteGuard<'_>> {
         if len > self.encoded_max() {
@@ -534,7 +535,7 @@ impl Shared {
     /// taken, within the same `limit`.
     #[cold]
     #[inline(never)]
-    fn view_encoded(&self, limit: Option<WaitLimit<'_>>, unlock: bool) -> Result<ReadGuard<'_>> {
+    fn view_encoded(&self, limit: Option<&WaitLimit<'_>>, unlock: bool) -> Result<ReadGuard<'_>> {
         loop {
             match self.ring.try_read_encoded(u32::MAX) {
                 Ok(Some(rec)) if rec.decoded_len().is_none() => {
@@ -579,7 +580,7 @@ impl Shared {
         &self,
         mut needed: usize,
         buf: &mut [u8],
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
         side_held: bool,
     ) -> Result<std::result::Result<(usize, u32), usize>> {
         let max = buf.len().min(u32::MAX as usize) as u32;
@@ -1446,7 +1447,7 @@ impl Channel {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<()> {
-        let limit = Some(limit_for(timeout, cancel, self.inner.spin));
+        let limit = Some(&limit_for(timeout, cancel, self.inner.spin));
         if let Some(cfg) = &self.inner.codec {
             return self.tx().send_encoded(cfg, data, msg_type, limit, false);
         }
@@ -1472,10 +1473,10 @@ impl Channel {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<WriteGuard<'_>> {
-        self.reserve_inner(len, Some(limit_for(timeout, cancel, self.inner.spin)))
+        self.reserve_inner(len, Some(&limit_for(timeout, cancel, self.inner.spin)))
     }
 
-    fn reserve_inner(&self, len: usize, limit: Option<WaitLimit<'_>>) -> Result<WriteGuard<'_>> {
+    fn reserve_inner(&self, len: usize, limit: Option<&WaitLimit<'_>>) -> Result<WriteGuard<'_>> {
         if let Some(cfg) = &self.inner.codec {
             return self.tx().reserve_encoded(cfg, len, limit, false);
         }
@@ -1487,7 +1488,7 @@ impl Channel {
     pub(crate) fn reserve_owned(
         &self,
         len: usize,
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
     ) -> Result<OwnedWriteGuard> {
         let codec = self.inner.codec;
         Owned::new(self.inner.keep[0].clone(), |shared| {
@@ -1523,10 +1524,10 @@ impl Channel {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<ReadGuard<'_>> {
-        self.recv_inner(Some(limit_for(timeout, cancel, self.inner.spin)))
+        self.recv_inner(Some(&limit_for(timeout, cancel, self.inner.spin)))
     }
 
-    fn recv_inner(&self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
+    fn recv_inner(&self, limit: Option<&WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.rx().read(usize::MAX, limit, false)? {
             Ok(rec) => Ok(ReadGuard::new(self.rx(), rec, true)),
             // No message exceeds usize::MAX: the next one is encoded.
@@ -1535,7 +1536,7 @@ impl Channel {
     }
 
     /// A received view that owns a reference to the channel (for the C API).
-    pub(crate) fn recv_owned(&self, limit: Option<WaitLimit<'_>>) -> Result<OwnedReadGuard> {
+    pub(crate) fn recv_owned(&self, limit: Option<&WaitLimit<'_>>) -> Result<OwnedReadGuard> {
         Owned::new(self.inner.keep[1].clone(), |shared| {
             match shared.read(usize::MAX, limit, false)? {
                 Ok(rec) => Ok(ReadGuard::new(shared, rec, true)),
@@ -1574,7 +1575,7 @@ impl Channel {
         self.rx()
             .recv_into(
                 buf,
-                Some(limit_for(timeout, cancel, self.inner.spin)),
+                Some(&limit_for(timeout, cancel, self.inner.spin)),
                 false,
             )?
             .map_err(|n| too_small(cap, n))
@@ -1584,7 +1585,7 @@ impl Channel {
     pub(crate) fn recv_into_raw(
         &self,
         buf: &mut [u8],
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
     ) -> Result<std::result::Result<(usize, u32), usize>> {
         self.rx().recv_into(buf, limit, false)
     }
@@ -1765,7 +1766,7 @@ impl Producer {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<()> {
-        let limit = Some(limit_for(timeout, cancel, self.spin));
+        let limit = Some(&limit_for(timeout, cancel, self.spin));
         self.send_limited(data, msg_type, limit)
     }
     /// As [`Channel::try_reserve`].
@@ -1792,16 +1793,16 @@ impl Producer {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<WriteGuard<'_>> {
-        let limit = Some(limit_for(timeout, cancel, self.spin));
+        let limit = Some(&limit_for(timeout, cancel, self.spin));
         self.reserve_limited(len, limit)
     }
 
-    /// A reservation; `limit == None`: do not wait (the C API's form).
+    /// A reservation; `limit == None`: do not wait.
     #[inline]
     pub(crate) fn reserve_limited(
         &mut self,
         len: usize,
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
     ) -> Result<WriteGuard<'_>> {
         if let Some(cfg) = &self.codec {
             return self.shared.reserve_encoded(cfg, len, limit, true);
@@ -1810,13 +1811,13 @@ impl Producer {
         Ok(WriteGuard::new(&self.shared, claim, false))
     }
 
-    /// A copying send; `limit == None`: do not wait (the C API's form).
+    /// A copying send; `limit == None`: do not wait.
     #[inline]
     pub(crate) fn send_limited(
         &mut self,
         data: &[u8],
         msg_type: u32,
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
     ) -> Result<()> {
         if let Some(cfg) = &self.codec {
             return self.shared.send_encoded(cfg, data, msg_type, limit, true);
@@ -1852,11 +1853,11 @@ impl Consumer {
     }
     /// As [`Channel::recv`].
     pub fn recv(&mut self) -> Result<ReadGuard<'_>> {
-        self.recv_inner(Some(limit_for(None, None, self.spin)))
+        self.recv_inner(Some(&limit_for(None, None, self.spin)))
     }
     /// As [`Channel::recv_timeout`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<ReadGuard<'_>> {
-        self.recv_inner(Some(limit_for(Some(timeout), None, self.spin)))
+        self.recv_inner(Some(&limit_for(Some(timeout), None, self.spin)))
     }
     /// As [`Channel::recv_until`].
     pub fn recv_until(
@@ -1864,7 +1865,7 @@ impl Consumer {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<ReadGuard<'_>> {
-        self.recv_inner(Some(limit_for(timeout, cancel, self.spin)))
+        self.recv_inner(Some(&limit_for(timeout, cancel, self.spin)))
     }
     /// As [`Channel::try_recv_into`].
     #[inline]
@@ -1891,7 +1892,7 @@ impl Consumer {
     ) -> Result<(usize, u32)> {
         let cap = buf.len();
         self.shared
-            .recv_into(buf, Some(limit_for(timeout, cancel, self.spin)), true)?
+            .recv_into(buf, Some(&limit_for(timeout, cancel, self.spin)), true)?
             .map_err(|n| too_small(cap, n))
     }
 
@@ -1901,9 +1902,18 @@ impl Consumer {
     pub(crate) fn recv_into_limited(
         &mut self,
         buf: &mut [u8],
-        limit: Option<WaitLimit<'_>>,
+        limit: Option<&WaitLimit<'_>>,
     ) -> Result<std::result::Result<(usize, u32), usize>> {
         self.shared.recv_into(buf, limit, true)
+    }
+
+    /// [`Consumer::recv_into_limited`] without waiting.
+    #[inline]
+    pub(crate) fn try_recv_into_raw(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<std::result::Result<(usize, u32), usize>> {
+        self.shared.recv_into(buf, None, true)
     }
 
     /// The polling phase of blocking calls.
@@ -1913,7 +1923,7 @@ impl Consumer {
 
     /// A zero-copy receive; `limit == None`: do not wait.
     #[inline]
-    pub(crate) fn recv_inner(&mut self, limit: Option<WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
+    pub(crate) fn recv_inner(&mut self, limit: Option<&WaitLimit<'_>>) -> Result<ReadGuard<'_>> {
         match self.shared.read(usize::MAX, limit, true)? {
             Ok(rec) => Ok(ReadGuard::new(&self.shared, rec, false)),
             // No message exceeds usize::MAX: the next one is encoded.

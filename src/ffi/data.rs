@@ -135,7 +135,7 @@ unsafe fn receive(
     };
     let r = h.channel.recv_into_raw(
         out,
-        wait_limit(timeout_ms, token.as_ref(), h.channel.spin()),
+        wait_limit(timeout_ms, token.as_ref(), h.channel.spin()).as_ref(),
     )?;
     // SAFETY: both checked non-NULL above.
     unsafe { report_received(r, cap, received, msg_type) }

@@ -85,14 +85,42 @@ pub(super) trait Handle: Sized {
 /// # Safety
 /// `p` is NULL or a pointer from this type's constructor; a freed handle is
 /// a use after free that is only detected where its memory was not reused.
+#[inline(always)]
 pub(super) unsafe fn live<'a, T: Handle>(p: *const T, name: &str) -> Result<&'a T> {
-    not_null(p, name)?;
-    // SAFETY: non-NULL and, by the contract above, a handle (or freed memory
-    // whose magic word no longer matches).
-    let header = unsafe { &*T::header(p) };
-    check_header::<T>(header, name)?;
-    // SAFETY: the magic word matches: the handle is live.
-    Ok(unsafe { &*p })
+    // SAFETY: the caller's contract.
+    if !p.is_null() && header_ok::<T>(unsafe { &*T::header(p) }) {
+        // SAFETY: non-NULL, and the magic word matches: the handle is live.
+        return Ok(unsafe { &*p });
+    }
+    // SAFETY: as above.
+    Err(unsafe { refusal::<T>(p, name) })
+}
+
+/// Whether a handle's header is of a live `T` made in this process (for
+/// process-bound types). The check of every call, so kept to two loads.
+#[inline(always)]
+fn header_ok<T: Handle>(header: &Header) -> bool {
+    header.magic.load(Ordering::Acquire) == T::MAGIC
+        && (!T::PROCESS_BOUND || crate::fork::is_ours(header.born))
+}
+
+/// Why [`live`] refused `p`.
+///
+/// # Safety
+/// As for [`live`].
+#[cold]
+#[inline(never)]
+unsafe fn refusal<T: Handle>(p: *const T, name: &str) -> Error {
+    if let Err(e) = not_null(p, name) {
+        return e;
+    }
+    // SAFETY: non-NULL; the caller's contract.
+    match check_header::<T>(unsafe { &*T::header(p) }, name) {
+        Err(e) => e,
+        Ok(()) => Error::invalid(format!(
+            "{name}: refused, then found live (used by two threads at once?)"
+        )),
+    }
 }
 
 fn check_header<T: Handle>(header: &Header, name: &str) -> Result<()> {

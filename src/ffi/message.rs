@@ -91,6 +91,7 @@ impl psyne_message_t {
     /// `p` is NULL or a pointer from `psyne_message_reserve*`,
     /// `psyne_message_receive*` or a receive callback; a consumed message is a
     /// use after free that is only caught where the memory was not reused.
+    #[inline(always)]
     unsafe fn from_ptr<'a>(p: *mut psyne_message_t) -> Result<&'a mut Self> {
         // SAFETY: caller contract.
         unsafe { handle::live(p, "msg") }?;
@@ -155,7 +156,7 @@ unsafe fn reserve(
     let token = unsafe { psyne_cancel_t::token(cancel) }?;
     let guard = h.channel.reserve_owned(
         size,
-        wait_limit(timeout_ms, token.as_ref(), h.channel.spin()),
+        wait_limit(timeout_ms, token.as_ref(), h.channel.spin()).as_ref(),
     )?;
     // SAFETY: as above.
     unsafe { msg.write(psyne_message_t::boxed(MessageKind::Reservation(guard))) };
@@ -356,7 +357,7 @@ unsafe fn receive(
     let token = unsafe { psyne_cancel_t::token(cancel) }?;
     let guard = h
         .channel
-        .recv_owned(wait_limit(timeout_ms, token.as_ref(), h.channel.spin()))?;
+        .recv_owned(wait_limit(timeout_ms, token.as_ref(), h.channel.spin()).as_ref())?;
     let t = guard.msg_type();
     // SAFETY: both checked non-NULL above.
     unsafe {

@@ -75,6 +75,7 @@ side_handle!(psyne_consumer_t, 0x7073_796e_6543_4e53, "psyne_consumer_t"); // "p
 /// # Safety
 /// `p` is NULL or a pointer from this type's `_new`; the C caller uses a
 /// side handle from one thread at a time, so this is the only reference.
+#[inline(always)]
 unsafe fn side<'a, T: Handle>(p: *mut T, name: &str) -> Result<&'a mut T> {
     // SAFETY: caller contract.
     unsafe { handle::live(p, name) }?;
@@ -178,14 +179,17 @@ unsafe fn reserve(
     // SAFETY: caller contract.
     let h = unsafe { side(p, "producer") }?;
     check_vacant(&h.msg, "producer")?;
+    // The no-wait form is a call of its own: an `Option<WaitLimit>` chosen
+    // at run time travels through memory, and its reload (wider than the
+    // store that wrote its niche) stalls every call.
     let guard = if timeout_ms == 0 {
-        h.side.reserve_limited(size, None)?
+        h.side.try_reserve(size)?
     } else {
         // SAFETY: caller contract.
         let token = unsafe { psyne_cancel_t::token(cancel) }?;
         let spin = h.side.spin();
         h.side
-            .reserve_limited(size, wait_limit(timeout_ms, token.as_ref(), spin))?
+            .reserve_limited(size, wait_limit(timeout_ms, token.as_ref(), spin).as_ref())?
     };
     // SAFETY: the guard borrows the channel state that `h.side` keeps
     // alive; it is stored in `h.msg`, which is emptied (send, cancel) or
@@ -264,7 +268,7 @@ pub unsafe extern "C" fn psyne_producer_send_data(
         // SAFETY: caller contract.
         let bytes = unsafe { input(data, size) }?;
         if timeout_ms == 0 {
-            return h.side.send_limited(bytes, msg_type, None);
+            return h.side.try_send(bytes, msg_type); // see `reserve`
         }
         // SAFETY: caller contract.
         let token = unsafe { psyne_cancel_t::token(cancel) }?;
@@ -272,7 +276,7 @@ pub unsafe extern "C" fn psyne_producer_send_data(
         h.side.send_limited(
             bytes,
             msg_type,
-            wait_limit(timeout_ms, token.as_ref(), spin),
+            wait_limit(timeout_ms, token.as_ref(), spin).as_ref(),
         )
     })
 }
@@ -343,13 +347,13 @@ unsafe fn receive(
     let h = unsafe { side(c, "consumer") }?;
     check_vacant(&h.msg, "consumer")?;
     let guard = if timeout_ms == 0 {
-        h.side.recv_inner(None)?
+        h.side.try_recv()? // see the producer's `reserve`
     } else {
         // SAFETY: caller contract.
         let token = unsafe { psyne_cancel_t::token(cancel) }?;
         let spin = h.side.spin();
         h.side
-            .recv_inner(wait_limit(timeout_ms, token.as_ref(), spin))?
+            .recv_inner(wait_limit(timeout_ms, token.as_ref(), spin).as_ref())?
     };
     let t = guard.msg_type();
     // SAFETY: as in the producer's `reserve`: stored in `h.msg`, emptied
@@ -441,13 +445,13 @@ pub unsafe extern "C" fn psyne_consumer_receive_data(
             unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
         };
         let r = if timeout_ms == 0 {
-            h.side.recv_into_limited(out, None)?
+            h.side.try_recv_into_raw(out)? // see the producer's `reserve`
         } else {
             // SAFETY: caller contract.
             let token = unsafe { psyne_cancel_t::token(cancel) }?;
             let spin = h.side.spin();
             h.side
-                .recv_into_limited(out, wait_limit(timeout_ms, token.as_ref(), spin))?
+                .recv_into_limited(out, wait_limit(timeout_ms, token.as_ref(), spin).as_ref())?
         };
         // SAFETY: both checked non-NULL above.
         unsafe { report_received(r, cap, received, msg_type) }
