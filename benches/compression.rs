@@ -119,7 +119,8 @@ impl Lib {
             }
             CompressionType::Zstd => {
                 self.comp.clear();
-                self.comp.reserve(zstd::zstd_safe::compress_bound(data.len()));
+                self.comp
+                    .reserve(zstd::zstd_safe::compress_bound(data.len()));
                 let n = self.zc.compress_to_buffer(data, &mut self.comp).unwrap();
                 self.zd
                     .decompress_to_buffer(&self.comp[..n], &mut self.back[..])
@@ -160,7 +161,10 @@ fn codec(c: &mut Criterion) {
                 g.bench_function(format!("lib_{aname}"), |b| {
                     b.iter(|| lib.round_trip(kind, black_box(&data)))
                 });
-                let name = format!("memory://bench-comp-{}", NAME.fetch_add(1, Ordering::Relaxed));
+                let name = format!(
+                    "memory://bench-comp-{}",
+                    NAME.fetch_add(1, Ordering::Relaxed)
+                );
                 let tx = Channel::builder(&name)
                     .buffer_size(4 << 20)
                     .compression(CompressionConfig {

@@ -86,7 +86,10 @@ fn c_api(what: &str, n: u64) {
     let msg = [7u8; 64];
     let mut buf = [0u8; 64];
     let (mut len, mut ty) = (0usize, 0u32);
-    let (mut data, mut m) = (null_mut::<std::ffi::c_void>(), null_mut::<psyne_message_t>());
+    let (mut data, mut m) = (
+        null_mut::<std::ffi::c_void>(),
+        null_mut::<psyne_message_t>(),
+    );
     // SAFETY: every pointer passed is a live handle made here or a local.
     unsafe {
         let mut ch = null_mut();
@@ -107,7 +110,14 @@ fn c_api(what: &str, n: u64) {
             match what {
                 "c_copy" => {
                     ok(psyne_send_data(ch, src, 64, 1));
-                    ok(psyne_receive_data(ch, buf.as_mut_ptr().cast(), 64, &mut len, &mut ty, 0));
+                    ok(psyne_receive_data(
+                        ch,
+                        buf.as_mut_ptr().cast(),
+                        64,
+                        &mut len,
+                        &mut ty,
+                        0,
+                    ));
                 }
                 "c_side_copy" => {
                     ok(psyne_producer_send_data(p, src, 64, 1, 0, null_mut()));

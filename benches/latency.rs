@@ -4,6 +4,9 @@
 //!
 //!   cargo bench --manifest-path benches/Cargo.toml --bench latency
 
+#[path = "c_api.rs"]
+mod c_api;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use psyne::{Channel, ChannelType, Mode};
 use std::hint::black_box;
@@ -88,9 +91,20 @@ fn crossbeam_pingpong(c: &mut Criterion) {
     echo.join().unwrap();
 }
 
+/// The same round trip through the C API (c/bench_c.c), both ends in C.
+fn c_pingpong(c: &mut Criterion) {
+    for (name, path) in [
+        ("pingpong_64B/c_side", c_api::Path::SideReserve),
+        ("pingpong_64B/c_channel", c_api::Path::ChannelReserve),
+    ] {
+        let mut echo = c_api::Echo::start(path);
+        c.bench_function(name, |b| b.iter_custom(|n| echo.round_trips(n)));
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    targets = psyne_pingpong, rtrb_pingpong, crossbeam_pingpong
+    targets = psyne_pingpong, rtrb_pingpong, crossbeam_pingpong, c_pingpong
 }
 criterion_main!(benches);

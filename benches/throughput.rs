@@ -6,6 +6,10 @@
 //!
 //!   cargo bench --manifest-path benches/Cargo.toml --bench throughput
 
+#[path = "c_api.rs"]
+mod c_api;
+
+use c_api::Path;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use psyne::{Channel, ChannelType, Mode};
 use std::hint::black_box;
@@ -214,6 +218,15 @@ fn spsc(c: &mut Criterion) {
     g.bench_function("crossbeam_channel_bounded", |b| {
         b.iter_custom(crossbeam_bounded::<64>)
     });
+    // The same stream through the C API (c/bench_c.c).
+    for (name, path) in [
+        ("c_side_reserve", Path::SideReserve),
+        ("c_side_copy", Path::SideCopy),
+        ("c_channel_reserve", Path::ChannelReserve),
+        ("c_channel_copy", Path::ChannelCopy),
+    ] {
+        g.bench_function(name, |b| b.iter_custom(|n| c_api::stream(path, n, 64)));
+    }
     g.finish();
 
     let mut g = c.benchmark_group("spsc_4KiB");
@@ -221,6 +234,9 @@ fn spsc(c: &mut Criterion) {
     g.bench_function("psyne_copy", |b| b.iter_custom(psyne_copy::<4096>));
     g.bench_function("psyne_reserve", |b| b.iter_custom(psyne_reserve::<4096>));
     g.bench_function("rtrb_chunk", |b| b.iter_custom(rtrb_chunks::<4096>));
+    g.bench_function("c_side_reserve", |b| {
+        b.iter_custom(|n| c_api::stream(Path::SideReserve, n, 4096))
+    });
     g.bench_function("crossbeam_channel_bounded", |b| {
         b.iter_custom(crossbeam_bounded::<4096>)
     });
