@@ -46,6 +46,10 @@ hdr_extra=(-Wundef -Wshadow -Wcast-qual)
 "$CC" -std=c11 "${strict[@]}" "${hdr_extra[@]}" -Wstrict-prototypes -I include -c tests/c/header_c.c -o "$out/header_c.o"
 "$CXX" -std=c++17 "${strict[@]}" "${hdr_extra[@]}" -I include -c tests/c/header_cxx.cpp -o "$out/header_cxx.o"
 echo "include/psyne.h compiles cleanly as C11 and C++17"
+# The C benchmark (built by benches/build.rs, outside the test build) must
+# keep compiling against the header.
+"$CC" -std=c11 "${strict[@]}" -D_POSIX_C_SOURCE=200809L -I include -c benches/c/bench_c.c -o "$out/bench_c.o"
+echo "benches/c/bench_c.c compiles against include/psyne.h"
 
 tests=(test_api test_messages test_sides test_threads test_network)
 cflags=(-std=c11 "${strict[@]}" -D_POSIX_C_SOURCE=200809L -g -I include -I tests/c)
