@@ -94,8 +94,10 @@ fn crossbeam_pingpong(c: &mut Criterion) {
 /// The same round trip through the C API (c/bench_c.c), both ends in C.
 fn c_pingpong(c: &mut Criterion) {
     for (name, path) in [
-        ("pingpong_64B/c_side", c_api::Path::SideReserve),
-        ("pingpong_64B/c_channel", c_api::Path::ChannelReserve),
+        ("pingpong_64B/c_side_copy", c_api::Path::SideCopy),
+        ("pingpong_64B/c_side_reserve", c_api::Path::SideReserve),
+        ("pingpong_64B/c_channel_copy", c_api::Path::ChannelCopy),
+        ("pingpong_64B/c_channel_reserve", c_api::Path::ChannelReserve),
     ] {
         let mut echo = c_api::Echo::start(path);
         c.bench_function(name, |b| b.iter_custom(|n| echo.round_trips(n)));

@@ -54,8 +54,9 @@ RATIOS = [
     ("C: SPSC 64 B: Rust reserve / C side reserve", ("spsc_64B", "psyne_reserve"), ("spsc_64B", "c_side_reserve")),
     ("C: SPSC 64 B: C channel reserve / C side reserve", ("spsc_64B", "c_channel_reserve"), ("spsc_64B", "c_side_reserve")),
     ("C: SPSC 4 KiB: rtrb chunk / C side reserve", ("spsc_4KiB", "rtrb_chunk"), ("spsc_4KiB", "c_side_reserve")),
-    ("C: ping-pong: Rust psyne / C side (target >= 1/1.1 = 0.91)", ("pingpong_64B_psyne",), ("pingpong_64B_c_side",)),
-    ("C: ping-pong: rtrb / C side", ("pingpong_64B_rtrb",), ("pingpong_64B_c_side",)),
+    ("C: ping-pong: Rust psyne / C side copy (target >= 1/1.1 = 0.91)", ("pingpong_64B_psyne",), ("pingpong_64B_c_side_copy",)),
+    ("C: ping-pong: Rust psyne / C side reserve", ("pingpong_64B_psyne",), ("pingpong_64B_c_side_reserve",)),
+    ("C: ping-pong: rtrb / C side copy", ("pingpong_64B_rtrb",), ("pingpong_64B_c_side_copy",)),
 ]
 for label, peer, ours in RATIOS:
     a, b = median(*peer), median(*ours)

@@ -92,6 +92,21 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The whole text of an error that carries no detail (its code's
+    /// name); `None` for one that does.
+    pub(crate) fn plain_name(&self) -> Option<&'static str> {
+        match self {
+            Error::ChannelFull
+            | Error::NoMessage
+            | Error::ChannelStopped
+            | Error::Timeout
+            | Error::Cancelled => code_name(self.code()),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     /// The code's name from [`CODES`], then the detail if there is one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

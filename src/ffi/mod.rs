@@ -199,8 +199,22 @@ pub struct psyne_compression_config_t {
 
 // ---- errors ------------------------------------------------------------------
 
+/// The thread's last failure. A failure without detail text (a failing
+/// poll: `NO_MESSAGE`, `CHANNEL_FULL`; a timeout, a cancel, a stop) is kept
+/// as the function's name and the code's, and made into text only when
+/// `psyne_last_error_message` asks: a busy-polling caller fails millions of
+/// times a second, and formatting each failure allocated.
+struct LastError {
+    /// Detail not yet made into `text`.
+    pending: Option<(&'static str, &'static str)>,
+    text: CString,
+}
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_ERROR: RefCell<LastError> = RefCell::new(LastError {
+        pending: None,
+        text: CString::default(),
+    });
 }
 
 fn code_of(e: &Error) -> psyne_error_t {
@@ -231,7 +245,19 @@ fn set_last_error(msg: String) {
     // During thread teardown the slot may be gone; then there is nobody to read it.
     let _ = LAST_ERROR.try_with(|slot| {
         if let Ok(mut s) = slot.try_borrow_mut() {
-            *s = c;
+            s.pending = None;
+            s.text = c;
+        }
+    });
+}
+
+/// Records a failure without detail text, `"{func}: {what}"`, without
+/// formatting it (see [`LastError`]).
+#[inline]
+fn set_last_error_code(func: &'static str, what: &'static str) {
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut s) = slot.try_borrow_mut() {
+            s.pending = Some((func, what));
         }
     });
 }
@@ -283,7 +309,10 @@ fn run_caught(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_er
     let guarded = catch_unwind(AssertUnwindSafe(|| match body() {
         Ok(()) => psyne_error_t::PSYNE_OK,
         Err(e) => {
-            set_last_error(format!("{func}: {e}"));
+            match e.plain_name() {
+                Some(what) => set_last_error_code(func, what),
+                None => set_last_error(format!("{func}: {e}")),
+            }
             code_of(&e)
         }
     }));
@@ -407,7 +436,13 @@ pub extern "C" fn psyne_error_string(err: i32) -> *const c_char {
 pub extern "C" fn psyne_last_error_message() -> *const c_char {
     let r = catch_unwind(|| {
         LAST_ERROR
-            .try_with(|slot| slot.try_borrow().map(|s| s.as_ptr()).ok())
+            .try_with(|slot| {
+                let mut s = slot.try_borrow_mut().ok()?;
+                if let Some((func, what)) = s.pending.take() {
+                    s.text = CString::new(format!("{func}: {what}")).unwrap_or_default();
+                }
+                Some(s.text.as_ptr())
+            })
             .ok()
             .flatten()
     });

@@ -55,6 +55,17 @@ static void test_roundtrip_and_embedding(void)
     CHECK(n == 0 && type == 10);
     CHECK_RC(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 0, NULL),
              PSYNE_ERROR_NO_MESSAGE);
+    /* A failing poll's detail (made into text only when asked for); a
+     * success leaves it; the next failure replaces it. */
+    CHECK_DETAIL("psyne_consumer_receive_data: no message");
+    CHECK_OK(psyne_producer_send_data(p, "x", 1, 1, 0, NULL));
+    CHECK_DETAIL("psyne_consumer_receive_data: no message");
+    CHECK_RC(psyne_consumer_receive_data(c, NULL, 0, &n, &type, 0, NULL),
+             PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_DETAIL("too small");
+    CHECK_OK(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 0, NULL));
+    CHECK_RC(psyne_consumer_receive(c, &in, &type), PSYNE_ERROR_NO_MESSAGE);
+    CHECK(strcmp(psyne_last_error_message(), "psyne_consumer_receive: no message") == 0);
 
     /* A too-small buffer: the size needed, and the message stays queued. */
     CHECK_OK(psyne_producer_send_data(p, "0123456789", 10, 1, 0, NULL));
