@@ -97,7 +97,10 @@ fn c_pingpong(c: &mut Criterion) {
         ("pingpong_64B/c_side_copy", c_api::Path::SideCopy),
         ("pingpong_64B/c_side_reserve", c_api::Path::SideReserve),
         ("pingpong_64B/c_channel_copy", c_api::Path::ChannelCopy),
-        ("pingpong_64B/c_channel_reserve", c_api::Path::ChannelReserve),
+        (
+            "pingpong_64B/c_channel_reserve",
+            c_api::Path::ChannelReserve,
+        ),
     ] {
         let mut echo = c_api::Echo::start(path);
         c.bench_function(name, |b| b.iter_custom(|n| echo.round_trips(n)));
