@@ -589,6 +589,7 @@ fn main() {
     }
     let only = args.first().cloned().unwrap_or_default();
     let want = |k: &str| only.is_empty() || only == k;
+    println!("CPU: {}", cpu_model());
 
     if want("tp") {
         println!(
@@ -663,4 +664,21 @@ fn main() {
             println!("{:<28} {:>8.2} ms", name, d.as_secs_f64() * 1e3);
         }
     }
+}
+
+/// The CPU model, for the table's header (figures differ between hosts).
+fn cpu_model() -> String {
+    let n = std::thread::available_parallelism().map_or(0, |n| n.get());
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .map_or_else(
+            || "unknown CPU".into(),
+            |m| format!("{m}, {n} logical CPUs"),
+        )
 }

@@ -1162,7 +1162,7 @@ fn main() {
             eprintln!("note: {} column not built ({why})", imp.name());
         }
     }
-    let stamp = utc_now();
+    let stamp = format!("{} — CPU: {}", utc_now(), cpu_model());
     let t0 = Instant::now();
     let mut res = Results { cells: Vec::new() };
     run(&cfg, &mut res);
@@ -1175,4 +1175,21 @@ fn main() {
     if !errors(&res).is_empty() {
         std::process::exit(1);
     }
+}
+
+/// The CPU model, for the table's header (figures differ between hosts).
+fn cpu_model() -> String {
+    let n = std::thread::available_parallelism().map_or(0, |n| n.get());
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .map_or_else(
+            || "unknown CPU".into(),
+            |m| format!("{m}, {n} logical CPUs"),
+        )
 }
