@@ -52,11 +52,17 @@ func getCanceler() (*canceler, error) {
 // putCanceler re-arms k if it fired and returns it to the pool. The caller
 // guarantees nobody can trigger k any more.
 func putCanceler(k *canceler) {
+	k.rearm()
+	cancelPool.Put(k)
+}
+
+// rearm resets k if it fired. The caller guarantees nobody triggers k
+// meanwhile, or that a trigger lost to the reset no longer matters.
+func (k *canceler) rearm() {
 	if k.fired.Load() {
 		C.gopsyne_cancel_reset(k.c)
 		k.fired.Store(false)
 	}
-	cancelPool.Put(k)
 }
 
 // ctxWait connects one waiting C call to a context: a pooled canceler that

@@ -350,6 +350,13 @@ func (g *guard) params(p *waitParams) (C.uint32_t, *C.psyne_cancel_t) {
 // waitError maps the failure of a waiting call. retry is true when the C
 // timeout ended before the Go deadline (long deadlines need several calls).
 func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.char) (err error, retry bool) {
+	return waitError(op, p, rc, detail, s.closed.Load())
+}
+
+// waitError maps the failure of a waiting call on a handle that closed is
+// true of once its Close began (Close sets it before waking waiters, so a C
+// call that returned because of Close sees it).
+func waitError(op string, p *waitParams, rc C.int32_t, detail *C.char, closed bool) (err error, retry bool) {
 	code := ErrorCode(rc)
 	if !p.nowait && (code == ErrNoMessage || code == ErrChannelFull) {
 		code = ErrTimeout // a wait whose deadline had passed before the C call
@@ -360,7 +367,7 @@ func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.
 		if p.ctx != nil && p.ctx.Err() != nil {
 			return contextError(op, p.ctx.Err(), e.Detail), false
 		}
-		if s.closed.Load() {
+		if closed {
 			return closedError(op), false
 		}
 		return e, false

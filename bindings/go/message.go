@@ -18,7 +18,7 @@ import (
 // finishing it twice is refused with ErrInvalidArgument.
 type Message struct {
 	s    *chanState
-	msg  *C.psyne_message_t
+	msg  C.gopsyne_handle
 	data []byte
 	lock *sideLock
 	done atomic.Bool
@@ -127,7 +127,7 @@ func (m *Message) finish() {
 // meant for one goroutine.
 type View struct {
 	s    *chanState
-	msg  *C.psyne_message_t
+	msg  C.gopsyne_handle
 	data []byte
 	typ  uint32
 	lock *sideLock
