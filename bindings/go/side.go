@@ -80,10 +80,11 @@ type sideCore struct {
 	// context of a ...Context call (through stopCtx's AfterFunc). One token
 	// serves every call, as there is one call at a time.
 	tok       *canceler
-	stopCtx   func() bool   // set while a call waits on a context that can end
-	onCtxDone func()        // triggers tok, then signals ctxFired
-	ctxFired  chan struct{} // onCtxDone ran (buffered: never blocks)
-	exited    chan struct{} // the call Close waits for has returned (buffered)
+	tokh      C.gopsyne_handle // tok's psyne_cancel_t
+	stopCtx   func() bool      // set while a call waits on a context that can end
+	onCtxDone func()           // triggers tok, then signals ctxFired
+	ctxFired  chan struct{}    // onCtxDone ran (buffered: never blocks)
+	exited    chan struct{}    // the call Close waits for has returned (buffered)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -103,6 +104,7 @@ func (s *sideCore) init(what string) error {
 		return err
 	}
 	s.tok = tok
+	s.tokh = C.gopsyne_handle(uintptr(unsafe.Pointer(tok.c)))
 	s.what = what
 	s.onCtxDone = s.ctxDone
 	s.ctxFired = make(chan struct{}, 1)
@@ -183,14 +185,14 @@ func (s *sideCore) end(w *waitParams) {
 }
 
 // waitArgs returns the C timeout and cancel token for one attempt.
-func (s *sideCore) waitArgs(w *waitParams) (C.uint32_t, *C.psyne_cancel_t) {
+func (s *sideCore) waitArgs(w *waitParams) (C.uint32_t, C.gopsyne_handle) {
 	if w.nowait {
-		return 0, nil
+		return 0, 0
 	}
 	if w.deadline.IsZero() {
-		return waitForever, s.tok.c
+		return waitForever, s.tokh
 	}
-	return msUntil(w.deadline), s.tok.c
+	return msUntil(w.deadline), s.tokh
 }
 
 // waitError maps the failure of a call; see waitError.

@@ -164,6 +164,7 @@ gopsyne_result gopsyne_msg_release(gopsyne_handle msg) { gopsyne_result r; GOPSY
 // gopsyne_msg_* wrappers above or the fused calls below.
 #define PRODUCER(h) ((psyne_producer_t *)(h))
 #define CONSUMER(h) ((psyne_consumer_t *)(h))
+#define CANCEL(h) ((psyne_cancel_t *)(h))
 
 gopsyne_side_result gopsyne_producer_new(psyne_channel_t *ch) {
 	gopsyne_side_result r; psyne_producer_t *p = NULL;
@@ -174,10 +175,10 @@ gopsyne_side_result gopsyne_producer_new(psyne_channel_t *ch) {
 gopsyne_result gopsyne_producer_free(gopsyne_handle p) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_producer_free(PRODUCER(p))); return r; }
 
 gopsyne_result gopsyne_producer_send_data(gopsyne_handle p, const unsigned char *data, size_t size, uint32_t type,
-		uint32_t timeout_ms, psyne_cancel_t *cancel) {
+		uint32_t timeout_ms, gopsyne_handle cancel) {
 	gopsyne_result r;
 	if (data == NULL) data = &gopsyne_empty_byte;
-	GOPSYNE_RESULT(r, psyne_producer_send_data(PRODUCER(p), data, size, type, timeout_ms, cancel));
+	GOPSYNE_RESULT(r, psyne_producer_send_data(PRODUCER(p), data, size, type, timeout_ms, CANCEL(cancel)));
 	return r;
 }
 
@@ -197,9 +198,9 @@ static void gopsyne_producer_reserve_into(gopsyne_msg_result *r, psyne_producer_
 	r->msg = (gopsyne_handle)msg; r->data = data; r->size = len;
 }
 
-gopsyne_msg_result gopsyne_producer_reserve(gopsyne_handle p, size_t size, uint32_t timeout_ms, psyne_cancel_t *cancel) {
+gopsyne_msg_result gopsyne_producer_reserve(gopsyne_handle p, size_t size, uint32_t timeout_ms, gopsyne_handle cancel) {
 	gopsyne_msg_result r = {0};
-	gopsyne_producer_reserve_into(&r, PRODUCER(p), size, timeout_ms, cancel);
+	gopsyne_producer_reserve_into(&r, PRODUCER(p), size, timeout_ms, CANCEL(cancel));
 	return r;
 }
 
@@ -223,10 +224,10 @@ gopsyne_side_result gopsyne_consumer_new(psyne_channel_t *ch) {
 gopsyne_result gopsyne_consumer_free(gopsyne_handle c) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_consumer_free(CONSUMER(c))); return r; }
 
 gopsyne_recv_result gopsyne_consumer_receive_data(gopsyne_handle c, unsigned char *buf, size_t cap, uint32_t timeout_ms,
-		psyne_cancel_t *cancel) {
+		gopsyne_handle cancel) {
 	gopsyne_recv_result r; size_t received = 0; uint32_t type = 0;
 	if (buf == NULL) buf = &gopsyne_empty_byte;
-	GOPSYNE_RESULT(r, psyne_consumer_receive_data(CONSUMER(c), buf, cap, &received, &type, timeout_ms, cancel));
+	GOPSYNE_RESULT(r, psyne_consumer_receive_data(CONSUMER(c), buf, cap, &received, &type, timeout_ms, CANCEL(cancel)));
 	r.received = received;
 	r.type = type;
 	return r;
@@ -248,21 +249,21 @@ static void gopsyne_consumer_receive_into(gopsyne_msg_result *r, psyne_consumer_
 	r->msg = (gopsyne_handle)msg; r->data = data; r->size = len; r->type = type;
 }
 
-gopsyne_msg_result gopsyne_consumer_receive(gopsyne_handle c, uint32_t timeout_ms, psyne_cancel_t *cancel) {
+gopsyne_msg_result gopsyne_consumer_receive(gopsyne_handle c, uint32_t timeout_ms, gopsyne_handle cancel) {
 	gopsyne_msg_result r = {0};
-	gopsyne_consumer_receive_into(&r, CONSUMER(c), timeout_ms, cancel);
+	gopsyne_consumer_receive_into(&r, CONSUMER(c), timeout_ms, CANCEL(cancel));
 	return r;
 }
 
 // Release the held message msg, then receive the next one: one crossing for
 // what Release and ReceiveView do in two.
 gopsyne_msg_result gopsyne_consumer_release_receive(gopsyne_handle c, gopsyne_handle msg, uint32_t timeout_ms,
-		psyne_cancel_t *cancel) {
+		gopsyne_handle cancel) {
 	gopsyne_msg_result r = {0};
 	GOPSYNE_RESULT(r, psyne_message_release(MSG(msg)));
 	if (r.rc != 0) return r;
 	r.sent = true;
-	gopsyne_consumer_receive_into(&r, CONSUMER(c), timeout_ms, cancel);
+	gopsyne_consumer_receive_into(&r, CONSUMER(c), timeout_ms, CANCEL(cancel));
 	return r;
 }
 
