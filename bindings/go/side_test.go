@@ -1067,3 +1067,95 @@ func TestSideModes(t *testing.T) {
 		})
 	}
 }
+
+// sideStream sends n messages through a Producer of from (alternately copied
+// and zero-copy, sizes 900+i, repetitive so that compression has work) and
+// receives them through a Consumer of to (alternately as views and copies),
+// checking every byte.
+func sideStream(t *testing.T, from, to *Channel, n int) {
+	t.Helper()
+	tx, err := from.Producer()
+	if err != nil {
+		t.Fatalf("Producer: %v", err)
+	}
+	defer tx.Close()
+	rx, err := to.Consumer()
+	if err != nil {
+		t.Fatalf("Consumer: %v", err)
+	}
+	defer rx.Close()
+	body := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8), 'x'}, (900+i)/3) }
+	ctx, cancel := context.WithTimeout(context.Background(), long)
+	defer cancel()
+	for i := 0; i < n; i++ {
+		b := body(i)
+		if i%2 == 0 {
+			if err := tx.SendContext(ctx, b, uint32(i)); err != nil {
+				t.Fatalf("send %d: %v", i, err)
+			}
+			continue
+		}
+		m, err := tx.ReserveContext(ctx, len(b))
+		if err != nil {
+			t.Fatalf("reserve %d: %v", i, err)
+		}
+		copy(m.Data(), b)
+		if err := m.Send(uint32(i)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		var data []byte
+		var typ uint32
+		if i%2 == 0 {
+			v, err := rx.ReceiveViewContext(ctx)
+			if err != nil {
+				t.Fatalf("receive %d: %v", i, err)
+			}
+			data, typ = bytes.Clone(v.Data()), v.Type()
+			v.Release()
+		} else if data, typ, err = rx.ReceiveContext(ctx, 4096); err != nil {
+			t.Fatalf("receive %d: %v", i, err)
+		}
+		if !bytes.Equal(data, body(i)) || typ != uint32(i) {
+			t.Fatalf("message %d: %d bytes of type %d, or wrong bytes", i, len(data), typ)
+		}
+	}
+}
+
+func TestSideTransports(t *testing.T) {
+	t.Run("ipc", func(t *testing.T) {
+		uri := uniq(t, "ipc")
+		a, err := NewChannel(uri, 1<<16, ModeSPSC, TypeMulti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := NewChannel(uri, 0, ModeSPSC, TypeMulti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		sideStream(t, a, b, 60)
+	})
+	t.Run("compressed", func(t *testing.T) {
+		uri := uniq(t, "memory")
+		cfg := CompressionConfig{Type: CompressionLZ4, MinSizeThreshold: 64, EnableChecksum: true}
+		a, err := NewChannelWithCompression(uri, 1<<16, ModeSPSC, TypeMulti, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		sideStream(t, a, a, 60)
+		if m, _ := a.ExtendedMetrics(); m.MessagesCompressed == 0 {
+			t.Fatal("nothing was compressed")
+		}
+	})
+	for _, scheme := range []string{"tcp", "unix"} {
+		t.Run(scheme, func(t *testing.T) {
+			l, uri := listenNet(t, scheme, "", 1<<16, ModeSPSC)
+			c := dial(t, uri, 1<<16, ModeSPSC)
+			sideStream(t, c, l, 60)
+		})
+	}
+}
