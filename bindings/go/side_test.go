@@ -894,6 +894,20 @@ func TestSideCleanupGivesSideBack(t *testing.T) {
 		runtime.GC()
 		return ch.SendData([]byte("x"), 0) == nil
 	})
+	func() {
+		rx, err := ch.Consumer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rx.ReceiveView(time.Second); err != nil { // held when forgotten
+			t.Fatal(err)
+		}
+	}()
+	eventually(t, "the cleanup gives the receiving side back", func() bool {
+		runtime.GC()
+		data, _, err := ch.ReceiveData(64, 0)
+		return err == nil && string(data) == "x"
+	})
 }
 
 // One Producer and one Consumer per goroutine on a multi-producer,
