@@ -21,7 +21,8 @@ import (
 // A Producer is for one goroutine at a time (it may be handed to another,
 // e.g. through a Go channel). A call made while another goroutine's call on
 // the same Producer is still running is not waited for: it fails with
-// ErrInvalidArgument. Use one Producer per sending goroutine: on a
+// ErrInvalidArgument (the Data and Len of its messages are plain reads and
+// are not checked). Use one Producer per sending goroutine: on a
 // multi-producer channel (ModeMPSC, ModeMPMC) any number may be made; on a
 // single-producer channel (ModeSPSC, ModeSPMC) it is the only sender while
 // it lives, and sends through any Channel handle, and a second Producer,
