@@ -26,7 +26,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				if !rawRoundTrip(ch.s.ch, payload, out) {
+				if !rawRoundTrip(ch.s.chh, payload, out) {
 					b.Fatal("raw round trip failed")
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // canceler owns one psyne_cancel_t. Triggering it wakes every libpsyne call
@@ -122,5 +123,8 @@ func (w *ctxWait) end() {
 	w.stop = nil
 }
 
-// cptr is the C token to pass to the call.
-func (w *ctxWait) cptr() *C.psyne_cancel_t { return w.k.c }
+// handle is the C token to pass to the call.
+func (w *ctxWait) handle() C.gopsyne_handle { return w.k.handle() }
+
+// handle is k's psyne_cancel_t as the wrappers take it.
+func (k *canceler) handle() C.gopsyne_handle { return C.gopsyne_handle(uintptr(unsafe.Pointer(k.c))) }

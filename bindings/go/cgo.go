@@ -126,8 +126,8 @@ func bytePtr(b []byte) *C.uchar {
 // rawRoundTrip is the floor the benchmarks compare against: one
 // psyne_send_data and one psyne_receive_data through the C wrappers, with no
 // binding logic around them (no locks, no allocation, no error mapping).
-func rawRoundTrip(ch *C.psyne_channel_t, in, out []byte) bool {
+func rawRoundTrip(ch C.gopsyne_handle, in, out []byte) bool {
 	r := C.gopsyne_send_data(ch, bytePtr(in), C.size_t(len(in)), 1)
-	q := C.gopsyne_receive_data(ch, bytePtr(out), C.size_t(len(out)), 0, nil)
+	q := C.gopsyne_receive_data(ch, bytePtr(out), C.size_t(len(out)), 0, 0)
 	return r.rc == 0 && q.rc == 0
 }

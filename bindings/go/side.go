@@ -105,7 +105,7 @@ func (s *sideCore) init(what string) error {
 		return err
 	}
 	s.tok = tok
-	s.tokh = C.gopsyne_handle(uintptr(unsafe.Pointer(tok.c)))
+	s.tokh = tok.handle()
 	s.what = what
 	s.onCtxDone = s.ctxDone
 	s.ctxFired = make(chan struct{}, 1)

@@ -43,11 +43,12 @@ gopsyne_result gopsyne_reset_metrics(psyne_channel_t *ch);
 gopsyne_size_result gopsyne_buffer_size(psyne_channel_t *ch);
 gopsyne_size_result gopsyne_max_message_size(psyne_channel_t *ch);
 gopsyne_size_result gopsyne_mode_and_type(psyne_channel_t *ch);
-gopsyne_result gopsyne_send_data(psyne_channel_t *ch, const unsigned char *data, size_t size, uint32_t type);
-gopsyne_result gopsyne_send_data_wait(psyne_channel_t *ch, const unsigned char *data, size_t size, uint32_t type, uint32_t timeout_ms, psyne_cancel_t *cancel);
-gopsyne_recv_result gopsyne_receive_data(psyne_channel_t *ch, unsigned char *buf, size_t cap, uint32_t timeout_ms, psyne_cancel_t *cancel);
-gopsyne_msg_result gopsyne_reserve(psyne_channel_t *ch, size_t size, uint32_t timeout_ms, psyne_cancel_t *cancel);
-gopsyne_msg_result gopsyne_msg_receive(psyne_channel_t *ch, uint32_t timeout_ms, psyne_cancel_t *cancel);
+// The per-message calls take the channel and the cancel token as handles.
+gopsyne_result gopsyne_send_data(gopsyne_handle ch, const unsigned char *data, size_t size, uint32_t type);
+gopsyne_result gopsyne_send_data_wait(gopsyne_handle ch, const unsigned char *data, size_t size, uint32_t type, uint32_t timeout_ms, gopsyne_handle cancel);
+gopsyne_recv_result gopsyne_receive_data(gopsyne_handle ch, unsigned char *buf, size_t cap, uint32_t timeout_ms, gopsyne_handle cancel);
+gopsyne_msg_result gopsyne_reserve(gopsyne_handle ch, size_t size, uint32_t timeout_ms, gopsyne_handle cancel);
+gopsyne_msg_result gopsyne_msg_receive(gopsyne_handle ch, uint32_t timeout_ms, gopsyne_handle cancel);
 gopsyne_result gopsyne_msg_send(gopsyne_handle msg, uint32_t type);
 gopsyne_result gopsyne_msg_cancel(gopsyne_handle msg);
 gopsyne_result gopsyne_msg_release(gopsyne_handle msg);
