@@ -82,6 +82,7 @@ type sideCore struct {
 	// serves every call, as there is one call at a time.
 	tok       *canceler
 	tokh      C.gopsyne_handle // tok's psyne_cancel_t
+	armCtx    context.Context  // a context to arm if the call has to wait
 	stopCtx   func() bool      // set while a call waits on a context that can end
 	onCtxDone func()           // triggers tok, then signals ctxFired
 	ctxFired  chan struct{}    // onCtxDone ran (buffered: never blocks)
@@ -143,7 +144,10 @@ func (s *sideCore) exit() {
 }
 
 // begin starts a call with wait parameters w: enter, and for a waiting
-// call, an ended context is refused and a live one armed to trigger tok.
+// call, an ended context is refused. A context that can end is armed to
+// trigger tok only when the call has to wait (see waitError): the first
+// attempt does not wait, so a call that finds room or a message at once
+// registers nothing and allocates nothing.
 func (s *sideCore) begin(op string, w *waitParams) error {
 	if err := s.enter(op); err != nil {
 		return err
@@ -156,7 +160,7 @@ func (s *sideCore) begin(op string, w *waitParams) error {
 		return contextError(op, err, "")
 	}
 	if w.ctx.Done() != nil {
-		s.stopCtx = context.AfterFunc(w.ctx, s.onCtxDone)
+		s.armCtx = w.ctx
 	}
 	return nil
 }
@@ -170,6 +174,7 @@ func (s *sideCore) ctxDone() {
 // trigger finished, if it ran) and the token re-armed for the next call.
 func (s *sideCore) end(w *waitParams) {
 	if !w.nowait {
+		s.armCtx = nil
 		if s.stopCtx != nil {
 			if !s.stopCtx() {
 				<-s.ctxFired
@@ -187,7 +192,7 @@ func (s *sideCore) end(w *waitParams) {
 
 // waitArgs returns the C timeout and cancel token for one attempt.
 func (s *sideCore) waitArgs(w *waitParams) (C.uint32_t, C.gopsyne_handle) {
-	if w.nowait {
+	if w.nowait || s.armCtx != nil {
 		return 0, 0
 	}
 	if w.deadline.IsZero() {
@@ -200,6 +205,14 @@ func (s *sideCore) waitArgs(w *waitParams) (C.uint32_t, C.gopsyne_handle) {
 func (s *sideCore) waitError(op string, w *waitParams, rc C.int32_t, detail *C.char) (error, bool) {
 	if w.nowait {
 		return takeError(op, rc, detail), false
+	}
+	if ctx := s.armCtx; ctx != nil {
+		s.armCtx = nil
+		if code := ErrorCode(rc); code == ErrNoMessage || code == ErrChannelFull {
+			takeError(op, rc, detail) // the first attempt's: now wait
+			s.stopCtx = context.AfterFunc(ctx, s.onCtxDone)
+			return nil, true
+		}
 	}
 	return waitError(op, w, rc, detail, s.state.Load()&sideClosing != 0)
 }

@@ -273,6 +273,31 @@ func TestSideNoAllocations(t *testing.T) {
 		}
 		return v.Release()
 	})
+	// With a context that can end: armed only when a call has to wait.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	check("SendContext+ReceiveIntoContext, cancellable context", func() error {
+		if err := tx.SendContext(ctx, payload, 1); err != nil {
+			return err
+		}
+		_, _, err := rx.ReceiveIntoContext(ctx, buf)
+		return err
+	})
+	check("ReserveContext+Send, ReceiveViewContext+Release, cancellable context", func() error {
+		m, err := tx.ReserveContext(ctx, 64)
+		if err != nil {
+			return err
+		}
+		copy(m.Data(), payload)
+		if err := m.Send(1); err != nil {
+			return err
+		}
+		v, err := rx.ReceiveViewContext(ctx)
+		if err != nil {
+			return err
+		}
+		return v.Release()
+	})
 	m, _ := tx.ReserveMessage(64)
 	m, _ = m.SendAndReserve(1, 64)
 	v, _ := rx.ReceiveView(0)
