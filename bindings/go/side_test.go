@@ -1059,11 +1059,7 @@ func TestSideMPMCExactlyOnce(t *testing.T) {
 	}
 	finish(t, "producers", pwg.Wait)
 	finish(t, "consumers", cwg.Wait)
-	for id := range seen {
-		if n := seen[id].Load(); n != 1 {
-			t.Fatalf("message %d received %d times", id, n)
-		}
-	}
+	eachOnce(t, seen)
 }
 
 // Sides on the other modes: the single side refuses a second side, the
@@ -1164,17 +1160,7 @@ func sideStream(t *testing.T, from, to *Channel, n int) {
 
 func TestSideTransports(t *testing.T) {
 	t.Run("ipc", func(t *testing.T) {
-		uri := uniq(t, "ipc")
-		a, err := NewChannel(uri, 1<<16, ModeSPSC, TypeMulti)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		b, err := NewChannel(uri, 0, ModeSPSC, TypeMulti)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
+		a, b := twoHandles(t, "ipc", 1<<16, ModeSPSC)
 		sideStream(t, a, b, 60)
 	})
 	t.Run("compressed", func(t *testing.T) {
