@@ -26,7 +26,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				if !rawRoundTrip(ch.s.ch, payload, out) {
+				if !rawRoundTrip(ch.s.chh, payload, out) {
 					b.Fatal("raw round trip failed")
 				}
 			}
@@ -80,6 +80,76 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 				if err := v.Release(); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/side-into", size), func(b *testing.B) {
+			tx, rx := sides(b, openMem(b, 1<<20, ModeSPSC, TypeMulti))
+			buf := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := tx.SendData(payload, 1); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := rx.ReceiveInto(buf, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/side-zerocopy", size), func(b *testing.B) {
+			tx, rx := sides(b, openMem(b, 1<<20, ModeSPSC, TypeMulti))
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				m, err := tx.ReserveMessage(size)
+				if err != nil {
+					b.Fatal(err)
+				}
+				copy(m.Data(), payload)
+				if err := m.Send(1); err != nil {
+					b.Fatal(err)
+				}
+				v, err := rx.ReceiveView(0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(v.Data()) != size {
+					b.Fatal("short view")
+				}
+				if err := v.Release(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/side-zerocopy-fused", size), func(b *testing.B) {
+			// SendAndReserve and ReleaseAndReceive: a reservation and a
+			// view are always held, one crossing into C per side per op.
+			tx, rx := sides(b, openMem(b, 1<<20, ModeSPSC, TypeMulti))
+			m, err := tx.ReserveMessage(size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			copy(m.Data(), payload)
+			if m, err = m.SendAndReserve(1, size); err != nil {
+				b.Fatal(err)
+			}
+			v, err := rx.ReceiveView(0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(m.Data(), payload)
+				if m, err = m.SendAndReserve(1, size); err != nil {
+					b.Fatal(err)
+				}
+				if v, err = v.ReleaseAndReceive(0); err != nil {
+					b.Fatal(err)
+				}
+				if len(v.Data()) != size {
+					b.Fatal("short view")
 				}
 			}
 		})
@@ -191,6 +261,58 @@ func BenchmarkPipe64(b *testing.B) {
 			return m.Send(1)
 		})
 	})
+	b.Run("side", func(b *testing.B) {
+		tx, rx := sides(b, openMem(b, 1<<16, ModeSPSC, TypeMulti))
+		buf := make([]byte, 64)
+		pipe(b, func() error {
+			_, _, err := rx.ReceiveInto(buf, -1)
+			return err
+		}, func() error {
+			err := tx.SendData(payload, 1)
+			if errors.Is(err, ErrChannelFull) {
+				err = tx.SendContext(ctx, payload, 1)
+			}
+			return err
+		})
+	})
+	b.Run("side-zerocopy", func(b *testing.B) {
+		tx, rx := sides(b, openMem(b, 1<<16, ModeSPSC, TypeMulti))
+		pipe(b, func() error {
+			v, err := rx.ReceiveView(-1)
+			if err != nil {
+				return err
+			}
+			return v.Release()
+		}, func() error {
+			m, err := tx.ReserveMessage(64)
+			if errors.Is(err, ErrChannelFull) {
+				m, err = tx.ReserveContext(ctx, 64)
+			}
+			if err != nil {
+				return err
+			}
+			copy(m.Data(), payload)
+			return m.Send(1)
+		})
+	})
+	b.Run("side-zerocopy-fused", func(b *testing.B) {
+		// SendAndReserve and ReleaseAndReceive: one crossing into C per
+		// message on each side, as for the copying calls.
+		tx, rx := sides(b, openMem(b, 1<<16, ModeSPSC, TypeMulti))
+		var v ConsumerView
+		pipe(b, func() error {
+			var err error
+			if v.Len() == 0 {
+				v, err = rx.ReceiveView(-1)
+			} else {
+				v, err = v.ReleaseAndReceive(-1)
+			}
+			return err
+		}, fusedSender(tx, ctx, payload))
+		if err := v.Release(); err != nil {
+			b.Fatal(err)
+		}
+	})
 	b.Run("chan", func(b *testing.B) {
 		c := make(chan []byte, 1024)
 		b.SetBytes(64)
@@ -240,5 +362,41 @@ func pipe(b *testing.B, receive, send func() error) {
 		}
 	case <-time.After(time.Minute):
 		b.Fatal("consumer stuck")
+	}
+}
+
+// sides makes a Producer and a Consumer of ch, closed at the end of b.
+func sides(b *testing.B, ch *Channel) (*Producer, *Consumer) {
+	tx, err := ch.Producer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tx.Close() })
+	rx, err := ch.Consumer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rx.Close() })
+	return tx, rx
+}
+
+// fusedSender returns a pipe sender that fills a reservation and sends it
+// with SendAndReserve, waiting with ReserveContext only when the ring is
+// full. The reservation left at the end is cancelled by the Producer's Close.
+func fusedSender(tx *Producer, ctx context.Context, payload []byte) func() error {
+	var m ProducerMessage
+	return func() error {
+		var err error
+		if m.Len() == 0 {
+			if m, err = tx.ReserveContext(ctx, len(payload)); err != nil {
+				return err
+			}
+		}
+		copy(m.Data(), payload)
+		m, err = m.SendAndReserve(1, len(payload))
+		if errors.Is(err, ErrChannelFull) {
+			m, err = ProducerMessage{}, nil
+		}
+		return err
 	}
 }

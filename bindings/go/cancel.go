@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // canceler owns one psyne_cancel_t. Triggering it wakes every libpsyne call
@@ -52,11 +53,17 @@ func getCanceler() (*canceler, error) {
 // putCanceler re-arms k if it fired and returns it to the pool. The caller
 // guarantees nobody can trigger k any more.
 func putCanceler(k *canceler) {
+	k.rearm()
+	cancelPool.Put(k)
+}
+
+// rearm resets k if it fired. The caller guarantees nobody triggers k
+// meanwhile, or that a trigger lost to the reset no longer matters.
+func (k *canceler) rearm() {
 	if k.fired.Load() {
 		C.gopsyne_cancel_reset(k.c)
 		k.fired.Store(false)
 	}
-	cancelPool.Put(k)
 }
 
 // ctxWait connects one waiting C call to a context: a pooled canceler that
@@ -116,5 +123,8 @@ func (w *ctxWait) end() {
 	w.stop = nil
 }
 
-// cptr is the C token to pass to the call.
-func (w *ctxWait) cptr() *C.psyne_cancel_t { return w.k.c }
+// handle is the C token to pass to the call.
+func (w *ctxWait) handle() C.gopsyne_handle { return w.k.handle() }
+
+// handle is k's psyne_cancel_t as the wrappers take it.
+func (k *canceler) handle() C.gopsyne_handle { return C.gopsyne_handle(uintptr(unsafe.Pointer(k.c))) }

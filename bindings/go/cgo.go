@@ -36,6 +36,18 @@ package psyne
 #cgo nocallback gopsyne_msg_cancel
 #cgo nocallback gopsyne_msg_release
 #cgo nocallback gopsyne_msg_receive
+#cgo noescape gopsyne_producer_send_data
+#cgo nocallback gopsyne_producer_send_data
+#cgo noescape gopsyne_consumer_receive_data
+#cgo nocallback gopsyne_consumer_receive_data
+#cgo nocallback gopsyne_producer_new
+#cgo nocallback gopsyne_producer_free
+#cgo nocallback gopsyne_producer_reserve
+#cgo nocallback gopsyne_consumer_new
+#cgo nocallback gopsyne_consumer_free
+#cgo nocallback gopsyne_consumer_receive
+#cgo nocallback gopsyne_producer_send_reserve
+#cgo nocallback gopsyne_consumer_release_receive
 #cgo nocallback gopsyne_cancel_new
 #cgo nocallback gopsyne_cancel_trigger
 #cgo nocallback gopsyne_cancel_reset
@@ -114,8 +126,8 @@ func bytePtr(b []byte) *C.uchar {
 // rawRoundTrip is the floor the benchmarks compare against: one
 // psyne_send_data and one psyne_receive_data through the C wrappers, with no
 // binding logic around them (no locks, no allocation, no error mapping).
-func rawRoundTrip(ch *C.psyne_channel_t, in, out []byte) bool {
+func rawRoundTrip(ch C.gopsyne_handle, in, out []byte) bool {
 	r := C.gopsyne_send_data(ch, bytePtr(in), C.size_t(len(in)), 1)
-	q := C.gopsyne_receive_data(ch, bytePtr(out), C.size_t(len(out)), 0, nil)
+	q := C.gopsyne_receive_data(ch, bytePtr(out), C.size_t(len(out)), 0, 0)
 	return r.rc == 0 && q.rc == 0
 }

@@ -35,6 +35,7 @@ type Channel struct {
 // a cleanup attached to the Channel can close it.
 type chanState struct {
 	ch   *C.psyne_channel_t
+	chh  C.gopsyne_handle // ch, for the per-message wrappers
 	uri  string
 	mode ChannelMode
 	typ  ChannelType
@@ -111,6 +112,7 @@ func open(op, uri string, bufferSize int, mode ChannelMode, typ ChannelType, cfg
 	}
 	s := &chanState{
 		ch:       r.ch,
+		chh:      C.gopsyne_handle(uintptr(unsafe.Pointer(r.ch))),
 		uri:      uri,
 		mode:     mode,
 		typ:      typ,
@@ -337,19 +339,26 @@ func (g *guard) exit() {
 }
 
 // params returns the C timeout and cancel token for one attempt.
-func (g *guard) params(p *waitParams) (C.uint32_t, *C.psyne_cancel_t) {
+func (g *guard) params(p *waitParams) (C.uint32_t, C.gopsyne_handle) {
 	if p.nowait {
-		return 0, nil
+		return 0, 0
 	}
 	if p.deadline.IsZero() {
-		return waitForever, g.w.cptr()
+		return waitForever, g.w.handle()
 	}
-	return msUntil(p.deadline), g.w.cptr()
+	return msUntil(p.deadline), g.w.handle()
 }
 
 // waitError maps the failure of a waiting call. retry is true when the C
 // timeout ended before the Go deadline (long deadlines need several calls).
 func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.char) (err error, retry bool) {
+	return waitError(op, p, rc, detail, s.closed.Load())
+}
+
+// waitError maps the failure of a waiting call on a handle that closed is
+// true of once its Close began (Close sets it before waking waiters, so a C
+// call that returned because of Close sees it).
+func waitError(op string, p *waitParams, rc C.int32_t, detail *C.char, closed bool) (err error, retry bool) {
 	code := ErrorCode(rc)
 	if !p.nowait && (code == ErrNoMessage || code == ErrChannelFull) {
 		code = ErrTimeout // a wait whose deadline had passed before the C call
@@ -360,7 +369,7 @@ func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.
 		if p.ctx != nil && p.ctx.Err() != nil {
 			return contextError(op, p.ctx.Err(), e.Detail), false
 		}
-		if s.closed.Load() {
+		if closed {
 			return closedError(op), false
 		}
 		return e, false
@@ -388,7 +397,7 @@ func (c *Channel) SendData(data []byte, msgType uint32) error {
 	if err := s.enterNow("SendData", sendSide, l); err != nil {
 		return err
 	}
-	r := C.gopsyne_send_data(s.ch, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType))
+	r := C.gopsyne_send_data(s.chh, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType))
 	s.exitNow(sendSide, l)
 	runtime.KeepAlive(c)
 	if r.rc != 0 {
@@ -483,7 +492,7 @@ func (c *Channel) SendContext(ctx context.Context, data []byte, msgType uint32) 
 	defer g.exit()
 	for {
 		ms, tok := g.params(&p)
-		r := C.gopsyne_send_data_wait(s.ch, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType), ms, tok)
+		r := C.gopsyne_send_data_wait(s.chh, bytePtr(data), C.size_t(len(data)), C.uint32_t(msgType), ms, tok)
 		if r.rc == 0 {
 			return nil
 		}
@@ -535,7 +544,7 @@ func (s *chanState) receiveData(op string, maxSize int, p waitParams) ([]byte, u
 	for {
 		buf := make([]byte, n)
 		ms, tok := g.params(&p)
-		r := C.gopsyne_receive_data(s.ch, bytePtr(buf), C.size_t(n), ms, tok)
+		r := C.gopsyne_receive_data(s.chh, bytePtr(buf), C.size_t(n), ms, tok)
 		if r.rc == 0 {
 			got := int(r.received)
 			if h := int64(guessFor(got)); h != hint {
@@ -582,7 +591,7 @@ func (c *Channel) ReceiveInto(buf []byte, timeout time.Duration) (int, uint32, e
 	defer g.exit()
 	for {
 		ms, tok := g.params(&p)
-		r := C.gopsyne_receive_data(s.ch, bytePtr(buf), C.size_t(len(buf)), ms, tok)
+		r := C.gopsyne_receive_data(s.chh, bytePtr(buf), C.size_t(len(buf)), ms, tok)
 		if r.rc == 0 {
 			return int(r.received), uint32(r._type), nil
 		}
@@ -609,7 +618,7 @@ func (c *Channel) ReceiveMessage(timeout time.Duration) ([]byte, uint32, error) 
 	defer g.exit()
 	for {
 		ms, tok := g.params(&p)
-		r := C.gopsyne_msg_receive(s.ch, ms, tok)
+		r := C.gopsyne_msg_receive(s.chh, ms, tok)
 		if r.rc == 0 {
 			out := make([]byte, int(r.size))
 			copy(out, unsafe.Slice((*byte)(r.data), int(r.size)))

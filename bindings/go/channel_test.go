@@ -586,17 +586,7 @@ func TestBuilder(t *testing.T) {
 }
 
 func TestIPC(t *testing.T) {
-	uri := uniq(t, "ipc")
-	a, err := NewChannel(uri, 1<<16, ModeSPSC, TypeMulti)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := NewChannel(uri, 0, ModeSPSC, TypeMulti)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := twoHandles(t, "ipc", 1<<16, ModeSPSC)
 	m, err := a.ReserveMessage(3)
 	if err != nil {
 		t.Fatal(err)

@@ -131,11 +131,7 @@ func exactlyOnce(t *testing.T, mode ChannelMode, producers, consumers, perProduc
 	}
 	finish(t, "producers", wg.Wait)
 	finish(t, "consumers", cwg.Wait)
-	for id := range seen {
-		if n := seen[id].Load(); n != 1 {
-			t.Fatalf("message %d received %d times", id, n)
-		}
-	}
+	eachOnce(t, seen)
 }
 
 func TestMPMCExactlyOnce(t *testing.T) { exactlyOnce(t, ModeMPMC, 4, 4, 2000) }
@@ -151,17 +147,7 @@ func TestSPMCSerialised(t *testing.T) { exactlyOnce(t, ModeSPMC, 3, 3, 500) }
 // Two handles on one memory:// name share the ring, so they share the side
 // locks too.
 func TestSPSCTwoHandlesSameName(t *testing.T) {
-	uri := uniq(t, "memory")
-	a, err := NewChannel(uri, 4096, ModeSPSC, TypeMulti)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := NewChannel(uri, 0, ModeSPSC, TypeMulti)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := twoHandles(t, "memory", 4096, ModeSPSC)
 	const n = 2000
 	var wg sync.WaitGroup
 	for _, h := range []*Channel{a, b} {

@@ -62,6 +62,19 @@
 // message in the ring; Release frees it. On memory:// and ipc:// the receiver
 // reads the very bytes the sender wrote.
 //
+// # Exclusive sides
+//
+// Channel.Producer and Channel.Consumer take a side of the channel once, for
+// one goroutine: their calls (the Channel's send and receive calls, plus
+// ReceiveIntoContext) take no lock and allocate nothing, and their zero-copy
+// messages, ProducerMessage and ConsumerView, are small values naming the
+// side's one reused message slot. A call made while another goroutine is in
+// one on the same side fails with ErrInvalidArgument. On a single side
+// (ModeSPSC and ModeSPMC senders, ModeSPSC and ModeMPSC receivers) the side
+// is the only sender (receiver) until its Close. SendAndReserve and
+// ReleaseAndReceive finish a message and take the next in one call into
+// libpsyne.
+//
 // # Errors
 //
 // Flow conditions (ErrChannelFull, ErrNoMessage, ErrTimeout,

@@ -54,7 +54,8 @@ const (
 )
 
 // ErrClosed is wrapped by every error from a call made on (or woken by) a
-// closed Channel. Such errors have Code ErrChannelStopped, so both
+// closed Channel, Producer or Consumer (and by a Producer's or Consumer's
+// message after its Close). Such errors have Code ErrChannelStopped, so both
 // errors.Is(err, ErrClosed) and errors.Is(err, ErrChannelStopped) hold.
 var ErrClosed = errors.New("psyne: channel closed")
 

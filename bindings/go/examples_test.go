@@ -38,6 +38,7 @@ func TestExamples(t *testing.T) {
 		"mpsc":        "received 80000 messages from 8 goroutines",
 		"context":     "SendContext after room appeared: true",
 		"zerocopy":    "read 4096 bytes of type 7 in place",
+		"sides":       "received 10000 of 10000 frames in order, 40960000 bytes, zero-copy",
 		"compression": "memory: 1 of 2 messages compressed, intact: true",
 	}
 	for name, text := range want {

@@ -42,6 +42,35 @@ func openMem(t testing.TB, size int, mode ChannelMode, typ ChannelType) *Channel
 	return ch
 }
 
+// twoHandles opens a fresh channel of scheme (memory or ipc) with a ring of
+// size bytes and attaches a second handle to it (size 0); both are closed at
+// the end of the test.
+func twoHandles(t testing.TB, scheme string, size int, mode ChannelMode) (*Channel, *Channel) {
+	t.Helper()
+	uri := uniq(t, scheme)
+	a, err := NewChannel(uri, size, mode, TypeMulti)
+	if err != nil {
+		t.Fatalf("NewChannel(%q): %v", uri, err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err := NewChannel(uri, 0, mode, TypeMulti)
+	if err != nil {
+		t.Fatalf("attach to %q: %v", uri, err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+// eachOnce fails unless every message id was counted exactly once.
+func eachOnce(t testing.TB, seen []atomic.Int32) {
+	t.Helper()
+	for id := range seen {
+		if n := seen[id].Load(); n != 1 {
+			t.Fatalf("message %d received %d times", id, n)
+		}
+	}
+}
+
 // mustIs fails unless errors.Is(err, target), and err is either the bare
 // sentinel of a flow condition or an *Error.
 func mustIs(t testing.TB, err error, target error) {

@@ -18,7 +18,7 @@ import (
 // finishing it twice is refused with ErrInvalidArgument.
 type Message struct {
 	s    *chanState
-	msg  *C.psyne_message_t
+	msg  C.gopsyne_handle
 	data []byte
 	lock *sideLock
 	done atomic.Bool
@@ -50,7 +50,7 @@ func (s *chanState) reserve(op string, size int, p waitParams) (*Message, error)
 	s.pending[sendSide].Add(1)
 	for {
 		ms, tok := g.params(&p)
-		r := C.gopsyne_reserve(s.ch, C.size_t(size), ms, tok)
+		r := C.gopsyne_reserve(s.chh, C.size_t(size), ms, tok)
 		if r.rc == 0 {
 			m := &Message{s: s, msg: r.msg, lock: g.lock}
 			m.data = unsafe.Slice((*byte)(r.data), int(r.size))
@@ -127,7 +127,7 @@ func (m *Message) finish() {
 // meant for one goroutine.
 type View struct {
 	s    *chanState
-	msg  *C.psyne_message_t
+	msg  C.gopsyne_handle
 	data []byte
 	typ  uint32
 	lock *sideLock
@@ -156,7 +156,7 @@ func (s *chanState) receiveView(op string, p waitParams) (*View, error) {
 	s.pending[recvSide].Add(1)
 	for {
 		ms, tok := g.params(&p)
-		r := C.gopsyne_msg_receive(s.ch, ms, tok)
+		r := C.gopsyne_msg_receive(s.chh, ms, tok)
 		if r.rc == 0 {
 			v := &View{s: s, msg: r.msg, typ: uint32(r._type), lock: g.lock}
 			v.data = unsafe.Slice((*byte)(r.data), int(r.size))

@@ -7,6 +7,13 @@
 // libpsyne never sees a NULL data pointer from Go.
 static unsigned char gopsyne_empty_byte;
 
+// Handles passed as gopsyne_handle (see wrap.h), back to their types.
+#define CHANNEL(h) ((psyne_channel_t *)(h))
+#define MSG(h) ((psyne_message_t *)(h))
+#define PRODUCER(h) ((psyne_producer_t *)(h))
+#define CONSUMER(h) ((psyne_consumer_t *)(h))
+#define CANCEL(h) ((psyne_cancel_t *)(h))
+
 static char *gopsyne_detail(int32_t rc) {
 	if (rc == 0) return NULL;
 	const char *m = psyne_last_error_message();
@@ -91,29 +98,29 @@ gopsyne_size_result gopsyne_max_message_size(psyne_channel_t *ch) {
 }
 
 // Copying send. timeout_ms == 0 and no cancel token: the plain non-blocking call.
-gopsyne_result gopsyne_send_data(psyne_channel_t *ch, const unsigned char *data, size_t size, uint32_t type) {
+gopsyne_result gopsyne_send_data(gopsyne_handle ch, const unsigned char *data, size_t size, uint32_t type) {
 	gopsyne_result r;
 	if (data == NULL) data = &gopsyne_empty_byte;
-	GOPSYNE_RESULT(r, psyne_send_data(ch, data, size, type));
+	GOPSYNE_RESULT(r, psyne_send_data(CHANNEL(ch), data, size, type));
 	return r;
 }
 
-gopsyne_result gopsyne_send_data_wait(psyne_channel_t *ch, const unsigned char *data, size_t size, uint32_t type,
-		uint32_t timeout_ms, psyne_cancel_t *cancel) {
+gopsyne_result gopsyne_send_data_wait(gopsyne_handle ch, const unsigned char *data, size_t size, uint32_t type,
+		uint32_t timeout_ms, gopsyne_handle cancel) {
 	gopsyne_result r;
 	if (data == NULL) data = &gopsyne_empty_byte;
-	GOPSYNE_RESULT(r, psyne_send_data_cancellable(ch, data, size, type, timeout_ms, cancel));
+	GOPSYNE_RESULT(r, psyne_send_data_cancellable(CHANNEL(ch), data, size, type, timeout_ms, CANCEL(cancel)));
 	return r;
 }
 
-gopsyne_recv_result gopsyne_receive_data(psyne_channel_t *ch, unsigned char *buf, size_t cap, uint32_t timeout_ms,
-		psyne_cancel_t *cancel) {
+gopsyne_recv_result gopsyne_receive_data(gopsyne_handle ch, unsigned char *buf, size_t cap, uint32_t timeout_ms,
+		gopsyne_handle cancel) {
 	gopsyne_recv_result r; size_t received = 0; uint32_t type = 0;
 	if (buf == NULL) buf = &gopsyne_empty_byte;
-	if (cancel == NULL) {
-		GOPSYNE_RESULT(r, psyne_receive_data(ch, buf, cap, &received, &type, timeout_ms));
+	if (cancel == 0) {
+		GOPSYNE_RESULT(r, psyne_receive_data(CHANNEL(ch), buf, cap, &received, &type, timeout_ms));
 	} else {
-		GOPSYNE_RESULT(r, psyne_receive_data_cancellable(ch, buf, cap, &received, &type, timeout_ms, cancel));
+		GOPSYNE_RESULT(r, psyne_receive_data_cancellable(CHANNEL(ch), buf, cap, &received, &type, timeout_ms, CANCEL(cancel)));
 	}
 	r.received = received;
 	r.type = type;
@@ -121,42 +128,146 @@ gopsyne_recv_result gopsyne_receive_data(psyne_channel_t *ch, unsigned char *buf
 }
 
 // Reservation: reserve (optionally waiting) and fetch the data pointer in one call.
-gopsyne_msg_result gopsyne_reserve(psyne_channel_t *ch, size_t size, uint32_t timeout_ms, psyne_cancel_t *cancel) {
+gopsyne_msg_result gopsyne_reserve(gopsyne_handle ch, size_t size, uint32_t timeout_ms, gopsyne_handle cancel) {
 	gopsyne_msg_result r; psyne_message_t *msg = NULL;
-	r.msg = NULL; r.data = NULL; r.size = 0; r.type = 0;
-	if (timeout_ms == 0 && cancel == NULL) {
-		GOPSYNE_RESULT(r, psyne_message_reserve(ch, size, &msg));
+	r.msg = 0; r.data = NULL; r.size = 0; r.type = 0; r.sent = false;
+	if (timeout_ms == 0 && cancel == 0) {
+		GOPSYNE_RESULT(r, psyne_message_reserve(CHANNEL(ch), size, &msg));
 	} else {
-		GOPSYNE_RESULT(r, psyne_message_reserve_cancellable(ch, size, timeout_ms, cancel, &msg));
+		GOPSYNE_RESULT(r, psyne_message_reserve_cancellable(CHANNEL(ch), size, timeout_ms, CANCEL(cancel), &msg));
 	}
 	if (r.rc != 0) return r;
 	void *data = NULL; size_t len = 0;
 	GOPSYNE_RESULT(r, psyne_message_get_data(msg, &data, &len));
 	if (r.rc != 0) { psyne_message_cancel(msg); return r; }
-	r.msg = msg; r.data = data; r.size = len;
+	r.msg = (gopsyne_handle)msg; r.data = data; r.size = len;
 	return r;
 }
 
 // Zero-copy receive: take the next message (optionally waiting) and fetch its bytes.
-gopsyne_msg_result gopsyne_msg_receive(psyne_channel_t *ch, uint32_t timeout_ms, psyne_cancel_t *cancel) {
+gopsyne_msg_result gopsyne_msg_receive(gopsyne_handle ch, uint32_t timeout_ms, gopsyne_handle cancel) {
 	gopsyne_msg_result r; psyne_message_t *msg = NULL; uint32_t type = 0;
-	r.msg = NULL; r.data = NULL; r.size = 0; r.type = 0;
-	if (timeout_ms == 0 && cancel == NULL) {
-		GOPSYNE_RESULT(r, psyne_message_receive(ch, &msg, &type));
+	r.msg = 0; r.data = NULL; r.size = 0; r.type = 0; r.sent = false;
+	if (timeout_ms == 0 && cancel == 0) {
+		GOPSYNE_RESULT(r, psyne_message_receive(CHANNEL(ch), &msg, &type));
 	} else {
-		GOPSYNE_RESULT(r, psyne_message_receive_cancellable(ch, timeout_ms, cancel, &msg, &type));
+		GOPSYNE_RESULT(r, psyne_message_receive_cancellable(CHANNEL(ch), timeout_ms, CANCEL(cancel), &msg, &type));
 	}
 	if (r.rc != 0) return r;
 	void *data = NULL; size_t len = 0;
 	GOPSYNE_RESULT(r, psyne_message_get_data(msg, &data, &len));
 	if (r.rc != 0) { psyne_message_release(msg); return r; }
-	r.msg = msg; r.data = data; r.size = len; r.type = type;
+	r.msg = (gopsyne_handle)msg; r.data = data; r.size = len; r.type = type;
 	return r;
 }
 
-gopsyne_result gopsyne_msg_send(psyne_message_t *msg, uint32_t type) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_message_send(msg, type)); return r; }
-gopsyne_result gopsyne_msg_cancel(psyne_message_t *msg) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_message_cancel(msg)); return r; }
-gopsyne_result gopsyne_msg_release(psyne_message_t *msg) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_message_release(msg)); return r; }
+gopsyne_result gopsyne_msg_send(gopsyne_handle msg, uint32_t type) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_message_send(MSG(msg), type)); return r; }
+gopsyne_result gopsyne_msg_cancel(gopsyne_handle msg) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_message_cancel(MSG(msg))); return r; }
+gopsyne_result gopsyne_msg_release(gopsyne_handle msg) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_message_release(MSG(msg))); return r; }
+
+// Exclusive side handles (psyne_producer_t, psyne_consumer_t). Their messages
+// are the handle's own embedded psyne_message_t, finished with the
+// gopsyne_msg_* wrappers above or the fused calls below.
+gopsyne_side_result gopsyne_producer_new(psyne_channel_t *ch) {
+	gopsyne_side_result r; psyne_producer_t *p = NULL;
+	GOPSYNE_RESULT(r, psyne_producer_new(ch, &p));
+	r.side = (gopsyne_handle)p;
+	return r;
+}
+gopsyne_result gopsyne_producer_free(gopsyne_handle p) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_producer_free(PRODUCER(p))); return r; }
+
+gopsyne_result gopsyne_producer_send_data(gopsyne_handle p, const unsigned char *data, size_t size, uint32_t type,
+		uint32_t timeout_ms, gopsyne_handle cancel) {
+	gopsyne_result r;
+	if (data == NULL) data = &gopsyne_empty_byte;
+	GOPSYNE_RESULT(r, psyne_producer_send_data(PRODUCER(p), data, size, type, timeout_ms, CANCEL(cancel)));
+	return r;
+}
+
+// Reserve (optionally waiting) and fetch the data pointer: the rest of r.
+static void gopsyne_producer_reserve_into(gopsyne_msg_result *r, psyne_producer_t *p, size_t size,
+		uint32_t timeout_ms, psyne_cancel_t *cancel) {
+	psyne_message_t *msg = NULL;
+	if (timeout_ms == 0) {
+		GOPSYNE_RESULT(*r, psyne_producer_reserve(p, size, &msg));
+	} else {
+		GOPSYNE_RESULT(*r, psyne_producer_reserve_cancellable(p, size, timeout_ms, cancel, &msg));
+	}
+	if (r->rc != 0) return;
+	void *data = NULL; size_t len = 0;
+	GOPSYNE_RESULT(*r, psyne_message_get_data(msg, &data, &len));
+	if (r->rc != 0) { psyne_message_cancel(msg); return; }
+	r->msg = (gopsyne_handle)msg; r->data = data; r->size = len;
+}
+
+gopsyne_msg_result gopsyne_producer_reserve(gopsyne_handle p, size_t size, uint32_t timeout_ms, gopsyne_handle cancel) {
+	gopsyne_msg_result r = {0};
+	gopsyne_producer_reserve_into(&r, PRODUCER(p), size, timeout_ms, CANCEL(cancel));
+	return r;
+}
+
+// Send the held reservation msg, then reserve the next one (never waiting):
+// one crossing for what Send and ReserveMessage do in two.
+gopsyne_msg_result gopsyne_producer_send_reserve(gopsyne_handle p, gopsyne_handle msg, uint32_t type, size_t size) {
+	gopsyne_msg_result r = {0};
+	GOPSYNE_RESULT(r, psyne_message_send(MSG(msg), type));
+	if (r.rc != 0) return r;
+	r.sent = true;
+	gopsyne_producer_reserve_into(&r, PRODUCER(p), size, 0, NULL);
+	return r;
+}
+
+gopsyne_side_result gopsyne_consumer_new(psyne_channel_t *ch) {
+	gopsyne_side_result r; psyne_consumer_t *c = NULL;
+	GOPSYNE_RESULT(r, psyne_consumer_new(ch, &c));
+	r.side = (gopsyne_handle)c;
+	return r;
+}
+gopsyne_result gopsyne_consumer_free(gopsyne_handle c) { gopsyne_result r; GOPSYNE_RESULT(r, psyne_consumer_free(CONSUMER(c))); return r; }
+
+gopsyne_recv_result gopsyne_consumer_receive_data(gopsyne_handle c, unsigned char *buf, size_t cap, uint32_t timeout_ms,
+		gopsyne_handle cancel) {
+	gopsyne_recv_result r; size_t received = 0; uint32_t type = 0;
+	if (buf == NULL) buf = &gopsyne_empty_byte;
+	GOPSYNE_RESULT(r, psyne_consumer_receive_data(CONSUMER(c), buf, cap, &received, &type, timeout_ms, CANCEL(cancel)));
+	r.received = received;
+	r.type = type;
+	return r;
+}
+
+// Take the next message (optionally waiting) and fetch its bytes: the rest of r.
+static void gopsyne_consumer_receive_into(gopsyne_msg_result *r, psyne_consumer_t *c, uint32_t timeout_ms,
+		psyne_cancel_t *cancel) {
+	psyne_message_t *msg = NULL; uint32_t type = 0;
+	if (timeout_ms == 0) {
+		GOPSYNE_RESULT(*r, psyne_consumer_receive(c, &msg, &type));
+	} else {
+		GOPSYNE_RESULT(*r, psyne_consumer_receive_cancellable(c, timeout_ms, cancel, &msg, &type));
+	}
+	if (r->rc != 0) return;
+	void *data = NULL; size_t len = 0;
+	GOPSYNE_RESULT(*r, psyne_message_get_data(msg, &data, &len));
+	if (r->rc != 0) { psyne_message_release(msg); return; }
+	r->msg = (gopsyne_handle)msg; r->data = data; r->size = len; r->type = type;
+}
+
+gopsyne_msg_result gopsyne_consumer_receive(gopsyne_handle c, uint32_t timeout_ms, gopsyne_handle cancel) {
+	gopsyne_msg_result r = {0};
+	gopsyne_consumer_receive_into(&r, CONSUMER(c), timeout_ms, CANCEL(cancel));
+	return r;
+}
+
+// Release the held message msg, then receive the next one: one crossing for
+// what Release and ReceiveView do in two.
+gopsyne_msg_result gopsyne_consumer_release_receive(gopsyne_handle c, gopsyne_handle msg, uint32_t timeout_ms,
+		gopsyne_handle cancel) {
+	gopsyne_msg_result r = {0};
+	GOPSYNE_RESULT(r, psyne_message_release(MSG(msg)));
+	if (r.rc != 0) return r;
+	r.sent = true;
+	gopsyne_consumer_receive_into(&r, CONSUMER(c), timeout_ms, CANCEL(cancel));
+	return r;
+}
 
 gopsyne_cancel_result gopsyne_cancel_new(void) {
 	gopsyne_cancel_result r; psyne_cancel_t *c = NULL;
