@@ -135,19 +135,23 @@ fn c_api(what: &str, n: u64) {
                 }
                 _ => {
                     if side {
-                        ok(psyne_producer_reserve(p, 64, &mut m));
+                        ok(psyne_producer_reserve(p, 64, &mut m, &mut data));
                     } else {
                         ok(psyne_message_reserve(ch, 64, &mut m));
+                        ok(psyne_message_get_data(m, &mut data, &mut len));
                     }
-                    ok(psyne_message_get_data(m, &mut data, &mut len));
                     std::ptr::copy_nonoverlapping(src, data, 64);
                     ok(psyne_message_send(m, 1));
                     if side {
-                        ok(psyne_consumer_receive(c, &mut m, &mut ty));
+                        let mut view = std::ptr::null();
+                        ok(psyne_consumer_receive(
+                            c, &mut m, &mut view, &mut len, &mut ty,
+                        ));
+                        data = view.cast_mut();
                     } else {
                         ok(psyne_message_receive(ch, &mut m, &mut ty));
+                        ok(psyne_message_get_data(m, &mut data, &mut len));
                     }
-                    ok(psyne_message_get_data(m, &mut data, &mut len));
                     std::ptr::copy_nonoverlapping(data, buf.as_mut_ptr().cast(), 64);
                     ok(psyne_message_release(m));
                 }

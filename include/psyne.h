@@ -881,17 +881,21 @@ psyne_error_t psyne_producer_free(struct psyne_producer_t *p);
 /**
  * Reserves `size` bytes inside the ring for a zero-copy send, as
  * `psyne_message_reserve` does, without allocating: `*msg` is the
- * producer's own message handle. Never blocks. Fill it
- * (`psyne_message_get_data`), then `psyne_message_send` or
- * `psyne_message_cancel` it before the producer's next reservation
- * (until then that is `PSYNE_ERROR_INVALID_ARGUMENT`).
+ * producer's own message handle, and `*data` (unless `data` is NULL) the
+ * bytes to fill, as `psyne_message_get_data` gives them. Never blocks.
+ * Then `psyne_message_send` or `psyne_message_cancel` it before the
+ * producer's next reservation (until then that is
+ * `PSYNE_ERROR_INVALID_ARGUMENT`). On failure `*msg` (and `*data`) are
+ * set to NULL.
  *
  * # Safety
- * `p` must be NULL or a live producer; `msg` NULL or writable.
+ * `p` must be NULL or a live producer; `msg` NULL or writable; `data` NULL
+ * or writable.
  */
 psyne_error_t psyne_producer_reserve(struct psyne_producer_t *p,
                                      size_t size,
-                                     struct psyne_message_t **msg);
+                                     struct psyne_message_t **msg,
+                                     void **data);
 
 /**
  * Like `psyne_producer_reserve`, waiting up to `timeout_ms` milliseconds
@@ -906,7 +910,8 @@ psyne_error_t psyne_producer_reserve_cancellable(struct psyne_producer_t *p,
                                                  size_t size,
                                                  uint32_t timeout_ms,
                                                  struct psyne_cancel_t *cancel,
-                                                 struct psyne_message_t **msg);
+                                                 struct psyne_message_t **msg,
+                                                 void **data);
 
 /**
  * Sends a copy of `size` bytes at `data` as one message of type
@@ -953,17 +958,21 @@ psyne_error_t psyne_consumer_free(struct psyne_consumer_t *c);
 
 /**
  * Takes the next message as a zero-copy view, as `psyne_message_receive`
- * does, without allocating: `*msg` is the consumer's own message handle.
- * Never blocks. Read it (`psyne_message_get_data`), then
- * `psyne_message_release` it before the consumer's next receive (until
- * then that is `PSYNE_ERROR_INVALID_ARGUMENT`).
+ * does, without allocating: `*msg` is the consumer's own message handle,
+ * `*data` and `*size` (each unless NULL) its bytes, as
+ * `psyne_message_get_data` gives them, and `*msg_type` its type. Never
+ * blocks. `psyne_message_release` it before the consumer's next receive
+ * (until then that is `PSYNE_ERROR_INVALID_ARGUMENT`). On failure `*msg`
+ * (and `*data`) are set to NULL.
  *
  * # Safety
- * `c` must be NULL or a live consumer; `msg` and `msg_type` NULL or
- * writable.
+ * `c` must be NULL or a live consumer; `msg`, `data`, `size` and
+ * `msg_type` NULL or writable.
  */
 psyne_error_t psyne_consumer_receive(struct psyne_consumer_t *c,
                                      struct psyne_message_t **msg,
+                                     const void **data,
+                                     size_t *size,
                                      uint32_t *msg_type);
 
 /**
@@ -979,6 +988,8 @@ psyne_error_t psyne_consumer_receive_cancellable(struct psyne_consumer_t *c,
                                                  uint32_t timeout_ms,
                                                  struct psyne_cancel_t *cancel,
                                                  struct psyne_message_t **msg,
+                                                 const void **data,
+                                                 size_t *size,
                                                  uint32_t *msg_type);
 
 /**

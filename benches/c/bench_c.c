@@ -74,9 +74,15 @@ static inline int try_send(struct end *e, const unsigned char *src, size_t size)
     case SIDE_COPY:
         rc = psyne_producer_send_data(e->tx, src, size, 1, 0, NULL);
         break;
+    case SIDE_ZEROCOPY: /* the bytes come with the reservation */
+        rc = psyne_producer_reserve(e->tx, size, &m, &data);
+        if (rc != PSYNE_OK)
+            break;
+        memcpy(data, src, size);
+        rc = psyne_message_send(m, 1);
+        break;
     default:
-        rc = e->path == SIDE_ZEROCOPY ? psyne_producer_reserve(e->tx, size, &m)
-                                      : psyne_message_reserve(e->ch, size, &m);
+        rc = psyne_message_reserve(e->ch, size, &m);
         if (rc != PSYNE_OK)
             break;
         must(psyne_message_get_data(m, &data, &n), "get_data");
@@ -105,9 +111,15 @@ static inline int try_receive(struct end *e, unsigned char *dst)
     case SIDE_COPY:
         rc = psyne_consumer_receive_data(e->rx, dst, MAX_SIZE, &n, &type, 0, NULL);
         break;
+    case SIDE_ZEROCOPY: /* the bytes come with the message */
+        rc = psyne_consumer_receive(e->rx, &m, &data, &n, &type);
+        if (rc != PSYNE_OK)
+            break;
+        memcpy(dst, data, n);
+        rc = psyne_message_release(m);
+        break;
     default:
-        rc = e->path == SIDE_ZEROCOPY ? psyne_consumer_receive(e->rx, &m, &type)
-                                      : psyne_message_receive(e->ch, &m, &type);
+        rc = psyne_message_receive(e->ch, &m, &type);
         if (rc != PSYNE_OK)
             break;
         must(psyne_message_get_data(m, (void **)&data, &n), "get_data");

@@ -15,7 +15,18 @@ static unsigned char gopsyne_empty_byte;
 #define CANCEL(h) ((psyne_cancel_t *)(h))
 
 static char *gopsyne_detail(int32_t rc) {
-	if (rc == 0) return NULL;
+	// Codes whose detail is only the function and the code's name (a
+	// failing poll, a timeout, a cancel, a stop): the Go error says as much
+	// from Op and Code, and copying the text cost every failing poll.
+	switch (rc) {
+	case 0:
+	case PSYNE_ERROR_CHANNEL_FULL:
+	case PSYNE_ERROR_NO_MESSAGE:
+	case PSYNE_ERROR_CHANNEL_STOPPED:
+	case PSYNE_ERROR_TIMEOUT:
+	case PSYNE_ERROR_CANCELLED:
+		return NULL;
+	}
 	const char *m = psyne_last_error_message();
 	return strdup(m != NULL ? m : "");
 }
@@ -187,17 +198,14 @@ gopsyne_result gopsyne_producer_send_data(gopsyne_handle p, const unsigned char 
 // Reserve (optionally waiting) and fetch the data pointer: the rest of r.
 static void gopsyne_producer_reserve_into(gopsyne_msg_result *r, psyne_producer_t *p, size_t size,
 		uint32_t timeout_ms, psyne_cancel_t *cancel) {
-	psyne_message_t *msg = NULL;
+	psyne_message_t *msg = NULL; void *data = NULL;
 	if (timeout_ms == 0) {
-		GOPSYNE_RESULT(*r, psyne_producer_reserve(p, size, &msg));
+		GOPSYNE_RESULT(*r, psyne_producer_reserve(p, size, &msg, &data));
 	} else {
-		GOPSYNE_RESULT(*r, psyne_producer_reserve_cancellable(p, size, timeout_ms, cancel, &msg));
+		GOPSYNE_RESULT(*r, psyne_producer_reserve_cancellable(p, size, timeout_ms, cancel, &msg, &data));
 	}
 	if (r->rc != 0) return;
-	void *data = NULL; size_t len = 0;
-	GOPSYNE_RESULT(*r, psyne_message_get_data(msg, &data, &len));
-	if (r->rc != 0) { psyne_message_cancel(msg); return; }
-	r->msg = (gopsyne_handle)msg; r->data = data; r->size = len;
+	r->msg = (gopsyne_handle)msg; r->data = data; r->size = size;
 }
 
 gopsyne_msg_result gopsyne_producer_reserve(gopsyne_handle p, size_t size, uint32_t timeout_ms, gopsyne_handle cancel) {
@@ -238,17 +246,14 @@ gopsyne_recv_result gopsyne_consumer_receive_data(gopsyne_handle c, unsigned cha
 // Take the next message (optionally waiting) and fetch its bytes: the rest of r.
 static void gopsyne_consumer_receive_into(gopsyne_msg_result *r, psyne_consumer_t *c, uint32_t timeout_ms,
 		psyne_cancel_t *cancel) {
-	psyne_message_t *msg = NULL; uint32_t type = 0;
+	psyne_message_t *msg = NULL; const void *data = NULL; size_t len = 0; uint32_t type = 0;
 	if (timeout_ms == 0) {
-		GOPSYNE_RESULT(*r, psyne_consumer_receive(c, &msg, &type));
+		GOPSYNE_RESULT(*r, psyne_consumer_receive(c, &msg, &data, &len, &type));
 	} else {
-		GOPSYNE_RESULT(*r, psyne_consumer_receive_cancellable(c, timeout_ms, cancel, &msg, &type));
+		GOPSYNE_RESULT(*r, psyne_consumer_receive_cancellable(c, timeout_ms, cancel, &msg, &data, &len, &type));
 	}
 	if (r->rc != 0) return;
-	void *data = NULL; size_t len = 0;
-	GOPSYNE_RESULT(*r, psyne_message_get_data(msg, &data, &len));
-	if (r->rc != 0) { psyne_message_release(msg); return; }
-	r->msg = (gopsyne_handle)msg; r->data = data; r->size = len; r->type = type;
+	r->msg = (gopsyne_handle)msg; r->data = (void *)data; r->size = len; r->type = type;
 }
 
 gopsyne_msg_result gopsyne_consumer_receive(gopsyne_handle c, uint32_t timeout_ms, gopsyne_handle cancel) {

@@ -172,10 +172,15 @@ unsafe fn reserve(
     timeout_ms: u32,
     cancel: *mut psyne_cancel_t,
     msg: *mut *mut psyne_message_t,
+    data: *mut *mut c_void,
 ) -> Result<()> {
     not_null(msg, "msg")?;
-    // SAFETY: checked non-NULL; the caller provides writable storage.
-    unsafe { msg.write(std::ptr::null_mut()) };
+    // SAFETY: checked non-NULL (`data`: or NULL, not wanted); the caller
+    // provides writable storage.
+    unsafe {
+        msg.write(std::ptr::null_mut());
+        write_opt(data, std::ptr::null_mut());
+    }
     // SAFETY: caller contract.
     let h = unsafe { side(p, "producer") }?;
     check_vacant(&h.msg, "producer")?;
@@ -195,31 +200,51 @@ unsafe fn reserve(
     // alive; it is stored in `h.msg`, which is emptied (send, cancel) or
     // dropped before `h.side` (field order), and `check_vacant` keeps
     // `h.side` from being used for another guard meanwhile.
-    let guard = unsafe { std::mem::transmute::<WriteGuard<'_>, WriteGuard<'static>>(guard) };
+    let mut guard = unsafe { std::mem::transmute::<WriteGuard<'_>, WriteGuard<'static>>(guard) };
+    let bytes = guard.as_mut_ptr();
     h.msg.fill(MessageKind::Reserved(guard));
     // SAFETY: as above.
-    unsafe { msg.write(&mut h.msg) };
+    unsafe {
+        msg.write(&mut h.msg);
+        write_opt(data, bytes.cast());
+    }
     Ok(())
+}
+
+/// Writes an optional out-argument (NULL: not wanted).
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[inline(always)]
+unsafe fn write_opt<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: non-NULL and writable (contract).
+        unsafe { out.write(value) };
+    }
 }
 
 /// Reserves `size` bytes inside the ring for a zero-copy send, as
 /// `psyne_message_reserve` does, without allocating: `*msg` is the
-/// producer's own message handle. Never blocks. Fill it
-/// (`psyne_message_get_data`), then `psyne_message_send` or
-/// `psyne_message_cancel` it before the producer's next reservation
-/// (until then that is `PSYNE_ERROR_INVALID_ARGUMENT`).
+/// producer's own message handle, and `*data` (unless `data` is NULL) the
+/// bytes to fill, as `psyne_message_get_data` gives them. Never blocks.
+/// Then `psyne_message_send` or `psyne_message_cancel` it before the
+/// producer's next reservation (until then that is
+/// `PSYNE_ERROR_INVALID_ARGUMENT`). On failure `*msg` (and `*data`) are
+/// set to NULL.
 ///
 /// # Safety
-/// `p` must be NULL or a live producer; `msg` NULL or writable.
+/// `p` must be NULL or a live producer; `msg` NULL or writable; `data` NULL
+/// or writable.
 #[no_mangle]
 pub unsafe extern "C" fn psyne_producer_reserve(
     p: *mut psyne_producer_t,
     size: usize,
     msg: *mut *mut psyne_message_t,
+    data: *mut *mut c_void,
 ) -> psyne_error_t {
     run("psyne_producer_reserve", || {
         // SAFETY: forwarded caller contract; no wait, no token.
-        unsafe { reserve(p, size, 0, std::ptr::null_mut(), msg) }
+        unsafe { reserve(p, size, 0, std::ptr::null_mut(), msg, data) }
     })
 }
 
@@ -237,10 +262,11 @@ pub unsafe extern "C" fn psyne_producer_reserve_cancellable(
     timeout_ms: u32,
     cancel: *mut psyne_cancel_t,
     msg: *mut *mut psyne_message_t,
+    data: *mut *mut c_void,
 ) -> psyne_error_t {
     run("psyne_producer_reserve_cancellable", || {
         // SAFETY: forwarded caller contract.
-        unsafe { reserve(p, size, timeout_ms, cancel, msg) }
+        unsafe { reserve(p, size, timeout_ms, cancel, msg, data) }
     })
 }
 
@@ -337,11 +363,17 @@ unsafe fn receive(
     timeout_ms: u32,
     cancel: *mut psyne_cancel_t,
     msg: *mut *mut psyne_message_t,
+    data: *mut *const c_void,
+    size: *mut usize,
     msg_type: *mut u32,
 ) -> Result<()> {
     not_null(msg, "msg")?;
-    // SAFETY: checked non-NULL; the caller provides writable storage.
-    unsafe { msg.write(std::ptr::null_mut()) };
+    // SAFETY: checked non-NULL (`data`: or NULL, not wanted); the caller
+    // provides writable storage.
+    unsafe {
+        msg.write(std::ptr::null_mut());
+        write_opt(data, std::ptr::null());
+    }
     not_null(msg_type, "type")?;
     // SAFETY: caller contract.
     let h = unsafe { side(c, "consumer") }?;
@@ -359,33 +391,41 @@ unsafe fn receive(
     // SAFETY: as in the producer's `reserve`: stored in `h.msg`, emptied
     // or dropped before `h.side`, which serves no other guard meanwhile.
     let guard = unsafe { std::mem::transmute::<ReadGuard<'_>, ReadGuard<'static>>(guard) };
+    let (bytes, len) = (guard.as_ptr(), guard.len());
     h.msg.fill(MessageKind::Viewed(guard));
-    // SAFETY: both checked non-NULL above.
+    // SAFETY: `msg` and `msg_type` checked non-NULL above; `data` and
+    // `size` NULL or writable.
     unsafe {
         msg_type.write(t);
         msg.write(&mut h.msg);
+        write_opt(data, bytes.cast());
+        write_opt(size, len);
     }
     Ok(())
 }
 
 /// Takes the next message as a zero-copy view, as `psyne_message_receive`
-/// does, without allocating: `*msg` is the consumer's own message handle.
-/// Never blocks. Read it (`psyne_message_get_data`), then
-/// `psyne_message_release` it before the consumer's next receive (until
-/// then that is `PSYNE_ERROR_INVALID_ARGUMENT`).
+/// does, without allocating: `*msg` is the consumer's own message handle,
+/// `*data` and `*size` (each unless NULL) its bytes, as
+/// `psyne_message_get_data` gives them, and `*msg_type` its type. Never
+/// blocks. `psyne_message_release` it before the consumer's next receive
+/// (until then that is `PSYNE_ERROR_INVALID_ARGUMENT`). On failure `*msg`
+/// (and `*data`) are set to NULL.
 ///
 /// # Safety
-/// `c` must be NULL or a live consumer; `msg` and `msg_type` NULL or
-/// writable.
+/// `c` must be NULL or a live consumer; `msg`, `data`, `size` and
+/// `msg_type` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn psyne_consumer_receive(
     c: *mut psyne_consumer_t,
     msg: *mut *mut psyne_message_t,
+    data: *mut *const c_void,
+    size: *mut usize,
     msg_type: *mut u32,
 ) -> psyne_error_t {
     run("psyne_consumer_receive", || {
         // SAFETY: forwarded caller contract; no wait, no token.
-        unsafe { receive(c, 0, std::ptr::null_mut(), msg, msg_type) }
+        unsafe { receive(c, 0, std::ptr::null_mut(), msg, data, size, msg_type) }
     })
 }
 
@@ -402,11 +442,13 @@ pub unsafe extern "C" fn psyne_consumer_receive_cancellable(
     timeout_ms: u32,
     cancel: *mut psyne_cancel_t,
     msg: *mut *mut psyne_message_t,
+    data: *mut *const c_void,
+    size: *mut usize,
     msg_type: *mut u32,
 ) -> psyne_error_t {
     run("psyne_consumer_receive_cancellable", || {
         // SAFETY: forwarded caller contract.
-        unsafe { receive(c, timeout_ms, cancel, msg, msg_type) }
+        unsafe { receive(c, timeout_ms, cancel, msg, data, size, msg_type) }
     })
 }
 

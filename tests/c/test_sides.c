@@ -22,21 +22,26 @@ static void test_roundtrip_and_embedding(void)
     size_t size = 0;
     uint32_t type = 0;
     for (int i = 0; i < 100; i++) {
-        REQUIRE_OK(psyne_producer_reserve(p, 8, &msg));
+        void *direct = NULL;
+        REQUIRE_OK(psyne_producer_reserve(p, 8, &msg, i % 2 ? &direct : NULL));
         if (i == 0)
             first = msg;
         /* The producer's own message handle, every time: nothing allocated. */
         CHECK(msg == first);
         CHECK_OK(psyne_message_get_data(msg, &data, &size));
         CHECK(size == 8);
+        CHECK(i % 2 == 0 || direct == data); /* the bytes, without get_data */
         memcpy(data, &i, sizeof i);
         memcpy((char *)data + 4, "abcd", 4);
         CHECK_OK(psyne_message_send(msg, (uint32_t)i));
 
-        REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+        const void *rdata = NULL, *rdirect = NULL;
+        size_t rsize = 0;
+        REQUIRE_OK(psyne_consumer_receive(c, &in, i % 2 ? &rdirect : NULL, i % 2 ? &rsize : NULL,
+                                          &type));
         CHECK(type == (uint32_t)i);
-        const void *rdata = NULL;
         CHECK_OK(psyne_message_get_data(in, (void **)&rdata, &size));
+        CHECK(i % 2 == 0 || (rdirect == rdata && rsize == size));
         int got = -1;
         memcpy(&got, rdata, sizeof got);
         CHECK(size == 8 && got == i && memcmp((const char *)rdata + 4, "abcd", 4) == 0);
@@ -64,7 +69,7 @@ static void test_roundtrip_and_embedding(void)
              PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_DETAIL("too small");
     CHECK_OK(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 0, NULL));
-    CHECK_RC(psyne_consumer_receive(c, &in, &type), PSYNE_ERROR_NO_MESSAGE);
+    CHECK_RC(psyne_consumer_receive(c, &in, NULL, NULL, &type), PSYNE_ERROR_NO_MESSAGE);
     CHECK(strcmp(psyne_last_error_message(), "psyne_consumer_receive: no message") == 0);
 
     /* A too-small buffer: the size needed, and the message stays queued. */
@@ -94,8 +99,8 @@ static void test_one_message_at_a_time(void)
     size_t n = 0;
     char buf[8];
 
-    REQUIRE_OK(psyne_producer_reserve(p, 4, &msg));
-    CHECK_RC(psyne_producer_reserve(p, 4, &second), PSYNE_ERROR_INVALID_ARGUMENT);
+    REQUIRE_OK(psyne_producer_reserve(p, 4, &msg, NULL));
+    CHECK_RC(psyne_producer_reserve(p, 4, &second, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_DETAIL("still holds its message");
     CHECK(second == NULL);
     CHECK_RC(psyne_producer_send_data(p, "x", 1, 1, 0, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
@@ -111,9 +116,9 @@ static void test_one_message_at_a_time(void)
 
     CHECK_OK(psyne_producer_send_data(p, "ab", 2, 3, 0, NULL));
     CHECK_OK(psyne_producer_send_data(p, "cd", 2, 4, 0, NULL));
-    REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+    REQUIRE_OK(psyne_consumer_receive(c, &in, NULL, NULL, &type));
     psyne_message_t *again = (psyne_message_t *)&again;
-    CHECK_RC(psyne_consumer_receive(c, &again, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_consumer_receive(c, &again, NULL, NULL, &type), PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK(again == NULL);
     CHECK_RC(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 0, NULL),
              PSYNE_ERROR_INVALID_ARGUMENT);
@@ -123,7 +128,7 @@ static void test_one_message_at_a_time(void)
 #ifndef PSYNE_TEST_ASAN
     CHECK_RC(psyne_message_release(in), PSYNE_ERROR_INVALID_ARGUMENT);
 #endif
-    REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+    REQUIRE_OK(psyne_consumer_receive(c, &in, NULL, NULL, &type));
     CHECK(type == 4);
     CHECK_OK(psyne_message_release(in));
 
@@ -194,30 +199,34 @@ static void test_bad_arguments(void)
     CHECK_RC(psyne_consumer_new(ch, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_OK(psyne_producer_free(NULL));
     CHECK_OK(psyne_consumer_free(NULL));
-    CHECK_RC(psyne_producer_reserve(NULL, 1, &msg), PSYNE_ERROR_INVALID_ARGUMENT);
-    CHECK(msg == NULL);
-    CHECK_RC(psyne_consumer_receive(NULL, &msg, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+    void *data = (void *)&data;
+    const void *cdata = (const void *)&cdata;
+    CHECK_RC(psyne_producer_reserve(NULL, 1, &msg, &data), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(msg == NULL && data == NULL);
+    CHECK_RC(psyne_consumer_receive(NULL, &msg, &cdata, &n, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(msg == NULL && cdata == NULL);
+    CHECK_RC(psyne_consumer_receive(NULL, &msg, NULL, NULL, &type), PSYNE_ERROR_INVALID_ARGUMENT);
     /* A channel handle is not a side handle. */
-    CHECK_RC(psyne_producer_reserve((psyne_producer_t *)(void *)ch, 1, &msg),
+    CHECK_RC(psyne_producer_reserve((psyne_producer_t *)(void *)ch, 1, &msg, NULL),
              PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_DETAIL("psyne_producer_t");
 
     REQUIRE_OK(psyne_producer_new(ch, &p));
     REQUIRE_OK(psyne_consumer_new(ch, &c));
-    CHECK_RC(psyne_producer_reserve(p, 1, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_producer_reserve(p, 1, NULL, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_RC(psyne_producer_send_data(p, NULL, 3, 0, 0, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
-    CHECK_RC(psyne_producer_reserve(p, 1u << 20, &msg), PSYNE_ERROR_INVALID_ARGUMENT);
-    CHECK_RC(psyne_consumer_receive(c, &msg, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_producer_reserve(p, 1u << 20, &msg, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_consumer_receive(c, &msg, NULL, NULL, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_RC(psyne_consumer_receive_data(c, NULL, 4, &n, &type, 0, NULL),
              PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_RC(psyne_consumer_receive_data(c, NULL, 0, NULL, &type, 0, NULL),
              PSYNE_ERROR_INVALID_ARGUMENT);
     /* SINGLE channel: a typed send is refused and the reservation kept. */
-    REQUIRE_OK(psyne_producer_reserve(p, 2, &msg));
+    REQUIRE_OK(psyne_producer_reserve(p, 2, &msg, NULL));
     CHECK_RC(psyne_message_send(msg, 5), PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_OK(psyne_message_send(msg, 0));
     psyne_message_t *in = NULL;
-    CHECK_OK(psyne_consumer_receive(c, &in, &type));
+    CHECK_OK(psyne_consumer_receive(c, &in, NULL, NULL, &type));
     CHECK(type == 0);
     CHECK_OK(psyne_message_release(in));
 
@@ -225,7 +234,7 @@ static void test_bad_arguments(void)
     CHECK_OK(psyne_consumer_free(c));
 #ifndef PSYNE_TEST_ASAN
     CHECK_RC(psyne_producer_free(p), PSYNE_ERROR_INVALID_ARGUMENT);
-    CHECK_RC(psyne_consumer_receive(c, &in, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_consumer_receive(c, &in, NULL, NULL, &type), PSYNE_ERROR_INVALID_ARGUMENT);
 #endif
     CHECK_OK(psyne_channel_destroy(ch));
 }
@@ -242,7 +251,7 @@ static void test_free_with_a_message_out(void)
 
     /* A held reservation is cancelled by the free: nothing is delivered. */
     REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_producer_reserve(p, 4, &msg));
+    REQUIRE_OK(psyne_producer_reserve(p, 4, &msg, NULL));
     CHECK_OK(psyne_producer_free(p));
     CHECK_RC(psyne_receive_data(ch, buf, sizeof buf, &n, &type, 0), PSYNE_ERROR_NO_MESSAGE);
 
@@ -250,7 +259,7 @@ static void test_free_with_a_message_out(void)
     CHECK_OK(psyne_send_data(ch, "one", 3, 1));
     CHECK_OK(psyne_send_data(ch, "two", 3, 2));
     REQUIRE_OK(psyne_consumer_new(ch, &c));
-    REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+    REQUIRE_OK(psyne_consumer_receive(c, &in, NULL, NULL, &type));
     CHECK(type == 1);
     CHECK_OK(psyne_consumer_free(c));
     CHECK_OK(psyne_receive_data(ch, buf, sizeof buf, &n, &type, 0));
@@ -271,11 +280,11 @@ static void test_side_outlives_its_channel_handle(void)
     void *data = NULL;
     size_t size = 0;
     uint32_t type = 0;
-    REQUIRE_OK(psyne_producer_reserve(p, 5, &msg));
+    REQUIRE_OK(psyne_producer_reserve(p, 5, &msg, NULL));
     CHECK_OK(psyne_message_get_data(msg, &data, &size));
     memcpy(data, "alive", 5);
     CHECK_OK(psyne_message_send(msg, 6));
-    REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+    REQUIRE_OK(psyne_consumer_receive(c, &in, NULL, NULL, &type));
     CHECK_OK(psyne_message_get_data(in, &data, &size));
     CHECK(size == 5 && type == 6 && memcmp(data, "alive", 5) == 0);
     CHECK_OK(psyne_consumer_free(c)); /* releases `in` */
@@ -312,25 +321,25 @@ static void test_waits(void)
     char buf[8];
     size_t n = 0;
 
-    CHECK_RC(psyne_consumer_receive_cancellable(c, 50, NULL, &msg, &type), PSYNE_ERROR_TIMEOUT);
+    CHECK_RC(psyne_consumer_receive_cancellable(c, 50, NULL, &msg, NULL, NULL, &type), PSYNE_ERROR_TIMEOUT);
     CHECK_RC(psyne_consumer_receive_data(c, buf, sizeof buf, &n, &type, 50, NULL),
              PSYNE_ERROR_TIMEOUT);
 
     /* Fill the ring, then wait for room. */
     size_t max = 0;
     CHECK_OK(psyne_channel_get_max_message_size(ch, &max));
-    while (psyne_producer_reserve(p, max, &msg) == PSYNE_OK)
+    while (psyne_producer_reserve(p, max, &msg, NULL) == PSYNE_OK)
         CHECK_OK(psyne_message_send(msg, 1));
     while (psyne_producer_send_data(p, buf, 8, 1, 0, NULL) == PSYNE_OK)
         ;
-    CHECK_RC(psyne_producer_reserve(p, 8, &msg), PSYNE_ERROR_CHANNEL_FULL);
-    CHECK_RC(psyne_producer_reserve_cancellable(p, max, 50, NULL, &msg), PSYNE_ERROR_TIMEOUT);
+    CHECK_RC(psyne_producer_reserve(p, 8, &msg, NULL), PSYNE_ERROR_CHANNEL_FULL);
+    CHECK_RC(psyne_producer_reserve_cancellable(p, max, 50, NULL, &msg, NULL), PSYNE_ERROR_TIMEOUT);
     CHECK_RC(psyne_producer_send_data(p, buf, 8, 1, 0, NULL), PSYNE_ERROR_CHANNEL_FULL);
 
     struct trigger t = {.cancel = cancel, .stop = NULL};
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, trigger_later, &t) == 0);
-    CHECK_RC(psyne_producer_reserve_cancellable(p, max, PSYNE_WAIT_FOREVER, cancel, &msg),
+    CHECK_RC(psyne_producer_reserve_cancellable(p, max, PSYNE_WAIT_FOREVER, cancel, &msg, NULL),
              PSYNE_ERROR_CANCELLED);
     pthread_join(th, NULL);
     CHECK_OK(psyne_cancel_reset(cancel));
@@ -342,19 +351,19 @@ static void test_waits(void)
 
     /* Drain it; then a stop ends a receive wait once drained. */
     psyne_message_t *in = NULL;
-    while (psyne_consumer_receive(c, &in, &type) == PSYNE_OK)
+    while (psyne_consumer_receive(c, &in, NULL, NULL, &type) == PSYNE_OK)
         CHECK_OK(psyne_message_release(in));
     REQUIRE(pthread_create(&th, NULL, trigger_later, &t) == 0);
-    CHECK_RC(psyne_consumer_receive_cancellable(c, PSYNE_WAIT_FOREVER, cancel, &in, &type),
+    CHECK_RC(psyne_consumer_receive_cancellable(c, PSYNE_WAIT_FOREVER, cancel, &in, NULL, NULL, &type),
              PSYNE_ERROR_CANCELLED);
     pthread_join(th, NULL);
     t.cancel = NULL;
     t.stop = ch;
     REQUIRE(pthread_create(&th, NULL, trigger_later, &t) == 0);
-    CHECK_RC(psyne_consumer_receive_cancellable(c, PSYNE_WAIT_FOREVER, NULL, &in, &type),
+    CHECK_RC(psyne_consumer_receive_cancellable(c, PSYNE_WAIT_FOREVER, NULL, &in, NULL, NULL, &type),
              PSYNE_ERROR_CHANNEL_STOPPED);
     pthread_join(th, NULL);
-    CHECK_RC(psyne_producer_reserve(p, 1, &msg), PSYNE_ERROR_CHANNEL_STOPPED);
+    CHECK_RC(psyne_producer_reserve(p, 1, &msg, NULL), PSYNE_ERROR_CHANNEL_STOPPED);
     CHECK_RC(psyne_producer_send_data(p, "x", 1, 1, 0, NULL), PSYNE_ERROR_CHANNEL_STOPPED);
 
     CHECK_OK(psyne_cancel_free(cancel));
@@ -383,13 +392,13 @@ static void test_compressing_channel(void)
     void *data = NULL;
     size_t size = 0;
     uint32_t type = 0;
-    REQUIRE_OK(psyne_producer_reserve(p, sizeof text, &msg));
+    REQUIRE_OK(psyne_producer_reserve(p, sizeof text, &msg, NULL));
     CHECK_OK(psyne_message_get_data(msg, &data, &size));
     memcpy(data, text, sizeof text);
     CHECK_OK(psyne_message_send(msg, 2));
     CHECK_OK(psyne_producer_send_data(p, text, sizeof text, 3, 0, NULL));
     for (uint32_t want = 2; want <= 3; want++) {
-        REQUIRE_OK(psyne_consumer_receive(c, &in, &type));
+        REQUIRE_OK(psyne_consumer_receive(c, &in, NULL, NULL, &type));
         CHECK_OK(psyne_message_get_data(in, &data, &size));
         CHECK(type == want && size == sizeof text && memcmp(data, text, sizeof text) == 0);
         CHECK_OK(psyne_message_release(in));
@@ -423,14 +432,13 @@ static void *produce(void *arg)
     }
     for (int i = 0; i < PER_PRODUCER; i++) {
         psyne_message_t *msg = NULL;
-        if (psyne_producer_reserve_cancellable(p, 8 + (size_t)(i % 64), PSYNE_WAIT_FOREVER, NULL,
-                                               &msg) != PSYNE_OK) {
+        void *data = NULL;
+        size_t size = 8 + (size_t)(i % 64);
+        if (psyne_producer_reserve_cancellable(p, size, PSYNE_WAIT_FOREVER, NULL, &msg, &data) !=
+            PSYNE_OK) {
             w->errors++;
             break;
         }
-        void *data = NULL;
-        size_t size = 0;
-        psyne_message_get_data(msg, &data, &size);
         int id[2] = {w->id, i};
         memcpy(data, id, sizeof id);
         memset((char *)data + 8, (unsigned char)i, size - 8);
@@ -452,7 +460,10 @@ static void *consume(void *arg)
     for (;;) {
         psyne_message_t *in = NULL;
         uint32_t type = 0;
-        psyne_error_t rc = psyne_consumer_receive_cancellable(c, 50, NULL, &in, &type);
+        const unsigned char *data = NULL;
+        size_t size = 0;
+        psyne_error_t rc = psyne_consumer_receive_cancellable(c, 50, NULL, &in,
+                                                              (const void **)&data, &size, &type);
         if (rc == PSYNE_ERROR_TIMEOUT) {
             if (atomic_load(w->done) == PRODUCERS)
                 break;
@@ -462,9 +473,6 @@ static void *consume(void *arg)
             w->errors++;
             break;
         }
-        const unsigned char *data = NULL;
-        size_t size = 0;
-        psyne_message_get_data(in, (void **)&data, &size);
         int id[2];
         memcpy(id, data, sizeof id);
         int ok = size == 8 + (size_t)(id[1] % 64) && (uint32_t)id[0] == type && id[0] >= 0 &&
