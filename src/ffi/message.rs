@@ -79,6 +79,37 @@ impl psyne_message_t {
         self.header.revive::<psyne_message_t>();
     }
 
+    /// A side handle's reservation that may be sent with `msg_type`, taken
+    /// out (the slot is left vacant and dead); `None` for any other message
+    /// or type, which the general path reports on.
+    #[inline(always)]
+    fn take_reserved(&mut self, msg_type: u32) -> Option<WriteGuard<'static>> {
+        match &self.kind {
+            MessageKind::Reserved(g) if msg_type == 0 || g.channel_type() == ChannelType::Multi => {
+            }
+            _ => return None,
+        }
+        self.header.kill();
+        match std::mem::replace(&mut self.kind, MessageKind::Vacant) {
+            MessageKind::Reserved(g) => Some(g),
+            _ => unreachable!("matched above"),
+        }
+    }
+
+    /// Releases a side handle's received message (the slot is left vacant
+    /// and dead); false for any other message.
+    #[inline(always)]
+    fn release_viewed(&mut self) -> bool {
+        if !matches!(self.kind, MessageKind::Viewed(_)) {
+            return false;
+        }
+        self.header.kill();
+        if let MessageKind::Viewed(g) = std::mem::replace(&mut self.kind, MessageKind::Vacant) {
+            drop(g);
+        }
+        true
+    }
+
     /// Marks a (stack) message as dead when its callback returns.
     pub(super) fn kill(&mut self) {
         self.header.kill();
@@ -287,6 +318,9 @@ pub unsafe extern "C" fn psyne_message_send(
     run("psyne_message_send", || {
         // SAFETY: caller contract.
         let m = unsafe { psyne_message_t::from_ptr(msg) }?;
+        if let Some(g) = m.take_reserved(msg_type) {
+            return g.send(msg_type); // a side handle's: the hot path
+        }
         let channel_type = match &m.kind {
             MessageKind::Reservation(g) => g.channel_type(),
             MessageKind::Reserved(g) => g.channel_type(),
@@ -443,6 +477,9 @@ pub unsafe extern "C" fn psyne_message_release(msg: *mut psyne_message_t) -> psy
     run("psyne_message_release", || {
         // SAFETY: caller contract.
         let m = unsafe { psyne_message_t::from_ptr(msg) }?;
+        if m.release_viewed() {
+            return Ok(()); // a side handle's: the hot path
+        }
         match &m.kind {
             MessageKind::Received(_) | MessageKind::Viewed(_) => {}
             MessageKind::Reservation(_) | MessageKind::Reserved(_) => {
