@@ -25,7 +25,7 @@ lib="$PSYNE_PREFIX/lib"
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 version="$(pkg-config --modversion psyne)"
 
-c_examples=(copy zero_copy errors threads ipc_producer ipc_consumer tcp_echo_server tcp_echo_client)
+c_examples=(copy zero_copy side_handles errors threads ipc_producer ipc_consumer tcp_echo_server tcp_echo_client)
 cpp_examples=(copy zero_copy errors threads)
 strict_c=(-std=c11 -Wall -Wextra -pedantic -Werror)
 strict_cpp=(-std=c++17 -Wall -Wextra -pedantic -Werror)
@@ -43,7 +43,7 @@ run() {
 # processes; the tcp pair on a port the system picks, see cmake/run-tcp-pair.sh)
 run_all() {
   local dir=$1; shift
-  for e in copy zero_copy errors threads; do
+  for e in copy zero_copy side_handles errors threads; do
     if [ -x "$dir/$e" ]; then run "$dir/$e" "$@" "$dir/$e"; fi
   done
   if [ -x "$dir/ipc_producer" ]; then
