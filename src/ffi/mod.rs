@@ -295,39 +295,69 @@ fn quiet_caught_panics() {
 
 /// Runs the body of an extern function: catches panics, turns errors into
 /// codes and records the detail message.
+///
+/// Inlined into each extern function, with the failure paths out of line:
+/// entering the library is paid on every call, and a zero-copy message
+/// makes four.
+#[inline(always)]
 fn run(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_error_t {
     quiet_caught_panics();
-    let _ = CATCHING.try_with(|c| c.set(c.get() + 1));
+    // One look-up of the thread-local for both updates (in the shared
+    // library each is a call into the dynamic loader). The `Cell` has no
+    // destructor, so it lives as long as the thread and the pointer stays
+    // valid for this call.
+    let depth = CATCHING.try_with(|c| c as *const std::cell::Cell<u32>).ok();
+    if let Some(c) = depth {
+        // SAFETY: see above; this thread's own cell.
+        let c = unsafe { &*c };
+        c.set(c.get() + 1);
+    }
     let code = run_caught(func, body);
-    let _ = CATCHING.try_with(|c| c.set(c.get() - 1));
+    if let Some(c) = depth {
+        // SAFETY: as above.
+        let c = unsafe { &*c };
+        c.set(c.get() - 1);
+    }
     code
 }
 
+#[inline(always)]
 fn run_caught(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_error_t {
     // Recording the detail happens inside catch_unwind too (formatting runs
     // Display code).
     let guarded = catch_unwind(AssertUnwindSafe(|| match body() {
         Ok(()) => psyne_error_t::PSYNE_OK,
-        Err(e) => {
-            match e.plain_name() {
-                Some(what) => set_last_error_code(func, what),
-                None => set_last_error(format!("{func}: {e}")),
-            }
-            code_of(&e)
-        }
+        Err(e) => failed(func, e),
     }));
     match guarded {
         Ok(code) => code,
-        Err(payload) => {
-            set_last_error(format!(
-                "{func}: internal error: caught a panic: {}",
-                panic_text(payload.as_ref())
-            ));
-            // Dropping a payload can itself panic; keep that inside too.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            psyne_error_t::PSYNE_ERROR_UNKNOWN
-        }
+        Err(payload) => panicked(func, payload),
     }
+}
+
+/// Records a caught panic (out of line, like [`failed`]).
+#[cold]
+#[inline(never)]
+fn panicked(func: &'static str, payload: Box<dyn std::any::Any + Send>) -> psyne_error_t {
+    set_last_error(format!(
+        "{func}: internal error: caught a panic: {}",
+        panic_text(payload.as_ref())
+    ));
+    // Dropping a payload can itself panic; keep that inside too.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    psyne_error_t::PSYNE_ERROR_UNKNOWN
+}
+
+/// Records a failure's detail and returns its code (out of line: the
+/// calls that succeed do not carry it).
+#[cold]
+#[inline(never)]
+fn failed(func: &'static str, e: Error) -> psyne_error_t {
+    match e.plain_name() {
+        Some(what) => set_last_error_code(func, what),
+        None => set_last_error(format!("{func}: {e}")),
+    }
+    code_of(&e)
 }
 
 /// NULL check of a pointer argument.
