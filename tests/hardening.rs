@@ -648,6 +648,26 @@ fn fork_destroy_child() {
             psyne_message_reserve(ch, 8, &mut msg),
             psyne_error_t::PSYNE_OK
         );
+        // A message ended before the fork leaves its box in this thread's
+        // spares, which the child inherits and reuses for its own.
+        let aux_uri = std::ffi::CString::new(format!("memory://{name}-aux")).unwrap();
+        let (mut aux, mut spare) = (null_mut(), null_mut());
+        assert_eq!(
+            psyne_channel_create(
+                aux_uri.as_ptr(),
+                4096,
+                PSYNE_MODE_SPSC,
+                PSYNE_TYPE_MULTI,
+                &mut aux
+            ),
+            psyne_error_t::PSYNE_OK
+        );
+        assert_eq!(
+            psyne_message_reserve(aux, 8, &mut spare),
+            psyne_error_t::PSYNE_OK
+        );
+        assert_eq!(psyne_message_cancel(spare), psyne_error_t::PSYNE_OK);
+        assert_eq!(psyne_channel_destroy(aux), psyne_error_t::PSYNE_OK);
         let pid = libc::fork();
         assert!(pid >= 0);
         if pid == 0 {
@@ -655,9 +675,27 @@ fn fork_destroy_child() {
             // The parent's reservation is the parent's: refused, not published.
             let msg_sent = psyne_message_send(msg, 1);
             let destroyed = psyne_channel_destroy(ch);
+            // The child's own channel and messages work, on inherited spare
+            // boxes too.
+            let own_uri = std::ffi::CString::new(format!("memory://{name}-child")).unwrap();
+            let mut own = null_mut();
+            let mut own_msg = null_mut();
+            let own_ok = psyne_channel_create(
+                own_uri.as_ptr(),
+                4096,
+                PSYNE_MODE_SPSC,
+                PSYNE_TYPE_MULTI,
+                &mut own,
+            ) == psyne_error_t::PSYNE_OK
+                && psyne_message_reserve(own, 4, &mut own_msg) == psyne_error_t::PSYNE_OK
+                && psyne_message_send(own_msg, 3) == psyne_error_t::PSYNE_OK
+                && psyne_message_receive(own, &mut own_msg, &mut 0) == psyne_error_t::PSYNE_OK
+                && psyne_message_release(own_msg) == psyne_error_t::PSYNE_OK
+                && psyne_channel_destroy(own) == psyne_error_t::PSYNE_OK;
             let ok = sent == psyne_error_t::PSYNE_ERROR_INVALID_ARGUMENT
                 && msg_sent == psyne_error_t::PSYNE_ERROR_INVALID_ARGUMENT
-                && destroyed == psyne_error_t::PSYNE_OK;
+                && destroyed == psyne_error_t::PSYNE_OK
+                && own_ok;
             libc::_exit(if ok { 0 } else { 3 });
         }
         let mut status = 0;

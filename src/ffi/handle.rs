@@ -52,6 +52,13 @@ impl Header {
         self.magic.store(DEAD_MAGIC, Ordering::Relaxed);
     }
 
+    /// Makes a killed box live again as a new handle of this process (a
+    /// spare message box reused; it may have been made before a fork).
+    pub(super) fn renew<T: Handle>(&mut self) {
+        self.born = crate::fork::generation();
+        self.magic.store(T::MAGIC, Ordering::Relaxed);
+    }
+
     /// Makes a killed handle live again: an embedded message slot reused
     /// for its owner's next message. The fork generation stays the one of
     /// the process that made the slot.

@@ -8,6 +8,7 @@ use super::{not_null, psyne_error_t, run, wait_limit};
 use crate::channel::{OwnedReadGuard, OwnedWriteGuard, ReadGuard, WriteGuard};
 use crate::config::ChannelType;
 use crate::error::{Error, Result};
+use std::cell::RefCell;
 use std::ffi::c_void;
 
 /// What a message handle holds.
@@ -131,29 +132,65 @@ impl psyne_message_t {
         Ok(unsafe { &mut *p })
     }
 
-    /// Ends a message: frees a boxed one, empties an embedded one. Either
-    /// way its magic word is cleared, so that a second use is detected.
+    /// Ends a message: empties an embedded one, gives a boxed one back to
+    /// this thread's spares. Either way its magic word is cleared first, so
+    /// that a second use is detected (while the memory is not reused).
     ///
     /// # Safety
     /// `p` passed `from_ptr` and is not a callback's (stack) message.
     unsafe fn consume(p: *mut psyne_message_t) -> MessageKind {
         // SAFETY: checked live by `from_ptr`, and (the C contract) used by
-        // this thread alone.
+        // this thread alone: plain stores suffice.
         let m = unsafe { &mut *p };
-        if matches!(m.kind, MessageKind::Reserved(_) | MessageKind::Viewed(_)) {
-            m.header.kill();
-            return std::mem::replace(&mut m.kind, MessageKind::Vacant);
+        m.header.kill();
+        let kind = std::mem::replace(&mut m.kind, MessageKind::Vacant);
+        if !matches!(kind, MessageKind::Reserved(_) | MessageKind::Viewed(_)) {
+            // SAFETY: the other kinds (but a callback's, excluded by the
+            // contract) are made by `boxed`, i.e. by `Box::into_raw`; the
+            // handle is dead now and nobody else holds it.
+            give_spare(unsafe { Box::from_raw(p) });
         }
-        // SAFETY: a live boxed message (the other kinds are boxed).
-        match unsafe { handle::free(p, "msg") } {
-            Ok(Some(b)) => b.kind,
-            _ => unreachable!("checked live by from_ptr, and owned by this thread"),
-        }
+        kind
     }
 
+    /// A boxed message: one of this thread's spares if it has one (no
+    /// allocation), else a new box.
     fn boxed(kind: MessageKind) -> *mut psyne_message_t {
-        Box::into_raw(Box::new(psyne_message_t::new(kind)))
+        let spare = SPARES
+            .try_with(|s| s.try_borrow_mut().ok().and_then(|mut v| v.pop()))
+            .ok()
+            .flatten();
+        match spare {
+            Some(mut b) => {
+                b.kind = kind;
+                b.header.renew::<psyne_message_t>();
+                Box::into_raw(b)
+            }
+            None => Box::into_raw(Box::new(psyne_message_t::new(kind))),
+        }
     }
+}
+
+/// Most message boxes a thread keeps for reuse.
+const SPARES_MAX: usize = 16;
+
+thread_local! {
+    /// Dead message boxes for `psyne_message_t::boxed` to reuse, so that the
+    /// channel handles' reserve/receive allocate only while a thread holds
+    /// more messages than ever before. Freed when the thread exits.
+    static SPARES: RefCell<Vec<Box<psyne_message_t>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keeps a dead message box for reuse (or frees it: too many spares, or
+/// the thread is exiting).
+fn give_spare(b: Box<psyne_message_t>) {
+    let _ = SPARES.try_with(move |s| {
+        if let Ok(mut v) = s.try_borrow_mut() {
+            if v.len() < SPARES_MAX {
+                v.push(b);
+            }
+        }
+    });
 }
 
 fn kind_name(k: &MessageKind) -> &'static str {
