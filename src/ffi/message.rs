@@ -177,7 +177,9 @@ const SPARES_MAX: usize = 16;
 thread_local! {
     /// Dead message boxes for `psyne_message_t::boxed` to reuse, so that the
     /// channel handles' reserve/receive allocate only while a thread holds
-    /// more messages than ever before. Freed when the thread exits.
+    /// more messages than ever before. Freed when the thread exits. Boxes,
+    /// not values: a box is a handle, whose address C code holds.
+    #[allow(clippy::vec_box)]
     static SPARES: RefCell<Vec<Box<psyne_message_t>>> = const { RefCell::new(Vec::new()) };
 }
 
