@@ -52,6 +52,14 @@ fn main() {
             }
         }
         "c_copy" | "c_channel" | "c_side" | "c_side_copy" => c_api(&what, n),
+        // A receive that finds the channel empty (a poller's loop).
+        "poll" => {
+            let mut rx = ch.consumer().unwrap();
+            for _ in 0..n {
+                black_box(rx.try_recv_into(&mut buf).is_err());
+            }
+        }
+        "c_poll" => c_poll(n),
         "rtrb" => {
             let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; 64]>::new((1 << 20) / 64);
             for _ in 0..n {
@@ -68,10 +76,46 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: hotpath copy|reserve|channel|c_copy|c_channel|c_side|c_side_copy|rtrb|crossbeam [N]"
+                "usage: hotpath copy|reserve|channel|c_copy|c_channel|c_side|c_side_copy|poll|c_poll|rtrb|crossbeam [N]"
             );
             std::process::exit(2);
         }
+    }
+}
+
+/// Receives through a C consumer side handle that find the channel empty.
+fn c_poll(n: u64) {
+    use psyne::ffi::*;
+    use std::ptr::null_mut;
+    let mut buf = [0u8; 64];
+    let (mut len, mut ty) = (0usize, 0u32);
+    // SAFETY: every pointer passed is a live handle made here or a local.
+    unsafe {
+        let (mut ch, mut c) = (null_mut(), null_mut());
+        let uri = c"memory://hotpath-poll";
+        let rc = psyne_channel_create(
+            uri.as_ptr(),
+            4096,
+            PSYNE_MODE_SPSC,
+            PSYNE_TYPE_MULTI,
+            &mut ch,
+        );
+        assert_eq!(rc, psyne_error_t::PSYNE_OK);
+        assert_eq!(psyne_consumer_new(ch, &mut c), psyne_error_t::PSYNE_OK);
+        for _ in 0..n {
+            let rc = psyne_consumer_receive_data(
+                c,
+                buf.as_mut_ptr().cast(),
+                64,
+                &mut len,
+                &mut ty,
+                0,
+                null_mut(),
+            );
+            black_box(rc);
+        }
+        psyne_consumer_free(c);
+        psyne_channel_destroy(ch);
     }
 }
 

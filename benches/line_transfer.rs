@@ -34,6 +34,9 @@ fn main() {
         }
         let ns = start.elapsed().as_nanos() as f64 / ROUND_TRIPS as f64;
         t.join().unwrap();
-        println!("round trip {ns:.1} ns: one line transfer {:.1} ns", ns / 2.0);
+        println!(
+            "round trip {ns:.1} ns: one line transfer {:.1} ns",
+            ns / 2.0
+        );
     }
 }
