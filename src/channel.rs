@@ -1907,15 +1907,6 @@ impl Consumer {
         self.shared.recv_into(buf, limit, true)
     }
 
-    /// [`Consumer::recv_into_limited`] without waiting.
-    #[inline]
-    pub(crate) fn try_recv_into_raw(
-        &mut self,
-        buf: &mut [u8],
-    ) -> Result<std::result::Result<(usize, u32), usize>> {
-        self.shared.recv_into(buf, None, true)
-    }
-
     /// The polling phase of blocking calls.
     pub(crate) fn spin(&self) -> Duration {
         self.spin

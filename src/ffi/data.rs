@@ -117,22 +117,12 @@ unsafe fn receive(
 ) -> Result<()> {
     // SAFETY: caller contract.
     let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
-    if cap != 0 {
-        not_null(buf, "buf")?;
-    }
+    // SAFETY: caller contract.
+    let out = unsafe { output(buf, cap) }?;
     not_null(received, "received")?;
     not_null(msg_type, "type")?;
-    check_len(cap, "buf")?;
     // SAFETY: caller contract.
     let token = unsafe { psyne_cancel_t::token(cancel) }?;
-    let out: &mut [u8] = if cap == 0 {
-        &mut [] // NULL with capacity 0 receives empty messages only
-    } else {
-        // SAFETY: `buf` is non-NULL and, by the caller's contract, writable
-        // for `cap` (<= isize::MAX) bytes that nothing else accesses during
-        // the call.
-        unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
-    };
     let r = h.channel.recv_into_raw(
         out,
         wait_limit(timeout_ms, token.as_ref(), h.channel.spin()).as_ref(),
@@ -167,6 +157,22 @@ pub(super) unsafe fn report_received(
             Err(too_small(cap, needed))
         }
     }
+}
+
+/// The buffer of a copying receive's `buf` argument (NULL with `cap` 0
+/// receives empty messages only).
+///
+/// # Safety
+/// `buf` NULL or writable for `cap` bytes that nothing else accesses during
+/// the call.
+pub(super) unsafe fn output<'a>(buf: *mut c_void, cap: usize) -> Result<&'a mut [u8]> {
+    if cap == 0 {
+        return Ok(&mut []);
+    }
+    not_null(buf, "buf")?;
+    check_len(cap, "buf")?;
+    // SAFETY: non-NULL, at most isize::MAX bytes, writable (contract).
+    Ok(unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) })
 }
 
 /// The bytes of a send's `data` argument (NULL with `size` 0 is an empty

@@ -52,17 +52,12 @@ impl Header {
         self.magic.store(DEAD_MAGIC, Ordering::Relaxed);
     }
 
-    /// Makes a killed box live again as a new handle of this process (a
-    /// spare message box reused; it may have been made before a fork).
-    pub(super) fn renew<T: Handle>(&mut self) {
-        self.born = crate::fork::generation();
-        self.magic.store(T::MAGIC, Ordering::Relaxed);
-    }
-
-    /// Makes a killed handle live again: an embedded message slot reused
-    /// for its owner's next message. The fork generation stays the one of
-    /// the process that made the slot.
-    pub(super) fn revive<T: Handle>(&self) {
+    /// Makes a killed handle live again as a new handle of this process: a
+    /// side handle's embedded message slot, or a spare message box (which
+    /// may have been made before a fork). `generation_now`: this process
+    /// made a handle already, so the fork handler is registered.
+    pub(super) fn revive<T: Handle>(&mut self) {
+        self.born = crate::fork::generation_now();
         self.magic.store(T::MAGIC, Ordering::Relaxed);
     }
 }

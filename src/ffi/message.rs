@@ -85,10 +85,11 @@ impl psyne_message_t {
     /// or type, which the general path reports on.
     #[inline(always)]
     fn take_reserved(&mut self, msg_type: u32) -> Option<WriteGuard<'static>> {
-        match &self.kind {
-            MessageKind::Reserved(g) if msg_type == 0 || g.channel_type() == ChannelType::Multi => {
-            }
-            _ => return None,
+        let MessageKind::Reserved(g) = &self.kind else {
+            return None;
+        };
+        if msg_type != 0 && g.channel_type() == ChannelType::Single {
+            return None;
         }
         self.header.kill();
         match std::mem::replace(&mut self.kind, MessageKind::Vacant) {
@@ -105,9 +106,7 @@ impl psyne_message_t {
             return false;
         }
         self.header.kill();
-        if let MessageKind::Viewed(g) = std::mem::replace(&mut self.kind, MessageKind::Vacant) {
-            drop(g);
-        }
+        drop(std::mem::replace(&mut self.kind, MessageKind::Vacant));
         true
     }
 
@@ -163,7 +162,7 @@ impl psyne_message_t {
         match spare {
             Some(mut b) => {
                 b.kind = kind;
-                b.header.renew::<psyne_message_t>();
+                b.header.revive::<psyne_message_t>();
                 Box::into_raw(b)
             }
             None => Box::into_raw(Box::new(psyne_message_t::new(kind))),
@@ -376,10 +375,11 @@ pub unsafe extern "C" fn psyne_message_send(
             )));
         }
         // SAFETY: checked live above, and not a callback's message.
+        // (A side handle's reservation reaches here only with a type its
+        // SINGLE channel refuses, above.)
         match unsafe { psyne_message_t::consume(msg) } {
             MessageKind::Reservation(g) => g.send(msg_type),
-            MessageKind::Reserved(g) => g.send(msg_type),
-            _ => unreachable!("checked to be a reservation"),
+            _ => unreachable!("checked to be a channel handle's reservation"),
         }
     })
 }
@@ -520,7 +520,7 @@ pub unsafe extern "C" fn psyne_message_release(msg: *mut psyne_message_t) -> psy
             return Ok(()); // a side handle's: the hot path
         }
         match &m.kind {
-            MessageKind::Received(_) | MessageKind::Viewed(_) => {}
+            MessageKind::Received(_) => {}
             MessageKind::Reservation(_) | MessageKind::Reserved(_) => {
                 return Err(Error::invalid(
                     "msg is a reservation: use psyne_message_send or psyne_message_cancel",
@@ -531,6 +531,7 @@ pub unsafe extern "C" fn psyne_message_release(msg: *mut psyne_message_t) -> psy
                     "msg is a receive callback's message: it is released when the callback returns",
                 ))
             }
+            MessageKind::Viewed(_) => unreachable!("released above"),
             MessageKind::Vacant => unreachable!("a vacant slot's header is dead"),
         }
         // SAFETY: checked live above, and not a callback's message.

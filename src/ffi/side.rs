@@ -16,10 +16,10 @@
 
 use super::cancel::psyne_cancel_t;
 use super::channel::psyne_channel_t;
-use super::data::{input, report_received};
+use super::data::{input, output, report_received};
 use super::handle::{self, Handle, Header};
 use super::message::{psyne_message_t, MessageKind};
-use super::{check_len, not_null, psyne_error_t, run, wait_limit};
+use super::{not_null, psyne_error_t, run, wait_limit};
 use crate::channel::{Consumer, Producer, ReadGuard, WriteGuard};
 use crate::error::{Error, Result};
 use crate::Channel;
@@ -184,9 +184,7 @@ unsafe fn reserve(
     // SAFETY: caller contract.
     let h = unsafe { side(p, "producer") }?;
     check_vacant(&h.msg, "producer")?;
-    // The no-wait form is a call of its own: an `Option<WaitLimit>` chosen
-    // at run time travels through memory, and its reload (wider than the
-    // store that wrote its niche) stalls every call.
+    // No wait: the token is not even looked at (as the channel handles do).
     let guard = if timeout_ms == 0 {
         h.side.try_reserve(size)?
     } else {
@@ -477,17 +475,10 @@ pub unsafe extern "C" fn psyne_consumer_receive_data(
         check_vacant(&h.msg, "consumer")?;
         not_null(received, "received")?;
         not_null(msg_type, "type")?;
-        let out: &mut [u8] = if cap == 0 {
-            &mut [] // NULL with capacity 0 receives empty messages only
-        } else {
-            not_null(buf, "buf")?;
-            check_len(cap, "buf")?;
-            // SAFETY: non-NULL and, by the caller's contract, writable for
-            // `cap` (<= isize::MAX) bytes nothing else accesses meanwhile.
-            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), cap) }
-        };
+        // SAFETY: caller contract.
+        let out = unsafe { output(buf, cap) }?;
         let r = if timeout_ms == 0 {
-            h.side.try_recv_into_raw(out)? // see the producer's `reserve`
+            h.side.recv_into_limited(out, None)? // see the producer's `reserve`
         } else {
             // SAFETY: caller contract.
             let token = unsafe { psyne_cancel_t::token(cancel) }?;

@@ -666,19 +666,6 @@ fn main() {
     }
 }
 
-/// The CPU model, for the table's header (figures differ between hosts).
-fn cpu_model() -> String {
-    let n = std::thread::available_parallelism().map_or(0, |n| n.get());
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .map_or_else(
-            || "unknown CPU".into(),
-            |m| format!("{m}, {n} logical CPUs"),
-        )
-}
+#[path = "../../cpu_model.rs"]
+mod cpu;
+use cpu::cpu_model;
