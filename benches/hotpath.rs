@@ -60,6 +60,7 @@ fn main() {
             }
         }
         "c_poll" => c_poll(n),
+        "c_fused" => c_fused(n),
         "rtrb" => {
             let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; 64]>::new((1 << 20) / 64);
             for _ in 0..n {
@@ -76,10 +77,68 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: hotpath copy|reserve|channel|c_copy|c_channel|c_side|c_side_copy|poll|c_poll|rtrb|crossbeam [N]"
+                "usage: hotpath copy|reserve|channel|c_copy|c_channel|c_side|c_side_copy|c_fused|poll|c_poll|rtrb|crossbeam [N]"
             );
             std::process::exit(2);
         }
+    }
+}
+
+/// Zero-copy 64-byte messages through side handles, one call per message
+/// and side: `psyne_producer_send_and_reserve` sends the frame filled last
+/// round and reserves the next; `psyne_consumer_release_and_receive`
+/// releases the view read last round and takes the next.
+fn c_fused(n: u64) {
+    use psyne::ffi::*;
+    use std::ptr::null_mut;
+    let ok = |rc: psyne_error_t| assert_eq!(rc, psyne_error_t::PSYNE_OK);
+    let msg = [7u8; 64];
+    let mut buf = [0u8; 64];
+    let (mut len, mut ty) = (0usize, 0u32);
+    let (mut out, mut view) = (null_mut::<std::ffi::c_void>(), std::ptr::null());
+    let (mut tm, mut rm) = (null_mut::<psyne_message_t>(), null_mut::<psyne_message_t>());
+    // SAFETY: every pointer passed is a live handle made here or a local.
+    unsafe {
+        let mut ch = null_mut();
+        ok(psyne_channel_create(
+            c"memory://hotpath-fused".as_ptr(),
+            1 << 20,
+            PSYNE_MODE_SPSC,
+            PSYNE_TYPE_MULTI,
+            &mut ch,
+        ));
+        let (mut p, mut c) = (null_mut(), null_mut());
+        ok(psyne_producer_new(ch, &mut p));
+        ok(psyne_consumer_new(ch, &mut c));
+        ok(psyne_producer_reserve(p, 64, &mut tm, &mut out));
+        for _ in 0..n {
+            std::ptr::copy_nonoverlapping(black_box(&msg).as_ptr().cast(), out, 64);
+            ok(psyne_producer_send_and_reserve(
+                p,
+                1,
+                64,
+                0,
+                null_mut(),
+                &mut tm,
+                &mut out,
+            ));
+            ok(psyne_consumer_release_and_receive(
+                c,
+                0,
+                null_mut(),
+                &mut rm,
+                &mut view,
+                &mut len,
+                &mut ty,
+            ));
+            std::ptr::copy_nonoverlapping(view, buf.as_mut_ptr().cast(), 64);
+            black_box(&buf);
+        }
+        ok(psyne_message_cancel(tm));
+        ok(psyne_message_release(rm));
+        ok(psyne_producer_free(p));
+        ok(psyne_consumer_free(c));
+        ok(psyne_channel_destroy(ch));
     }
 }
 

@@ -914,6 +914,44 @@ psyne_error_t psyne_producer_reserve_cancellable(struct psyne_producer_t *p,
                                                  void **data);
 
 /**
+ * Sends the reservation the producer holds, if it holds one, as one
+ * message of type `msg_type` (as `psyne_message_send` does), then reserves
+ * `size` bytes as `psyne_producer_reserve_cancellable` does: one call per
+ * message for a producer that streams zero-copy messages.
+ *
+ * ```c
+ * psyne_message_t *m;  void *out;
+ * for (int i = 0; i < n; i++) {
+ *     while (psyne_producer_send_and_reserve(tx, 1, 64, 0, NULL, &m, &out) == PSYNE_ERROR_CHANNEL_FULL)
+ *         ;  // the previous frame is sent: retry the reservation
+ *     fill(out, i);
+ * }
+ * psyne_message_send(m, 1);  // the last one
+ * ```
+ *
+ * The held reservation is sent even when the reservation after it fails
+ * (`CHANNEL_FULL`, `TIMEOUT`, ...): then the producer holds nothing and
+ * `*msg` (and `*data`) are NULL. If the send itself fails, nothing is
+ * reserved: a type a SINGLE channel refuses is
+ * `PSYNE_ERROR_INVALID_ARGUMENT`, keeps the reservation and leaves `*msg`
+ * as it was; a stopped channel is `PSYNE_ERROR_CHANNEL_STOPPED` and ends
+ * it (`*msg` NULL). Bad arguments (NULL `msg`, a foreign `cancel`) are
+ * refused before anything is sent, and leave `*msg` as it was. So after
+ * any failure `*msg` still equal to the held message means it is still
+ * held.
+ *
+ * # Safety
+ * As for `psyne_producer_reserve_cancellable`.
+ */
+psyne_error_t psyne_producer_send_and_reserve(struct psyne_producer_t *p,
+                                              uint32_t msg_type,
+                                              size_t size,
+                                              uint32_t timeout_ms,
+                                              struct psyne_cancel_t *cancel,
+                                              struct psyne_message_t **msg,
+                                              void **data);
+
+/**
  * Sends a copy of `size` bytes at `data` as one message of type
  * `msg_type`, as `psyne_send_data_cancellable` does (`timeout_ms` 0: do
  * not wait). `PSYNE_ERROR_INVALID_ARGUMENT` while the producer holds a
@@ -985,6 +1023,38 @@ psyne_error_t psyne_consumer_receive(struct psyne_consumer_t *c,
  * As for `psyne_consumer_receive`; `cancel` must be NULL or a live token.
  */
 psyne_error_t psyne_consumer_receive_cancellable(struct psyne_consumer_t *c,
+                                                 uint32_t timeout_ms,
+                                                 struct psyne_cancel_t *cancel,
+                                                 struct psyne_message_t **msg,
+                                                 const void **data,
+                                                 size_t *size,
+                                                 uint32_t *msg_type);
+
+/**
+ * Releases the message the consumer holds, if it holds one (as
+ * `psyne_message_release` does), then receives the next one as
+ * `psyne_consumer_receive_cancellable` does: one call per message for a
+ * consumer that reads zero-copy views.
+ *
+ * ```c
+ * psyne_message_t *m;  const void *in;  size_t n;  uint32_t type;
+ * for (int i = 0; i < count; i++) {
+ *     while (psyne_consumer_release_and_receive(rx, 0, NULL, &m, &in, &n, &type) == PSYNE_ERROR_NO_MESSAGE)
+ *         ;  // the previous view is released already
+ *     consume(in, n);
+ * }
+ * psyne_message_release(m);  // the last one
+ * ```
+ *
+ * The held message is released even when the receive after it fails;
+ * then the consumer holds nothing and `*msg` (and `*data`) are NULL. Bad
+ * arguments (NULL `msg` or `msg_type`, a foreign `cancel`) are refused
+ * before anything is released, and leave `*msg` as it was.
+ *
+ * # Safety
+ * As for `psyne_consumer_receive_cancellable`.
+ */
+psyne_error_t psyne_consumer_release_and_receive(struct psyne_consumer_t *c,
                                                  uint32_t timeout_ms,
                                                  struct psyne_cancel_t *cancel,
                                                  struct psyne_message_t **msg,

@@ -215,13 +215,18 @@ gopsyne_msg_result gopsyne_producer_reserve(gopsyne_handle p, size_t size, uint3
 }
 
 // Send the held reservation msg, then reserve the next one (never waiting):
-// one crossing for what Send and ReserveMessage do in two.
+// one crossing, and one call into libpsyne, for what Send and
+// ReserveMessage do in two. r.sent: msg is finished (sent, or ended by a
+// stop): the call succeeded (*msg is the producer's one message again), or
+// it failed and set *msg to NULL; it leaves *msg as it was only while the
+// reservation is still held.
 gopsyne_msg_result gopsyne_producer_send_reserve(gopsyne_handle p, gopsyne_handle msg, uint32_t type, size_t size) {
 	gopsyne_msg_result r = {0};
-	GOPSYNE_RESULT(r, psyne_message_send(MSG(msg), type));
+	psyne_message_t *m = MSG(msg); void *data = NULL;
+	GOPSYNE_RESULT(r, psyne_producer_send_and_reserve(PRODUCER(p), type, size, 0, NULL, &m, &data));
+	r.sent = r.rc == 0 || m != MSG(msg);
 	if (r.rc != 0) return r;
-	r.sent = true;
-	gopsyne_producer_reserve_into(&r, PRODUCER(p), size, 0, NULL);
+	r.msg = (gopsyne_handle)m; r.data = data; r.size = size;
 	return r;
 }
 
@@ -262,15 +267,18 @@ gopsyne_msg_result gopsyne_consumer_receive(gopsyne_handle c, uint32_t timeout_m
 	return r;
 }
 
-// Release the held message msg, then receive the next one: one crossing for
-// what Release and ReceiveView do in two.
+// Release the held message msg, then receive the next one: one crossing,
+// and one call into libpsyne, for what Release and ReceiveView do in two.
+// r.sent: msg is released: the call succeeded, or it failed and set *msg
+// to NULL; it leaves *msg as it was only when it refused its arguments.
 gopsyne_msg_result gopsyne_consumer_release_receive(gopsyne_handle c, gopsyne_handle msg, uint32_t timeout_ms,
 		gopsyne_handle cancel) {
 	gopsyne_msg_result r = {0};
-	GOPSYNE_RESULT(r, psyne_message_release(MSG(msg)));
+	psyne_message_t *m = MSG(msg); const void *data = NULL; size_t len = 0; uint32_t type = 0;
+	GOPSYNE_RESULT(r, psyne_consumer_release_and_receive(CONSUMER(c), timeout_ms, CANCEL(cancel), &m, &data, &len, &type));
+	r.sent = r.rc == 0 || m != MSG(msg);
 	if (r.rc != 0) return r;
-	r.sent = true;
-	gopsyne_consumer_receive_into(&r, CONSUMER(c), timeout_ms, CANCEL(cancel));
+	r.msg = (gopsyne_handle)m; r.data = (void *)data; r.size = len; r.type = type;
 	return r;
 }
 

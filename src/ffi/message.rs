@@ -74,9 +74,12 @@ impl psyne_message_t {
     }
 
     /// Puts a message into a vacant embedded slot and makes it live.
+    #[inline(always)]
     pub(super) fn fill(&mut self, kind: MessageKind) {
         debug_assert!(!self.in_use());
-        self.kind = kind;
+        // SAFETY: the slot holds `Vacant`, which owns nothing, so not
+        // dropping it loses nothing (and skips a match on the kind).
+        unsafe { std::ptr::write(&mut self.kind, kind) };
         self.header.revive::<psyne_message_t>();
     }
 
@@ -91,23 +94,57 @@ impl psyne_message_t {
         if msg_type != 0 && g.channel_type() == ChannelType::Single {
             return None;
         }
+        // SAFETY: the guard is moved out and the slot overwritten with
+        // `Vacant` without dropping what it held, so the guard is owned
+        // (and dropped) exactly once, by the caller.
+        let g = unsafe {
+            let g = std::ptr::read(g);
+            std::ptr::write(&mut self.kind, MessageKind::Vacant);
+            g
+        };
         self.header.kill();
-        match std::mem::replace(&mut self.kind, MessageKind::Vacant) {
-            MessageKind::Reserved(g) => Some(g),
-            _ => unreachable!("matched above"),
-        }
+        Some(g)
     }
 
     /// Releases a side handle's received message (the slot is left vacant
     /// and dead); false for any other message.
     #[inline(always)]
     fn release_viewed(&mut self) -> bool {
-        if !matches!(self.kind, MessageKind::Viewed(_)) {
+        let MessageKind::Viewed(g) = &self.kind else {
             return false;
-        }
+        };
+        // SAFETY: as in `take_reserved`: moved out once, the slot
+        // overwritten without a drop.
+        let g = unsafe {
+            let g = std::ptr::read(g);
+            std::ptr::write(&mut self.kind, MessageKind::Vacant);
+            g
+        };
         self.header.kill();
-        drop(std::mem::replace(&mut self.kind, MessageKind::Vacant));
+        drop(g);
         true
+    }
+
+    /// A side handle's fused send: sends the reservation this embedded
+    /// slot holds, if it holds one, as `msg_type`. A type its SINGLE
+    /// channel refuses keeps the reservation (as `psyne_message_send`
+    /// does); a stopped channel consumes it.
+    #[inline(always)]
+    pub(super) fn send_held(&mut self, msg_type: u32) -> Result<()> {
+        if !matches!(self.kind, MessageKind::Reserved(_)) {
+            return Ok(()); // vacant: the only other state of a producer's slot
+        }
+        match self.take_reserved(msg_type) {
+            Some(g) => g.send(msg_type),
+            None => Err(single_type_refused(msg_type)),
+        }
+    }
+
+    /// A side handle's fused release: releases the message this embedded
+    /// slot holds, if it holds one.
+    #[inline(always)]
+    pub(super) fn release_held(&mut self) {
+        self.release_viewed();
     }
 
     /// Marks a (stack) message as dead when its callback returns.
@@ -192,6 +229,16 @@ fn give_spare(b: Box<psyne_message_t>) {
             }
         }
     });
+}
+
+/// A reservation's send with a type its SINGLE channel refuses; the
+/// reservation is kept.
+#[cold]
+#[inline(never)]
+fn single_type_refused(msg_type: u32) -> Error {
+    Error::invalid(format!(
+        "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (send with 0, or open the channel as MULTI); the reservation is kept"
+    ))
 }
 
 fn kind_name(k: &MessageKind) -> &'static str {
@@ -370,9 +417,7 @@ pub unsafe extern "C" fn psyne_message_send(
             }
         };
         if channel_type == ChannelType::Single && msg_type != 0 {
-            return Err(Error::invalid(format!(
-                "message type {msg_type} on a SINGLE channel: SINGLE channels carry no type (send with 0, or open the channel as MULTI); the reservation is kept"
-            )));
+            return Err(single_type_refused(msg_type));
         }
         // SAFETY: checked live above, and not a callback's message.
         // (A side handle's reservation reaches here only with a type its

@@ -22,6 +22,7 @@ use super::message::{psyne_message_t, MessageKind};
 use super::{not_null, psyne_error_t, run, wait_limit};
 use crate::channel::{Consumer, Producer, ReadGuard, WriteGuard};
 use crate::error::{Error, Result};
+use crate::ring::wait::WaitLimit;
 use crate::Channel;
 use std::ffi::c_void;
 
@@ -162,10 +163,13 @@ pub unsafe extern "C" fn psyne_producer_free(p: *mut psyne_producer_t) -> psyne_
     })
 }
 
-/// Body of the reserve functions.
+/// Body of the reserve functions. `send_held`: send the reservation the
+/// producer holds first, with this type (else holding one refuses the
+/// call).
 ///
 /// # Safety
 /// As for `psyne_producer_reserve_cancellable`.
+#[inline(always)]
 unsafe fn reserve(
     p: *mut psyne_producer_t,
     size: usize,
@@ -173,7 +177,49 @@ unsafe fn reserve(
     cancel: *mut psyne_cancel_t,
     msg: *mut *mut psyne_message_t,
     data: *mut *mut c_void,
+    send_held: Option<u32>,
 ) -> Result<()> {
+    if send_held.is_some() {
+        // `*msg` stays as it is until the held reservation is sent: it may
+        // be the caller's only pointer to it.
+        not_null(msg, "msg")?;
+    } else {
+        // SAFETY: caller contract.
+        unsafe { clear_reserve_outs(msg, data) }?;
+    }
+    // SAFETY: caller contract.
+    let h = unsafe { side(p, "producer") }?;
+    if send_held.is_none() {
+        check_vacant(&h.msg, "producer")?;
+    }
+    // No wait: the token is not even looked at (as the channel handles do).
+    let token = if timeout_ms == 0 {
+        None
+    } else {
+        // SAFETY: caller contract.
+        unsafe { psyne_cancel_t::token(cancel) }?
+    };
+    let limit = wait_limit(timeout_ms, token.as_ref(), h.side.spin());
+    if let Some(msg_type) = send_held {
+        let sent = h.msg.send_held(msg_type);
+        if h.msg.in_use() {
+            return sent; // a refused type: the reservation and `*msg` stay
+        }
+        // SAFETY: caller contract.
+        unsafe { clear_reserve_outs(msg, data) }?;
+        sent?;
+    }
+    // SAFETY: outs checked by `clear_reserve_outs`; `h.msg` is vacant.
+    unsafe { reserve_into(h, size, limit.as_ref(), msg, data) }
+}
+
+/// Checks a reserve's `msg` out-argument and sets `*msg` (and `*data`,
+/// unless NULL) to NULL, for the failure cases.
+///
+/// # Safety
+/// `msg` NULL or writable; `data` NULL or writable.
+#[inline(always)]
+unsafe fn clear_reserve_outs(msg: *mut *mut psyne_message_t, data: *mut *mut c_void) -> Result<()> {
     not_null(msg, "msg")?;
     // SAFETY: checked non-NULL (`data`: or NULL, not wanted); the caller
     // provides writable storage.
@@ -181,27 +227,30 @@ unsafe fn reserve(
         msg.write(std::ptr::null_mut());
         write_opt(data, std::ptr::null_mut());
     }
-    // SAFETY: caller contract.
-    let h = unsafe { side(p, "producer") }?;
-    check_vacant(&h.msg, "producer")?;
-    // No wait: the token is not even looked at (as the channel handles do).
-    let guard = if timeout_ms == 0 {
-        h.side.try_reserve(size)?
-    } else {
-        // SAFETY: caller contract.
-        let token = unsafe { psyne_cancel_t::token(cancel) }?;
-        let spin = h.side.spin();
-        h.side
-            .reserve_limited(size, wait_limit(timeout_ms, token.as_ref(), spin).as_ref())?
-    };
+    Ok(())
+}
+
+/// Reserves into the producer's vacant embedded message and hands it out.
+///
+/// # Safety
+/// `h.msg` is vacant; `msg` writable; `data` NULL or writable.
+#[inline(always)]
+unsafe fn reserve_into(
+    h: &mut psyne_producer_t,
+    size: usize,
+    limit: Option<&WaitLimit<'_>>,
+    msg: *mut *mut psyne_message_t,
+    data: *mut *mut c_void,
+) -> Result<()> {
+    let guard = h.side.reserve_limited(size, limit)?;
     // SAFETY: the guard borrows the channel state that `h.side` keeps
     // alive; it is stored in `h.msg`, which is emptied (send, cancel) or
-    // dropped before `h.side` (field order), and `check_vacant` keeps
-    // `h.side` from being used for another guard meanwhile.
+    // dropped before `h.side` (field order), and a side handle hands out no
+    // other guard while `h.msg` is in use (`check_vacant`).
     let mut guard = unsafe { std::mem::transmute::<WriteGuard<'_>, WriteGuard<'static>>(guard) };
     let bytes = guard.as_mut_ptr();
     h.msg.fill(MessageKind::Reserved(guard));
-    // SAFETY: as above.
+    // SAFETY: caller contract.
     unsafe {
         msg.write(&mut h.msg);
         write_opt(data, bytes.cast());
@@ -242,7 +291,7 @@ pub unsafe extern "C" fn psyne_producer_reserve(
 ) -> psyne_error_t {
     run("psyne_producer_reserve", || {
         // SAFETY: forwarded caller contract; no wait, no token.
-        unsafe { reserve(p, size, 0, std::ptr::null_mut(), msg, data) }
+        unsafe { reserve(p, size, 0, std::ptr::null_mut(), msg, data, None) }
     })
 }
 
@@ -264,7 +313,51 @@ pub unsafe extern "C" fn psyne_producer_reserve_cancellable(
 ) -> psyne_error_t {
     run("psyne_producer_reserve_cancellable", || {
         // SAFETY: forwarded caller contract.
-        unsafe { reserve(p, size, timeout_ms, cancel, msg, data) }
+        unsafe { reserve(p, size, timeout_ms, cancel, msg, data, None) }
+    })
+}
+
+/// Sends the reservation the producer holds, if it holds one, as one
+/// message of type `msg_type` (as `psyne_message_send` does), then reserves
+/// `size` bytes as `psyne_producer_reserve_cancellable` does: one call per
+/// message for a producer that streams zero-copy messages.
+///
+/// ```c
+/// psyne_message_t *m;  void *out;
+/// for (int i = 0; i < n; i++) {
+///     while (psyne_producer_send_and_reserve(tx, 1, 64, 0, NULL, &m, &out) == PSYNE_ERROR_CHANNEL_FULL)
+///         ;  // the previous frame is sent: retry the reservation
+///     fill(out, i);
+/// }
+/// psyne_message_send(m, 1);  // the last one
+/// ```
+///
+/// The held reservation is sent even when the reservation after it fails
+/// (`CHANNEL_FULL`, `TIMEOUT`, ...): then the producer holds nothing and
+/// `*msg` (and `*data`) are NULL. If the send itself fails, nothing is
+/// reserved: a type a SINGLE channel refuses is
+/// `PSYNE_ERROR_INVALID_ARGUMENT`, keeps the reservation and leaves `*msg`
+/// as it was; a stopped channel is `PSYNE_ERROR_CHANNEL_STOPPED` and ends
+/// it (`*msg` NULL). Bad arguments (NULL `msg`, a foreign `cancel`) are
+/// refused before anything is sent, and leave `*msg` as it was. So after
+/// any failure `*msg` still equal to the held message means it is still
+/// held.
+///
+/// # Safety
+/// As for `psyne_producer_reserve_cancellable`.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_producer_send_and_reserve(
+    p: *mut psyne_producer_t,
+    msg_type: u32,
+    size: usize,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+    data: *mut *mut c_void,
+) -> psyne_error_t {
+    run("psyne_producer_send_and_reserve", || {
+        // SAFETY: forwarded caller contract.
+        unsafe { reserve(p, size, timeout_ms, cancel, msg, data, Some(msg_type)) }
     })
 }
 
@@ -352,52 +445,118 @@ pub unsafe extern "C" fn psyne_consumer_free(c: *mut psyne_consumer_t) -> psyne_
     })
 }
 
-/// Body of the receive functions.
+/// Body of the receive functions. `release_held`: release the message
+/// the consumer holds first (else holding one refuses the call).
 ///
 /// # Safety
 /// As for `psyne_consumer_receive_cancellable`.
+#[inline(always)]
 unsafe fn receive(
     c: *mut psyne_consumer_t,
     timeout_ms: u32,
     cancel: *mut psyne_cancel_t,
+    outs: ReceiveOuts,
+    release_held: bool,
+) -> Result<()> {
+    if release_held {
+        // Every argument is checked before the held message is released;
+        // `*msg` stays as it is until then.
+        not_null(outs.msg, "msg")?;
+        not_null(outs.msg_type, "type")?;
+    } else {
+        // SAFETY: caller contract.
+        unsafe { outs.clear() }?;
+    }
+    // SAFETY: caller contract.
+    let h = unsafe { side(c, "consumer") }?;
+    if !release_held {
+        check_vacant(&h.msg, "consumer")?;
+    }
+    // No wait: the token is not even looked at (as the channel handles do).
+    let token = if timeout_ms == 0 {
+        None
+    } else {
+        // SAFETY: caller contract.
+        unsafe { psyne_cancel_t::token(cancel) }?
+    };
+    let limit = wait_limit(timeout_ms, token.as_ref(), h.side.spin());
+    if release_held {
+        h.msg.release_held();
+        // SAFETY: caller contract.
+        unsafe { outs.clear() }?;
+    }
+    // SAFETY: outs checked by `clear`; `h.msg` is vacant.
+    unsafe { receive_into(h, limit.as_ref(), outs) }
+}
+
+/// The out-arguments of a zero-copy receive.
+#[derive(Clone, Copy)]
+struct ReceiveOuts {
     msg: *mut *mut psyne_message_t,
     data: *mut *const c_void,
     size: *mut usize,
     msg_type: *mut u32,
-) -> Result<()> {
-    not_null(msg, "msg")?;
-    // SAFETY: checked non-NULL (`data`: or NULL, not wanted); the caller
-    // provides writable storage.
-    unsafe {
-        msg.write(std::ptr::null_mut());
-        write_opt(data, std::ptr::null());
+}
+
+impl ReceiveOuts {
+    #[inline(always)]
+    fn new(
+        msg: *mut *mut psyne_message_t,
+        data: *mut *const c_void,
+        size: *mut usize,
+        msg_type: *mut u32,
+    ) -> ReceiveOuts {
+        ReceiveOuts {
+            msg,
+            data,
+            size,
+            msg_type,
+        }
     }
-    not_null(msg_type, "type")?;
-    // SAFETY: caller contract.
-    let h = unsafe { side(c, "consumer") }?;
-    check_vacant(&h.msg, "consumer")?;
-    let guard = if timeout_ms == 0 {
-        h.side.try_recv()? // see the producer's `reserve`
-    } else {
-        // SAFETY: caller contract.
-        let token = unsafe { psyne_cancel_t::token(cancel) }?;
-        let spin = h.side.spin();
-        h.side
-            .recv_inner(wait_limit(timeout_ms, token.as_ref(), spin).as_ref())?
-    };
+
+    /// Checks the required out-arguments and sets `*msg` (and `*data`,
+    /// unless NULL) to NULL, for the failure cases.
+    ///
+    /// # Safety
+    /// Each pointer NULL or writable.
+    #[inline(always)]
+    unsafe fn clear(&self) -> Result<()> {
+        not_null(self.msg, "msg")?;
+        // SAFETY: checked non-NULL (`data`: or NULL, not wanted); the
+        // caller provides writable storage.
+        unsafe {
+            self.msg.write(std::ptr::null_mut());
+            write_opt(self.data, std::ptr::null());
+        }
+        not_null(self.msg_type, "type")
+    }
+}
+
+/// Receives into the consumer's vacant embedded message and hands it out.
+///
+/// # Safety
+/// `h.msg` is vacant; `outs` passed [`ReceiveOuts::clear`].
+#[inline(always)]
+unsafe fn receive_into(
+    h: &mut psyne_consumer_t,
+    limit: Option<&WaitLimit<'_>>,
+    outs: ReceiveOuts,
+) -> Result<()> {
+    let guard = h.side.recv_inner(limit)?;
     let t = guard.msg_type();
-    // SAFETY: as in the producer's `reserve`: stored in `h.msg`, emptied
-    // or dropped before `h.side`, which serves no other guard meanwhile.
+    // SAFETY: as in the producer's `reserve_into`: stored in `h.msg`,
+    // emptied or dropped before `h.side`, which serves no other guard
+    // meanwhile.
     let guard = unsafe { std::mem::transmute::<ReadGuard<'_>, ReadGuard<'static>>(guard) };
     let (bytes, len) = (guard.as_ptr(), guard.len());
     h.msg.fill(MessageKind::Viewed(guard));
-    // SAFETY: `msg` and `msg_type` checked non-NULL above; `data` and
-    // `size` NULL or writable.
+    // SAFETY: `msg` and `msg_type` checked non-NULL and writable; `data`
+    // and `size` NULL or writable.
     unsafe {
-        msg_type.write(t);
-        msg.write(&mut h.msg);
-        write_opt(data, bytes.cast());
-        write_opt(size, len);
+        outs.msg_type.write(t);
+        outs.msg.write(&mut h.msg);
+        write_opt(outs.data, bytes.cast());
+        write_opt(outs.size, len);
     }
     Ok(())
 }
@@ -422,8 +581,9 @@ pub unsafe extern "C" fn psyne_consumer_receive(
     msg_type: *mut u32,
 ) -> psyne_error_t {
     run("psyne_consumer_receive", || {
+        let outs = ReceiveOuts::new(msg, data, size, msg_type);
         // SAFETY: forwarded caller contract; no wait, no token.
-        unsafe { receive(c, 0, std::ptr::null_mut(), msg, data, size, msg_type) }
+        unsafe { receive(c, 0, std::ptr::null_mut(), outs, false) }
     })
 }
 
@@ -445,8 +605,48 @@ pub unsafe extern "C" fn psyne_consumer_receive_cancellable(
     msg_type: *mut u32,
 ) -> psyne_error_t {
     run("psyne_consumer_receive_cancellable", || {
+        let outs = ReceiveOuts::new(msg, data, size, msg_type);
         // SAFETY: forwarded caller contract.
-        unsafe { receive(c, timeout_ms, cancel, msg, data, size, msg_type) }
+        unsafe { receive(c, timeout_ms, cancel, outs, false) }
+    })
+}
+
+/// Releases the message the consumer holds, if it holds one (as
+/// `psyne_message_release` does), then receives the next one as
+/// `psyne_consumer_receive_cancellable` does: one call per message for a
+/// consumer that reads zero-copy views.
+///
+/// ```c
+/// psyne_message_t *m;  const void *in;  size_t n;  uint32_t type;
+/// for (int i = 0; i < count; i++) {
+///     while (psyne_consumer_release_and_receive(rx, 0, NULL, &m, &in, &n, &type) == PSYNE_ERROR_NO_MESSAGE)
+///         ;  // the previous view is released already
+///     consume(in, n);
+/// }
+/// psyne_message_release(m);  // the last one
+/// ```
+///
+/// The held message is released even when the receive after it fails;
+/// then the consumer holds nothing and `*msg` (and `*data`) are NULL. Bad
+/// arguments (NULL `msg` or `msg_type`, a foreign `cancel`) are refused
+/// before anything is released, and leave `*msg` as it was.
+///
+/// # Safety
+/// As for `psyne_consumer_receive_cancellable`.
+#[no_mangle]
+pub unsafe extern "C" fn psyne_consumer_release_and_receive(
+    c: *mut psyne_consumer_t,
+    timeout_ms: u32,
+    cancel: *mut psyne_cancel_t,
+    msg: *mut *mut psyne_message_t,
+    data: *mut *const c_void,
+    size: *mut usize,
+    msg_type: *mut u32,
+) -> psyne_error_t {
+    run("psyne_consumer_release_and_receive", || {
+        let outs = ReceiveOuts::new(msg, data, size, msg_type);
+        // SAFETY: forwarded caller contract.
+        unsafe { receive(c, timeout_ms, cancel, outs, true) }
     })
 }
 

@@ -2,8 +2,9 @@
  * round trips through the embedded message, one message at a time, the side
  * held against channel-handle calls and second sides, misuse of their
  * messages, free with a message out, a side outliving its channel handle,
- * waits (timeout, cancel, stop), a compressing channel, and MPMC threads
- * with one side handle each (exactly once, byte-exact). */
+ * waits (timeout, cancel, stop), the fused send-and-reserve and
+ * release-and-receive calls, a compressing channel, and MPMC threads with
+ * one side handle each (exactly once, byte-exact). */
 #include "check.h"
 
 #include <pthread.h>
@@ -372,6 +373,185 @@ static void test_waits(void)
     CHECK_OK(psyne_channel_destroy(ch));
 }
 
+/* psyne_producer_send_and_reserve / psyne_consumer_release_and_receive:
+ * a full ring's worth through the fused calls, in order and byte-exact;
+ * what each leaves held after a failure; refused arguments and types that
+ * keep the held message; a stop. */
+static void test_fused_calls(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-fused", 1024, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
+    psyne_producer_t *p = NULL;
+    psyne_consumer_t *c = NULL;
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+
+    /* Nothing held: the first call only reserves (its type is unused). */
+    psyne_message_t *msg = NULL;
+    void *out = NULL;
+    REQUIRE_OK(psyne_producer_send_and_reserve(p, 99, 8, 0, NULL, &msg, &out));
+    REQUIRE(msg != NULL && out != NULL);
+    psyne_message_t *own = msg;
+    int sent = 0;
+    psyne_error_t rc;
+    for (;;) {
+        memcpy(out, &sent, sizeof sent);
+        memcpy((char *)out + 4, "fuse", 4);
+        rc = psyne_producer_send_and_reserve(p, (uint32_t)sent + 1, 8, 0, NULL, &msg, &out);
+        sent++;
+        if (rc != PSYNE_OK)
+            break;
+        CHECK(msg == own); /* the producer's one message, every time */
+    }
+    /* The ring filled: the frame was sent, the next reservation failed. */
+    CHECK(rc == PSYNE_ERROR_CHANNEL_FULL);
+    CHECK(msg == NULL && out == NULL);
+    CHECK(sent > 10);
+    /* Nothing is held any more: a plain reserve is refused for room, not
+     * for a held message. */
+    CHECK_RC(psyne_producer_reserve(p, 8, &msg, NULL), PSYNE_ERROR_CHANNEL_FULL);
+
+    psyne_message_t *in = NULL;
+    const void *data = NULL;
+    size_t size = 0;
+    uint32_t type = 0;
+    int got_count = 0;
+    while ((rc = psyne_consumer_release_and_receive(c, 0, NULL, &in, &data, &size, &type)) == PSYNE_OK) {
+        int id = -1;
+        memcpy(&id, data, sizeof id);
+        CHECK(size == 8 && id == got_count && type == (uint32_t)got_count + 1);
+        CHECK(memcmp((const char *)data + 4, "fuse", 4) == 0);
+        got_count++;
+    }
+    CHECK(rc == PSYNE_ERROR_NO_MESSAGE);
+    CHECK(in == NULL && data == NULL);
+    CHECK(got_count == sent); /* every frame, once, in order */
+    /* The last view was released: a plain receive is refused for want of a
+     * message, not for a held one. */
+    CHECK_RC(psyne_consumer_receive(c, &in, NULL, NULL, &type), PSYNE_ERROR_NO_MESSAGE);
+
+    /* Refused arguments change nothing: the held message stays, and so
+     * does the caller's pointer to it. */
+    REQUIRE_OK(psyne_producer_reserve(p, 4, &msg, &out));
+    memcpy(out, "kept", 4);
+    psyne_message_t *held = msg;
+    CHECK_RC(psyne_producer_send_and_reserve(p, 1, 4, 0, NULL, NULL, &out), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_producer_send_and_reserve(NULL, 1, 4, 0, NULL, &msg, &out), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_producer_send_and_reserve(p, 1, 4, 50, (psyne_cancel_t *)ch, &msg, &out),
+             PSYNE_ERROR_INVALID_ARGUMENT); /* a foreign token */
+    CHECK(msg == held);
+    CHECK_RC(psyne_consumer_receive(c, &in, NULL, NULL, &type), PSYNE_ERROR_NO_MESSAGE); /* nothing sent */
+    CHECK_OK(psyne_message_send(held, 7));
+    REQUIRE_OK(psyne_consumer_release_and_receive(c, 0, NULL, &in, &data, &size, &type));
+    psyne_message_t *view = in;
+    CHECK(size == 4 && type == 7 && memcmp(data, "kept", 4) == 0);
+    CHECK_RC(psyne_consumer_release_and_receive(c, 0, NULL, &in, &data, &size, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_RC(psyne_consumer_release_and_receive(c, 0, NULL, NULL, &data, &size, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(in == view);
+    CHECK_OK(psyne_message_get_data(view, (void **)&data, &size)); /* still held */
+    CHECK(size == 4);
+    /* A wait that ends without a message still released the view. */
+    CHECK_RC(psyne_consumer_release_and_receive(c, 50, NULL, &in, &data, &size, &type), PSYNE_ERROR_TIMEOUT);
+    CHECK(in == NULL);
+    CHECK_RC(psyne_message_release(view), PSYNE_ERROR_INVALID_ARGUMENT); /* already released */
+
+    /* A stop ends the held reservation; nothing is reserved after it. */
+    REQUIRE_OK(psyne_producer_reserve(p, 4, &msg, &out));
+    CHECK_OK(psyne_channel_stop(ch));
+    CHECK_RC(psyne_producer_send_and_reserve(p, 1, 4, 0, NULL, &msg, &out), PSYNE_ERROR_CHANNEL_STOPPED);
+    CHECK(msg == NULL && out == NULL);
+    CHECK_RC(psyne_producer_reserve(p, 4, &msg, NULL), PSYNE_ERROR_CHANNEL_STOPPED);
+
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_channel_destroy(ch));
+
+    /* On a SINGLE channel a non-zero type is refused and the reservation
+     * kept, with the caller's pointer to it. */
+    ch = fresh_channel("side-fused-single", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_SINGLE);
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    REQUIRE_OK(psyne_producer_reserve(p, 3, &msg, &out));
+    memcpy(out, "one", 3);
+    held = msg;
+    CHECK_RC(psyne_producer_send_and_reserve(p, 5, 3, 0, NULL, &msg, &out), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK(msg == held);
+    CHECK_OK(psyne_producer_send_and_reserve(p, 0, 3, 0, NULL, &msg, &out));
+    CHECK_OK(psyne_message_cancel(msg));
+    REQUIRE_OK(psyne_consumer_release_and_receive(c, 0, NULL, &in, &data, &size, &type));
+    CHECK(size == 3 && type == 0 && memcmp(data, "one", 3) == 0);
+    CHECK_RC(psyne_consumer_release_and_receive(c, 0, NULL, &in, &data, &size, &type), PSYNE_ERROR_NO_MESSAGE);
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
+/* A producer thread and a consumer thread streaming through the fused calls:
+ * every frame exactly once, in order, byte-exact. */
+#define FUSED_FRAMES 200000
+
+static void *fused_producer(void *arg)
+{
+    psyne_producer_t *p = arg;
+    psyne_message_t *msg = NULL;
+    void *out = NULL;
+    psyne_error_t rc;
+    while ((rc = psyne_producer_reserve(p, 16, &msg, &out)) == PSYNE_ERROR_CHANNEL_FULL)
+        ;
+    if (rc != PSYNE_OK)
+        return (void *)1;
+    for (uint64_t i = 0; i < FUSED_FRAMES; i++) {
+        uint64_t check = i * 0x9E3779B97F4A7C15u;
+        memcpy(out, &i, 8);
+        memcpy((char *)out + 8, &check, 8);
+        uint32_t type = (uint32_t)(i & 0xffff);
+        if (i + 1 == FUSED_FRAMES) {
+            rc = psyne_message_send(msg, type);
+            break;
+        }
+        rc = psyne_producer_send_and_reserve(p, type, 16, 0, NULL, &msg, &out);
+        if (rc == PSYNE_ERROR_CHANNEL_FULL) /* sent; wait for room for the next */
+            rc = psyne_producer_reserve_cancellable(p, 16, PSYNE_WAIT_FOREVER, NULL, &msg, &out);
+        if (rc != PSYNE_OK)
+            break;
+    }
+    return rc == PSYNE_OK ? NULL : (void *)1;
+}
+
+static void test_fused_calls_across_threads(void)
+{
+    psyne_channel_t *ch = fresh_channel("side-fused-mt", 1 << 14, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
+    psyne_producer_t *p = NULL;
+    psyne_consumer_t *c = NULL;
+    REQUIRE_OK(psyne_producer_new(ch, &p));
+    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, fused_producer, p) == 0);
+    psyne_message_t *in = NULL;
+    const void *data = NULL;
+    size_t size = 0;
+    uint32_t type = 0;
+    uint64_t wrong = 0, i;
+    for (i = 0; i < FUSED_FRAMES; i++) {
+        psyne_error_t rc = psyne_consumer_release_and_receive(c, 10000, NULL, &in, &data, &size, &type);
+        if (rc != PSYNE_OK)
+            break;
+        uint64_t id, check;
+        memcpy(&id, data, 8);
+        memcpy(&check, (const char *)data + 8, 8);
+        wrong += size != 16 || id != i || check != i * 0x9E3779B97F4A7C15u || type != (uint32_t)(i & 0xffff);
+    }
+    void *failed = NULL;
+    pthread_join(th, &failed);
+    CHECK(failed == NULL);
+    CHECK(i == FUSED_FRAMES);
+    CHECK(wrong == 0);
+    CHECK_OK(psyne_message_release(in));
+    CHECK_RC(psyne_consumer_receive(c, &in, NULL, NULL, &type), PSYNE_ERROR_NO_MESSAGE);
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
 static void test_compressing_channel(void)
 {
     psyne_compression_config_t cfg = {
@@ -528,6 +708,8 @@ int main(void)
     test_free_with_a_message_out();
     test_side_outlives_its_channel_handle();
     test_waits();
+    test_fused_calls();
+    test_fused_calls_across_threads();
     test_compressing_channel();
     test_mpmc_threads_with_own_sides();
     return check_summary();
