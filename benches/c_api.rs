@@ -15,6 +15,9 @@ pub enum Path {
     SideReserve = 2,
     /// `psyne_producer_send_data` / `psyne_consumer_receive_data`.
     SideCopy = 3,
+    /// `psyne_producer_send_and_reserve` /
+    /// `psyne_consumer_release_and_receive`.
+    SideFused = 4,
 }
 
 #[repr(C)]

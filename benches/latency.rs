@@ -96,6 +96,7 @@ fn c_pingpong(c: &mut Criterion) {
     for (name, path) in [
         ("pingpong_64B/c_side_copy", c_api::Path::SideCopy),
         ("pingpong_64B/c_side_reserve", c_api::Path::SideReserve),
+        ("pingpong_64B/c_side_fused", c_api::Path::SideFused),
         ("pingpong_64B/c_channel_copy", c_api::Path::ChannelCopy),
         (
             "pingpong_64B/c_channel_reserve",

@@ -52,10 +52,12 @@ RATIOS = [
     ("C: SPSC 64 B: rtrb / C side reserve", ("spsc_64B", "rtrb_push_pop"), ("spsc_64B", "c_side_reserve")),
     ("C: SPSC 64 B: rtrb / C side copy", ("spsc_64B", "rtrb_push_pop"), ("spsc_64B", "c_side_copy")),
     ("C: SPSC 64 B: Rust reserve / C side reserve", ("spsc_64B", "psyne_reserve"), ("spsc_64B", "c_side_reserve")),
+    ("C: SPSC 64 B: C side copy / C side fused", ("spsc_64B", "c_side_copy"), ("spsc_64B", "c_side_fused")),
     ("C: SPSC 64 B: C channel reserve / C side reserve", ("spsc_64B", "c_channel_reserve"), ("spsc_64B", "c_side_reserve")),
     ("C: SPSC 4 KiB: rtrb chunk / C side reserve", ("spsc_4KiB", "rtrb_chunk"), ("spsc_4KiB", "c_side_reserve")),
     ("C: ping-pong: Rust psyne / C side copy (target >= 1/1.1 = 0.91)", ("pingpong_64B_psyne",), ("pingpong_64B_c_side_copy",)),
     ("C: ping-pong: Rust psyne / C side reserve", ("pingpong_64B_psyne",), ("pingpong_64B_c_side_reserve",)),
+    ("C: ping-pong: Rust psyne / C side fused", ("pingpong_64B_psyne",), ("pingpong_64B_c_side_fused",)),
     ("C: ping-pong: rtrb / C side copy", ("pingpong_64B_rtrb",), ("pingpong_64B_c_side_copy",)),
 ]
 for label, peer, ours in RATIOS:

@@ -222,6 +222,7 @@ fn spsc(c: &mut Criterion) {
     for (name, path) in [
         ("c_side_reserve", Path::SideReserve),
         ("c_side_copy", Path::SideCopy),
+        ("c_side_fused", Path::SideFused),
         ("c_channel_reserve", Path::ChannelReserve),
         ("c_channel_copy", Path::ChannelCopy),
     ] {

@@ -9,6 +9,9 @@
  *                     (one allocated message handle per message)
  *   SIDE_ZEROCOPY     psyne_producer_reserve / psyne_consumer_receive
  *   SIDE_COPY         psyne_producer_send_data / psyne_consumer_receive_data
+ *   SIDE_FUSED        psyne_producer_send_and_reserve /
+ *                     psyne_consumer_release_and_receive: one call per
+ *                     zero-copy message and side
  *
  * Every wait is a busy poll of the non-blocking call, as in the Rust rows. */
 #include <psyne.h>
@@ -21,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-enum c_path { CHANNEL_COPY = 0, CHANNEL_ZEROCOPY = 1, SIDE_ZEROCOPY = 2, SIDE_COPY = 3 };
+enum c_path { CHANNEL_COPY = 0, CHANNEL_ZEROCOPY = 1, SIDE_ZEROCOPY = 2, SIDE_COPY = 3, SIDE_FUSED = 4 };
 
 #define MAX_SIZE 4096
 
@@ -42,12 +45,16 @@ static uint64_t now_ns(void)
 }
 
 /* One end of a channel: the channel handle and, for the side paths, the
- * side handle used by this end's thread. */
+ * side handle used by this end's thread; for SIDE_FUSED the message the
+ * side holds between calls (a reservation to fill, a view read) and a
+ * reservation's bytes. */
 struct end {
     int path;
     psyne_channel_t *ch;
     psyne_producer_t *tx;
     psyne_consumer_t *rx;
+    psyne_message_t *held;
+    void *out;
 };
 
 static psyne_channel_t *open_channel(const char *tag, size_t ring)
@@ -73,6 +80,17 @@ static inline int try_send(struct end *e, const unsigned char *src, size_t size)
         break;
     case SIDE_COPY:
         rc = psyne_producer_send_data(e->tx, src, size, 1, 0, NULL);
+        break;
+    case SIDE_FUSED: /* fill the held reservation; send it and reserve the next */
+        if (e->held == NULL) {
+            rc = psyne_producer_send_and_reserve(e->tx, 1, size, 0, NULL, &e->held, &e->out);
+            if (rc != PSYNE_OK)
+                break;
+        }
+        memcpy(e->out, src, size);
+        rc = psyne_producer_send_and_reserve(e->tx, 1, size, 0, NULL, &e->held, &e->out);
+        if (rc == PSYNE_ERROR_CHANNEL_FULL)
+            rc = PSYNE_OK; /* sent; the next reservation waits for room */
         break;
     case SIDE_ZEROCOPY: /* the bytes come with the reservation */
         rc = psyne_producer_reserve(e->tx, size, &m, &data);
@@ -111,6 +129,11 @@ static inline int try_receive(struct end *e, unsigned char *dst)
     case SIDE_COPY:
         rc = psyne_consumer_receive_data(e->rx, dst, MAX_SIZE, &n, &type, 0, NULL);
         break;
+    case SIDE_FUSED: /* release the view read last time; take the next */
+        rc = psyne_consumer_release_and_receive(e->rx, 0, NULL, &e->held, &data, &n, &type);
+        if (rc == PSYNE_OK)
+            memcpy(dst, data, n);
+        break;
     case SIDE_ZEROCOPY: /* the bytes come with the message */
         rc = psyne_consumer_receive(e->rx, &m, &data, &n, &type);
         if (rc != PSYNE_OK)
@@ -137,7 +160,8 @@ static void take_sides(struct end *e, int send, int receive)
 {
     e->tx = NULL;
     e->rx = NULL;
-    if (e->path == SIDE_ZEROCOPY || e->path == SIDE_COPY) {
+    e->held = NULL;
+    if (e->path == SIDE_ZEROCOPY || e->path == SIDE_COPY || e->path == SIDE_FUSED) {
         if (send)
             must(psyne_producer_new(e->ch, &e->tx), "producer_new");
         if (receive)
@@ -145,6 +169,7 @@ static void take_sides(struct end *e, int send, int receive)
     }
 }
 
+/* Frees the side handles (which ends a held message). */
 static void give_sides(struct end *e)
 {
     must(psyne_producer_free(e->tx), "producer_free");
