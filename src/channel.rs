@@ -1868,7 +1868,7 @@ impl Consumer {
         self.recv_inner(Some(&limit_for(timeout, cancel, self.spin)))
     }
     /// As [`Channel::try_recv_into`].
-    #[inline]
+    #[inline(always)]
     pub fn try_recv_into(&mut self, buf: &mut [u8]) -> Result<(usize, u32)> {
         let cap = buf.len();
         self.shared

@@ -547,7 +547,7 @@ impl Ring {
     /// yields like [`Ring::note_send_block`]. Inline: busy-polling receivers
     /// run it on every miss, and a shorter miss path is a shorter time to
     /// notice the next message.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn note_receive_block(&self) {
         if self.reads_ahead() {
             let streak = &self.ctrl().consumer.0.streak;

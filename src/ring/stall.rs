@@ -83,41 +83,70 @@ pub(crate) fn yields_on_this_thread() -> u64 {
 /// received); `stalled` says whether a peer's unfinished step holds the ring
 /// up. Under loom it does nothing: the models run every interleaving anyway,
 /// and yielding would only add states.
-#[inline]
+///
+/// Busy pollers run this on every miss, so the common case — the same ring
+/// as last time, and not a sampling poll — is a count kept inline; the rest
+/// is out of line in [`sample`].
+#[inline(always)]
 pub(crate) fn failed_poll(ring: usize, mark: impl FnOnce() -> u64, stalled: impl FnOnce() -> bool) {
     #[cfg(loom)]
     let _ = (ring, mark, stalled);
     #[cfg(not(loom))]
-    STREAK.with(|cell| {
+    {
+        let Ok(cell) = STREAK.try_with(|c| c as *const Cell<Streak>) else {
+            return; // the thread is exiting: nothing to track
+        };
+        // SAFETY: this thread's own cell, which has no destructor and lives
+        // as long as the thread; no reference to it is held across calls.
+        let cell = unsafe { &*cell };
         let mut s = cell.get();
-        if s.ring != ring {
-            s = Streak {
-                ring,
-                mark: u64::MAX,
-                polls: 0,
-                coin: s.coin,
-            };
+        s.polls = s.polls.wrapping_add(1);
+        if s.ring == ring && s.polls % SAMPLE_EVERY != 0 {
+            cell.set(s);
+            return;
         }
-        s.polls += 1;
-        if s.polls % SAMPLE_EVERY == 0 {
-            let m = mark();
-            if m != s.mark {
-                s.mark = m;
+        sample(cell, s, ring, mark, stalled);
+    }
+}
+
+/// The out-of-line part of [`failed_poll`]: a new ring's streak, or a
+/// sampling poll (`s.polls` already counts this one).
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn sample(
+    cell: &Cell<Streak>,
+    mut s: Streak,
+    ring: usize,
+    mark: impl FnOnce() -> u64,
+    stalled: impl FnOnce() -> bool,
+) {
+    if s.ring != ring {
+        s = Streak {
+            ring,
+            mark: u64::MAX,
+            polls: 1,
+            coin: s.coin,
+        };
+    }
+    if s.polls % SAMPLE_EVERY == 0 {
+        let m = mark();
+        if m != s.mark {
+            s.mark = m;
+            s.polls = 0;
+        } else if s.polls % STALL_POLLS == 0 {
+            let idle = s.polls >= IDLE_POLLS;
+            if stalled() || (idle && toss(&mut s.coin, cell as *const _ as usize)) {
+                std::thread::yield_now();
+                #[cfg(test)]
+                YIELDS.with(|y| y.set(y.get() + 1));
                 s.polls = 0;
-            } else if s.polls % STALL_POLLS == 0 {
-                let idle = s.polls >= IDLE_POLLS;
-                if stalled() || (idle && toss(&mut s.coin, cell as *const _ as usize)) {
-                    std::thread::yield_now();
-                    #[cfg(test)]
-                    YIELDS.with(|y| y.set(y.get() + 1));
-                    s.polls = 0;
-                } else if idle {
-                    s.polls = 0;
-                }
+            } else if idle {
+                s.polls = 0;
             }
         }
-        cell.set(s);
-    })
+    }
+    cell.set(s);
 }
 
 /// A fair coin from a per-thread xorshift32, seeded on first use from
