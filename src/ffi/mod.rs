@@ -34,7 +34,7 @@ pub use side::*;
 
 use crate::error::{Error, Result};
 use crate::ring::wait::{CancelToken, WaitLimit};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
@@ -199,22 +199,17 @@ pub struct psyne_compression_config_t {
 
 // ---- errors ------------------------------------------------------------------
 
-/// The thread's last failure. A failure without detail text (a failing
-/// poll: `NO_MESSAGE`, `CHANNEL_FULL`; a timeout, a cancel, a stop) is kept
-/// as the function's name and the code's, and made into text only when
-/// `psyne_last_error_message` asks: a busy-polling caller fails millions of
-/// times a second, and formatting each failure allocated.
-struct LastError {
-    /// Detail not yet made into `text`.
-    pending: Option<(&'static str, &'static str)>,
-    text: CString,
-}
-
 thread_local! {
-    static LAST_ERROR: RefCell<LastError> = RefCell::new(LastError {
-        pending: None,
-        text: CString::default(),
-    });
+    /// The text of the thread's last failure.
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// The thread's last failure if it has no detail text (a failing
+    /// poll: `NO_MESSAGE`, `CHANNEL_FULL`; a timeout, a cancel, a stop):
+    /// the function's name and the code's, made into [`LAST_ERROR`]'s text
+    /// only when `psyne_last_error_message` asks. A busy-polling caller
+    /// fails millions of times a second; this cell has a constant initial
+    /// value, so recording a failure is one store (no lazy initialisation,
+    /// no destructor to register, no borrow flag, no formatting).
+    static PENDING: Cell<Option<(&'static str, &'static str)>> = const { Cell::new(None) };
 }
 
 fn code_of(e: &Error) -> psyne_error_t {
@@ -243,23 +238,19 @@ fn set_last_error(msg: String) {
     }
     let c = CString::new(bytes).unwrap_or_default();
     // During thread teardown the slot may be gone; then there is nobody to read it.
+    let _ = PENDING.try_with(|p| p.set(None));
     let _ = LAST_ERROR.try_with(|slot| {
         if let Ok(mut s) = slot.try_borrow_mut() {
-            s.pending = None;
-            s.text = c;
+            *s = c;
         }
     });
 }
 
 /// Records a failure without detail text, `"{func}: {what}"`, without
 /// formatting it (see [`LastError`]).
-#[inline]
+#[inline(always)]
 fn set_last_error_code(func: &'static str, what: &'static str) {
-    let _ = LAST_ERROR.try_with(|slot| {
-        if let Ok(mut s) = slot.try_borrow_mut() {
-            s.pending = Some((func, what));
-        }
-    });
+    let _ = PENDING.try_with(|p| p.set(Some((func, what))));
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
@@ -327,6 +318,12 @@ fn run_caught(func: &'static str, body: impl FnOnce() -> Result<()>) -> psyne_er
     // Display code).
     let guarded = catch_unwind(AssertUnwindSafe(|| match body() {
         Ok(()) => psyne_error_t::PSYNE_OK,
+        // A receive that finds nothing, inline: a busy poller's loop rate
+        // is how soon it notices a message.
+        Err(Error::NoMessage) => {
+            set_last_error_code(func, "no message");
+            psyne_error_t::PSYNE_ERROR_NO_MESSAGE
+        }
         Err(e) => failed(func, e),
     }));
     match guarded {
@@ -360,13 +357,21 @@ fn failed(func: &'static str, e: Error) -> psyne_error_t {
     code_of(&e)
 }
 
-/// NULL check of a pointer argument.
+/// NULL check of a pointer argument. The error is built out of line, so
+/// that the calls that pass it carry nothing of it (not even the name).
+#[inline(always)]
 fn not_null<T>(p: *const T, name: &str) -> Result<()> {
     if p.is_null() {
-        Err(Error::invalid(format!("{name} is NULL")))
+        Err(null_argument(name))
     } else {
         Ok(())
     }
+}
+
+#[cold]
+#[inline(never)]
+fn null_argument(name: &str) -> Error {
+    Error::invalid(format!("{name} is NULL"))
 }
 
 /// The wait limit for a `timeout_ms` argument: 0 = do not wait (`None`, the
@@ -392,14 +397,21 @@ fn wait_limit(
 }
 
 /// Rejects lengths no C object can have (`slice::from_raw_parts` needs <= isize::MAX).
+#[inline(always)]
 fn check_len(len: usize, name: &str) -> Result<()> {
     if len > isize::MAX as usize {
-        Err(Error::invalid(format!(
-            "{name} of {len} bytes is larger than any object can be"
-        )))
+        Err(impossible_length(len, name))
     } else {
         Ok(())
     }
+}
+
+#[cold]
+#[inline(never)]
+fn impossible_length(len: usize, name: &str) -> Error {
+    Error::invalid(format!(
+        "{name} of {len} bytes is larger than any object can be"
+    ))
 }
 
 /// Static NUL-terminated string as a C pointer.
@@ -465,13 +477,14 @@ pub extern "C" fn psyne_error_string(err: i32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn psyne_last_error_message() -> *const c_char {
     let r = catch_unwind(|| {
+        let pending = PENDING.try_with(Cell::take).ok().flatten();
         LAST_ERROR
             .try_with(|slot| {
                 let mut s = slot.try_borrow_mut().ok()?;
-                if let Some((func, what)) = s.pending.take() {
-                    s.text = CString::new(format!("{func}: {what}")).unwrap_or_default();
+                if let Some((func, what)) = pending {
+                    *s = CString::new(format!("{func}: {what}")).unwrap_or_default();
                 }
-                Some(s.text.as_ptr())
+                Some(s.as_ptr())
             })
             .ok()
             .flatten()
