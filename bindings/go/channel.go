@@ -254,6 +254,11 @@ type guard struct {
 	lock     *sideLock
 	w        ctxWait
 	keepLock bool // the side lock passes to a Message or View
+	// armCtx: a cancellable context whose wait is not armed yet. The first
+	// attempt does not wait, and only one that finds the ring full (empty)
+	// arms it (see waitError): a call that succeeds at once registers
+	// nothing and allocates nothing.
+	armCtx context.Context
 }
 
 // enter starts a call: it fails on a closed channel or an ended context,
@@ -306,7 +311,9 @@ func (s *chanState) enter(op string, p *waitParams, sd side, l *sideLock, g *gua
 		}
 		g.lock = l
 	}
-	if !p.nowait {
+	if !p.nowait && p.ctx != nil && p.ctx.Done() != nil {
+		g.armCtx = p.ctx
+	} else if !p.nowait {
 		if err := g.w.begin(s, p.ctx); err != nil {
 			if g.lock != nil {
 				g.lock.unlock()
@@ -340,7 +347,7 @@ func (g *guard) exit() {
 
 // params returns the C timeout and cancel token for one attempt.
 func (g *guard) params(p *waitParams) (C.uint32_t, C.gopsyne_handle) {
-	if p.nowait {
+	if p.nowait || g.armCtx != nil {
 		return 0, 0
 	}
 	if p.deadline.IsZero() {
@@ -349,8 +356,28 @@ func (g *guard) params(p *waitParams) (C.uint32_t, C.gopsyne_handle) {
 	return msUntil(p.deadline), g.w.handle()
 }
 
-// waitError maps the failure of a waiting call. retry is true when the C
-// timeout ended before the Go deadline (long deadlines need several calls).
+// waitError maps the failure of an attempt. retry is true when the call
+// is to try again: after a first attempt of a context call that found the
+// ring full (empty), now armed to wait, and when the C timeout ended before
+// the Go deadline (long deadlines need several calls).
+func (g *guard) waitError(op string, p *waitParams, rc C.int32_t, detail *C.char) (err error, retry bool) {
+	if ctx := g.armCtx; ctx != nil {
+		g.armCtx = nil
+		if code := ErrorCode(rc); code == ErrNoMessage || code == ErrChannelFull {
+			takeError(op, rc, detail) // the first attempt's: now wait
+			if err := g.w.begin(g.s, ctx); err != nil {
+				if err == errClosedSignal {
+					return closedError(op), false
+				}
+				return err, false
+			}
+			return nil, true
+		}
+	}
+	return g.s.waitError(op, p, rc, detail)
+}
+
+// waitError maps the failure of a waiting call; see guard.waitError.
 func (s *chanState) waitError(op string, p *waitParams, rc C.int32_t, detail *C.char) (err error, retry bool) {
 	return waitError(op, p, rc, detail, s.closed.Load())
 }
@@ -496,7 +523,7 @@ func (c *Channel) SendContext(ctx context.Context, data []byte, msgType uint32) 
 		if r.rc == 0 {
 			return nil
 		}
-		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+		if err, retry := g.waitError(op, &p, r.rc, r.detail); !retry {
 			return err
 		}
 	}
@@ -557,7 +584,7 @@ func (s *chanState) receiveData(op string, maxSize int, p waitParams) ([]byte, u
 			n = int(r.received)
 			continue
 		}
-		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+		if err, retry := g.waitError(op, &p, r.rc, r.detail); !retry {
 			return nil, 0, err
 		}
 	}
@@ -598,7 +625,7 @@ func (c *Channel) ReceiveInto(buf []byte, timeout time.Duration) (int, uint32, e
 		if ErrorCode(r.rc) == ErrInvalidArgument && int(r.received) > len(buf) {
 			return int(r.received), 0, takeError(op, r.rc, r.detail)
 		}
-		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+		if err, retry := g.waitError(op, &p, r.rc, r.detail); !retry {
 			return 0, 0, err
 		}
 	}
@@ -628,7 +655,7 @@ func (c *Channel) ReceiveMessage(timeout time.Duration) ([]byte, uint32, error) 
 			}
 			return out, uint32(r._type), nil
 		}
-		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+		if err, retry := g.waitError(op, &p, r.rc, r.detail); !retry {
 			return nil, 0, err
 		}
 	}

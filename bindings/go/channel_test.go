@@ -669,3 +669,54 @@ func TestSpinOption(t *testing.T) {
 		ch.Close()
 	}
 }
+
+// A ...Context call with a context that can end arms its wait (a pooled
+// canceler, context.AfterFunc, the channel's waiter set) only when its
+// first attempt finds the ring full or empty: one that goes through at
+// once allocates nothing.
+func TestChannelContextCallsAllocateOnlyToWait(t *testing.T) {
+	ch := openMem(t, 1<<16, ModeSPSC, TypeMulti)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	payload := make([]byte, 64)
+	buf := make([]byte, 64)
+	var err error
+	n := testing.AllocsPerRun(200, func() {
+		if e := ch.SendContext(ctx, payload, 1); e != nil {
+			err = e
+		}
+		if _, _, e := ch.ReceiveInto(buf, 0); e != nil {
+			err = e
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("SendContext with a cancellable context: %v allocations per message", n)
+	}
+	// ReceiveContext allocates the message it returns, and nothing else.
+	n = testing.AllocsPerRun(200, func() {
+		if e := ch.SendData(payload, 1); e != nil {
+			err = e
+		}
+		if _, _, e := ch.ReceiveContext(ctx, 64); e != nil {
+			err = e
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 1 {
+		t.Errorf("ReceiveContext with a cancellable context: %v allocations per message", n)
+	}
+	// The wait armed after a first attempt still ends with the context.
+	wctx, wcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer wcancel()
+	_, _, err = ch.ReceiveContext(wctx, 64)
+	mustIs(t, err, context.DeadlineExceeded)
+	cctx, ccancel := context.WithCancel(ctx)
+	time.AfterFunc(50*time.Millisecond, ccancel)
+	_, err = ch.ReceiveViewContext(cctx)
+	mustIs(t, err, context.Canceled)
+}

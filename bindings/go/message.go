@@ -58,7 +58,7 @@ func (s *chanState) reserve(op string, size int, p waitParams) (*Message, error)
 			g.exit()
 			return m, nil
 		}
-		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+		if err, retry := g.waitError(op, &p, r.rc, r.detail); !retry {
 			g.exit()
 			s.endPending(sendSide)
 			return nil, err
@@ -164,7 +164,7 @@ func (s *chanState) receiveView(op string, p waitParams) (*View, error) {
 			g.exit()
 			return v, nil
 		}
-		if err, retry := s.waitError(op, &p, r.rc, r.detail); !retry {
+		if err, retry := g.waitError(op, &p, r.rc, r.detail); !retry {
 			g.exit()
 			s.endPending(recvSide)
 			return nil, err
