@@ -85,13 +85,20 @@ unsafe fn side<'a, T: Handle>(p: *mut T, name: &str) -> Result<&'a mut T> {
 }
 
 /// Refuses a second message while the embedded one is out.
-fn check_vacant(msg: &psyne_message_t, what: &str) -> Result<()> {
+#[inline(always)]
+fn check_vacant(msg: &psyne_message_t, what: &'static str) -> Result<()> {
     if msg.in_use() {
-        return Err(Error::invalid(format!(
-            "this {what} still holds its message (a side handle holds one at a time): send, cancel or release it first"
-        )));
+        return Err(still_held(what));
     }
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn still_held(what: &'static str) -> Error {
+    Error::invalid(format!(
+        "this {what} still holds its message (a side handle holds one at a time): send, cancel or release it first"
+    ))
 }
 
 /// Makes a side handle of a channel.
