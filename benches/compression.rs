@@ -140,8 +140,11 @@ impl Lib {
     }
 }
 
+/// Makes a payload of the given length.
+type MakePayload = fn(usize) -> Vec<u8>;
+
 fn codec(c: &mut Criterion) {
-    let payloads: [(&str, fn(usize) -> Vec<u8>); 3] = [
+    let payloads: [(&str, MakePayload); 3] = [
         ("f64frame", detector_frame),
         ("json", json_lines),
         ("random", random),
