@@ -13,7 +13,9 @@
  *                     psyne_consumer_release_and_receive: one call per
  *                     zero-copy message and side
  *
- * Every wait is a busy poll of the non-blocking call, as in the Rust rows. */
+ * Every wait is a busy poll of the non-blocking call, as in the Rust rows:
+ * with a pause between polls in the stream (as throughput.rs's loops call
+ * std::hint::spin_loop), without one in the ping-pong (as latency.rs). */
 #include <psyne.h>
 
 #include <pthread.h>
@@ -35,6 +37,17 @@ static void must(psyne_error_t rc, const char *what)
                 psyne_last_error_message());
         abort();
     }
+}
+
+/* The spin-wait hint between two polls (PAUSE on x86), as
+ * std::hint::spin_loop in the Rust rows. */
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
 }
 
 static uint64_t now_ns(void)
@@ -191,7 +204,7 @@ static void *stream_consumer(void *arg)
     take_sides(&s->rx, 0, 1);
     for (uint64_t i = 0; i < s->iters; i++)
         while (!try_receive(&s->rx, sink))
-            ;
+            spin_pause();
     give_sides(&s->rx);
     return NULL;
 }
@@ -215,7 +228,7 @@ uint64_t psyne_cbench_stream(int path, uint64_t iters, size_t size)
     uint64_t start = now_ns();
     for (uint64_t i = 0; i < iters; i++)
         while (!try_send(&tx, src, size))
-            ;
+            spin_pause();
     pthread_join(t, NULL);
     uint64_t elapsed = now_ns() - start;
     give_sides(&tx);
