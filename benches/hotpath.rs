@@ -68,6 +68,27 @@ fn main() {
                 black_box(rx.pop().unwrap());
             }
         }
+        // MPMC through a Channel handle (no side lock: both sides multi).
+        "mpmc" => {
+            let ch = Channel::open(
+                "memory://hotpath-mpmc",
+                1 << 20,
+                Mode::Mpmc,
+                ChannelType::Multi,
+            )
+            .unwrap();
+            for _ in 0..n {
+                ch.try_send(black_box(&msg), 1).unwrap();
+                black_box(ch.try_recv_into(&mut buf).unwrap());
+            }
+        }
+        "array_queue" => {
+            let q = crossbeam_queue::ArrayQueue::<[u8; 64]>::new((1 << 20) / 64);
+            for _ in 0..n {
+                q.push(*black_box(&msg)).unwrap();
+                black_box(q.pop().unwrap());
+            }
+        }
         "crossbeam" => {
             let (tx, rx) = crossbeam_channel::bounded::<[u8; 64]>((1 << 20) / 64);
             for _ in 0..n {
@@ -77,7 +98,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: hotpath copy|reserve|channel|c_copy|c_channel|c_side|c_side_copy|c_fused|poll|c_poll|rtrb|crossbeam [N]"
+                "usage: hotpath copy|reserve|channel|c_copy|c_channel|c_side|c_side_copy|c_fused|poll|c_poll|rtrb|crossbeam|mpmc|array_queue [N]"
             );
             std::process::exit(2);
         }
