@@ -247,7 +247,7 @@ fn set_last_error(msg: String) {
 }
 
 /// Records a failure without detail text, `"{func}: {what}"`, without
-/// formatting it (see [`LastError`]).
+/// formatting it (see [`PENDING`]).
 #[inline(always)]
 fn set_last_error_code(func: &'static str, what: &'static str) {
     let _ = PENDING.try_with(|p| p.set(Some((func, what))));

@@ -91,22 +91,17 @@ pub(crate) fn yields_on_this_thread() -> u64 {
 pub(crate) fn failed_poll(ring: usize, mark: impl FnOnce() -> u64, stalled: impl FnOnce() -> bool) {
     #[cfg(loom)]
     let _ = (ring, mark, stalled);
+    // (A thread that is exiting has no cell left: nothing to track.)
     #[cfg(not(loom))]
-    {
-        let Ok(cell) = STREAK.try_with(|c| c as *const Cell<Streak>) else {
-            return; // the thread is exiting: nothing to track
-        };
-        // SAFETY: this thread's own cell, which has no destructor and lives
-        // as long as the thread; no reference to it is held across calls.
-        let cell = unsafe { &*cell };
+    let _ = STREAK.try_with(|cell| {
         let mut s = cell.get();
         s.polls = s.polls.wrapping_add(1);
         if s.ring == ring && s.polls % SAMPLE_EVERY != 0 {
             cell.set(s);
-            return;
+        } else {
+            sample(cell, s, ring, mark, stalled);
         }
-        sample(cell, s, ring, mark, stalled);
-    }
+    });
 }
 
 /// The out-of-line part of [`failed_poll`]: a new ring's streak, or a
