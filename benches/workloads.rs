@@ -25,66 +25,83 @@ pub fn channel(mode: Mode) -> Channel {
     .unwrap()
 }
 
-/// psyne, copying path, exclusive handles.
-pub fn psyne_copy<const N: usize>(iters: u64) -> Duration {
-    let ch = channel(Mode::Spsc);
-    let mut tx = ch.producer().unwrap();
-    let mut rx = ch.consumer().unwrap();
+/// Polls `attempt` until it succeeds, with a spin-wait hint between tries.
+#[inline(always)]
+fn retry(mut attempt: impl FnMut() -> bool) {
+    while !attempt() {
+        std::hint::spin_loop();
+    }
+}
+
+/// `iters` messages from this thread (`send_one` each) to a consumer
+/// thread (`receive_one` each); the time from the first send to the last
+/// receive.
+fn stream(
+    iters: u64,
+    mut receive_one: impl FnMut() + Send + 'static,
+    mut send_one: impl FnMut(),
+) -> Duration {
     let consumer = std::thread::spawn(move || {
-        let mut buf = [0u8; N];
         for _ in 0..iters {
-            loop {
-                if let Ok((n, _)) = rx.try_recv_into(&mut buf) {
-                    black_box(&buf[..n]);
-                    break;
-                }
-                std::hint::spin_loop();
-            }
+            receive_one();
         }
     });
-    let msg = [7u8; N];
     let start = Instant::now();
     for _ in 0..iters {
-        while tx.try_send(&msg, 1).is_err() {
-            std::hint::spin_loop();
-        }
+        send_one();
     }
     consumer.join().unwrap();
     start.elapsed()
 }
 
+/// psyne, copying path, exclusive handles.
+pub fn psyne_copy<const N: usize>(iters: u64) -> Duration {
+    let ch = channel(Mode::Spsc);
+    let (mut tx, mut rx) = (ch.producer().unwrap(), ch.consumer().unwrap());
+    let (msg, mut buf) = ([7u8; N], [0u8; N]);
+    stream(
+        iters,
+        move || {
+            retry(|| match rx.try_recv_into(&mut buf) {
+                Ok((n, _)) => {
+                    black_box(&buf[..n]);
+                    true
+                }
+                Err(_) => false,
+            })
+        },
+        || retry(|| tx.try_send(&msg, 1).is_ok()),
+    )
+}
+
 /// psyne, zero-copy path: reserve + write in place; receive a view + read it.
 pub fn psyne_reserve<const N: usize>(iters: u64) -> Duration {
     let ch = channel(Mode::Spsc);
-    let mut tx = ch.producer().unwrap();
-    let mut rx = ch.consumer().unwrap();
-    let consumer = std::thread::spawn(move || {
-        let mut sink = [0u8; N];
-        for _ in 0..iters {
-            loop {
-                if let Ok(m) = rx.try_recv() {
+    let (mut tx, mut rx) = (ch.producer().unwrap(), ch.consumer().unwrap());
+    let (src, mut sink) = ([7u8; N], [0u8; N]);
+    stream(
+        iters,
+        move || {
+            retry(|| match rx.try_recv() {
+                Ok(m) => {
                     sink.copy_from_slice(&m);
                     black_box(&sink);
-                    break;
+                    true
                 }
-                std::hint::spin_loop();
-            }
-        }
-    });
-    let src = [7u8; N];
-    let start = Instant::now();
-    for _ in 0..iters {
-        loop {
-            if let Ok(mut slot) = tx.try_reserve(N) {
-                slot.copy_from_slice(&src);
-                slot.send(1).unwrap();
-                break;
-            }
-            std::hint::spin_loop();
-        }
-    }
-    consumer.join().unwrap();
-    start.elapsed()
+                Err(_) => false,
+            })
+        },
+        || {
+            retry(|| match tx.try_reserve(N) {
+                Ok(mut slot) => {
+                    slot.copy_from_slice(&src);
+                    slot.send(1).unwrap();
+                    true
+                }
+                Err(_) => false,
+            })
+        },
+    )
 }
 
 /// As `psyne_reserve`, written the way a retry loop usually is: the guard is
@@ -94,10 +111,11 @@ pub fn psyne_reserve<const N: usize>(iters: u64) -> Duration {
 /// round trip per message). Kept to catch that coming back.
 pub fn psyne_reserve_moved<const N: usize>(iters: u64) -> Duration {
     let ch = channel(Mode::Spsc);
-    let mut tx = ch.producer().unwrap();
-    let mut rx = ch.consumer().unwrap();
-    let consumer = std::thread::spawn(move || {
-        for _ in 0..iters {
+    let (mut tx, mut rx) = (ch.producer().unwrap(), ch.consumer().unwrap());
+    let src = [7u8; N];
+    stream(
+        iters,
+        move || {
             let m = loop {
                 if let Ok(m) = rx.try_recv() {
                     break m;
@@ -105,132 +123,100 @@ pub fn psyne_reserve_moved<const N: usize>(iters: u64) -> Duration {
                 std::hint::spin_loop();
             };
             black_box((m.first(), m.last()));
-        }
-    });
-    let src = [7u8; N];
-    let start = Instant::now();
-    for _ in 0..iters {
-        let mut slot = loop {
-            if let Ok(slot) = tx.try_reserve(N) {
-                break slot;
-            }
-            std::hint::spin_loop();
-        };
-        slot.copy_from_slice(&src);
-        slot.send(1).unwrap();
-    }
-    consumer.join().unwrap();
-    start.elapsed()
+        },
+        || {
+            let mut slot = loop {
+                if let Ok(slot) = tx.try_reserve(N) {
+                    break slot;
+                }
+                std::hint::spin_loop();
+            };
+            slot.copy_from_slice(&src);
+            slot.send(1).unwrap();
+        },
+    )
 }
 
 pub fn rtrb_items<const N: usize>(iters: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<[u8; N]>::new(RING / N);
-    let consumer = std::thread::spawn(move || {
-        for _ in 0..iters {
-            loop {
-                if let Ok(v) = rx.pop() {
-                    black_box(&v);
-                    break;
-                }
-                std::hint::spin_loop();
-            }
-        }
-    });
     let msg = [7u8; N];
-    let start = Instant::now();
-    for _ in 0..iters {
-        while tx.push(msg).is_err() {
-            std::hint::spin_loop();
-        }
-    }
-    consumer.join().unwrap();
-    start.elapsed()
+    stream(
+        iters,
+        move || retry(|| rx.pop().map(black_box).is_ok()),
+        || retry(|| tx.push(msg).is_ok()),
+    )
 }
 
 /// rtrb's chunk API over bytes: the fair peer of psyne's reservation path.
 pub fn rtrb_chunks<const N: usize>(iters: u64) -> Duration {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u8>::new(RING);
-    let consumer = std::thread::spawn(move || {
-        let mut sink = [0u8; N];
-        for _ in 0..iters {
-            loop {
-                if let Ok(chunk) = rx.read_chunk(N) {
+    let (src, mut sink) = ([7u8; N], [0u8; N]);
+    stream(
+        iters,
+        move || {
+            retry(|| match rx.read_chunk(N) {
+                Ok(chunk) => {
                     let (a, b) = chunk.as_slices();
                     sink[..a.len()].copy_from_slice(a);
                     sink[a.len()..].copy_from_slice(b);
                     chunk.commit_all();
                     black_box(&sink);
-                    break;
+                    true
                 }
-                std::hint::spin_loop();
-            }
-        }
-    });
-    let src = [7u8; N];
-    let start = Instant::now();
-    for _ in 0..iters {
-        loop {
-            if let Ok(mut chunk) = tx.write_chunk(N) {
-                let (a, b) = chunk.as_mut_slices();
-                let k = a.len();
-                a.copy_from_slice(&src[..k]);
-                b.copy_from_slice(&src[k..]);
-                chunk.commit_all();
-                break;
-            }
-            std::hint::spin_loop();
-        }
-    }
-    consumer.join().unwrap();
-    start.elapsed()
+                Err(_) => false,
+            })
+        },
+        || {
+            retry(|| match tx.write_chunk(N) {
+                Ok(mut chunk) => {
+                    let (a, b) = chunk.as_mut_slices();
+                    let k = a.len();
+                    a.copy_from_slice(&src[..k]);
+                    b.copy_from_slice(&src[k..]);
+                    chunk.commit_all();
+                    true
+                }
+                Err(_) => false,
+            })
+        },
+    )
 }
 
 pub fn crossbeam_bounded<const N: usize>(iters: u64) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded::<[u8; N]>(RING / N);
-    let consumer = std::thread::spawn(move || {
-        for _ in 0..iters {
-            black_box(rx.recv().unwrap());
-        }
-    });
     let msg = [7u8; N];
-    let start = Instant::now();
-    for _ in 0..iters {
-        tx.send(msg).unwrap();
-    }
-    consumer.join().unwrap();
-    start.elapsed()
+    stream(
+        iters,
+        move || {
+            black_box(rx.recv().unwrap());
+        },
+        || tx.send(msg).unwrap(),
+    )
 }
 
 /// Producers × consumers for the MPMC workloads.
 const P: u64 = 2;
 
-/// psyne MPMC, 2 producers × 2 consumers through `Channel` handles.
-pub fn mpmc_psyne(iters: u64) -> Duration {
-    let ch = channel(Mode::Mpmc);
+/// `iters` messages through `P` producer threads (each running a closure
+/// from `sender` once per message) and `P` consumer threads (`receiver`);
+/// the time until all are done.
+fn mpmc<S, R>(
+    iters: u64,
+    mut sender: impl FnMut() -> S,
+    mut receiver: impl FnMut() -> R,
+) -> Duration
+where
+    S: FnMut() + Send + 'static,
+    R: FnMut() + Send + 'static,
+{
     let per = iters.div_ceil(P);
     let start = Instant::now();
     let threads: Vec<_> = (0..P)
         .flat_map(|_| {
-            let tx = ch.clone();
-            let rx = ch.clone();
+            let (mut send_one, mut receive_one) = (sender(), receiver());
             [
-                std::thread::spawn(move || {
-                    let msg = [7u8; 64];
-                    for _ in 0..per {
-                        while tx.try_send(&msg, 1).is_err() {
-                            std::hint::spin_loop();
-                        }
-                    }
-                }),
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 64];
-                    for _ in 0..per {
-                        while rx.try_recv_into(&mut buf).is_err() {
-                            std::hint::spin_loop();
-                        }
-                        black_box(&buf);
-                    }
-                }),
+                std::thread::spawn(move || (0..per).for_each(|_| send_one())),
+                std::thread::spawn(move || (0..per).for_each(|_| receive_one())),
             ]
         })
         .collect();
@@ -238,39 +224,40 @@ pub fn mpmc_psyne(iters: u64) -> Duration {
     start.elapsed()
 }
 
+/// psyne MPMC, 2 producers × 2 consumers through `Channel` handles.
+pub fn mpmc_psyne(iters: u64) -> Duration {
+    let ch = channel(Mode::Mpmc);
+    mpmc(
+        iters,
+        || {
+            let tx = ch.clone();
+            move || retry(|| tx.try_send(&[7u8; 64], 1).is_ok())
+        },
+        || {
+            let rx = ch.clone();
+            let mut buf = [0u8; 64];
+            move || {
+                retry(|| rx.try_recv_into(&mut buf).is_ok());
+                black_box(&buf);
+            }
+        },
+    )
+}
+
 /// crossbeam's `ArrayQueue`, 2 producers × 2 consumers.
 pub fn mpmc_array_queue(iters: u64) -> Duration {
-    let q = std::sync::Arc::new(crossbeam_queue::ArrayQueue::<[u8; 64]>::new(RING / 64));
-    let per = iters.div_ceil(P);
-    let start = Instant::now();
-    let threads: Vec<_> = (0..P)
-        .flat_map(|_| {
+    let q = Arc::new(crossbeam_queue::ArrayQueue::<[u8; 64]>::new(RING / 64));
+    mpmc(
+        iters,
+        || {
             let tx = q.clone();
+            move || retry(|| tx.push([7u8; 64]).is_ok())
+        },
+        || {
             let rx = q.clone();
-            [
-                std::thread::spawn(move || {
-                    for _ in 0..per {
-                        while tx.push([7u8; 64]).is_err() {
-                            std::hint::spin_loop();
-                        }
-                    }
-                }),
-                std::thread::spawn(move || {
-                    for _ in 0..per {
-                        loop {
-                            if let Some(v) = rx.pop() {
-                                black_box(v);
-                                break;
-                            }
-                            std::hint::spin_loop();
-                        }
-                    }
-                }),
-            ]
-        })
-        .collect();
-    threads.into_iter().for_each(|t| t.join().unwrap());
-    start.elapsed()
+            move || retry(|| rx.pop().map(black_box).is_some())
+        },
+    )
 }
 
 /// Runs `round_trip` `iters` times against an echo thread made by
