@@ -27,28 +27,32 @@ impl Handle for psyne_cancel_t {
 }
 
 impl psyne_cancel_t {
-    /// An optional token argument (NULL: none), cloned so that the wait keeps
-    /// it alive on its own.
+    /// The token argument of a call that may wait up to `timeout_ms`
+    /// (NULL: none), cloned so that the wait keeps it alive on its own. A
+    /// call that does not wait (`timeout_ms` 0) does not look at it.
+    ///
+    /// Inline, so that the usual no-wait call or NULL token costs a test and
+    /// no call.
     ///
     /// # Safety
     /// `p` is NULL or a pointer from `psyne_cancel_new`; a freed token is a use
     /// after free that is only caught where the memory was not reused.
-    ///
-    /// Inline, so that the usual NULL costs a test and no call (the calls
-    /// that never wait pass NULL on every message).
     #[inline(always)]
-    pub(super) unsafe fn token(p: *const psyne_cancel_t) -> Result<Option<CancelToken>> {
-        if p.is_null() {
+    pub(super) unsafe fn for_wait(
+        timeout_ms: u32,
+        p: *const psyne_cancel_t,
+    ) -> Result<Option<CancelToken>> {
+        if timeout_ms == 0 || p.is_null() {
             return Ok(None);
         }
         // SAFETY: caller contract.
         unsafe { Self::token_of(p) }.map(Some)
     }
 
-    /// [`Self::token`] of a non-NULL argument.
+    /// [`Self::for_wait`] of a non-NULL argument.
     ///
     /// # Safety
-    /// As for [`Self::token`].
+    /// As for [`Self::for_wait`].
     #[inline(never)]
     unsafe fn token_of(p: *const psyne_cancel_t) -> Result<CancelToken> {
         // SAFETY: caller contract.

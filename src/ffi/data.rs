@@ -25,7 +25,7 @@ unsafe fn send(
     // SAFETY: caller contract.
     let bytes = unsafe { input(data, size) }?;
     // SAFETY: caller contract.
-    let token = unsafe { psyne_cancel_t::token(cancel) }?;
+    let token = unsafe { psyne_cancel_t::for_wait(timeout_ms, cancel) }?;
     match timeout_ms {
         0 => h.channel.try_send(bytes, msg_type),
         PSYNE_WAIT_FOREVER => h.channel.send_until(bytes, msg_type, None, token.as_ref()),
@@ -122,7 +122,7 @@ unsafe fn receive(
     not_null(received, "received")?;
     not_null(msg_type, "type")?;
     // SAFETY: caller contract.
-    let token = unsafe { psyne_cancel_t::token(cancel) }?;
+    let token = unsafe { psyne_cancel_t::for_wait(timeout_ms, cancel) }?;
     let r = h.channel.recv_into_raw(
         out,
         wait_limit(timeout_ms, token.as_ref(), h.channel.spin()).as_ref(),

@@ -269,7 +269,7 @@ unsafe fn reserve(
     // SAFETY: caller contract.
     let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
     // SAFETY: caller contract.
-    let token = unsafe { psyne_cancel_t::token(cancel) }?;
+    let token = unsafe { psyne_cancel_t::for_wait(timeout_ms, cancel) }?;
     let guard = h.channel.reserve_owned(
         size,
         wait_limit(timeout_ms, token.as_ref(), h.channel.spin()).as_ref(),
@@ -472,7 +472,7 @@ unsafe fn receive(
     let h = unsafe { psyne_channel_t::from_ptr(ch, "ch") }?;
     not_null(msg_type, "type")?;
     // SAFETY: caller contract.
-    let token = unsafe { psyne_cancel_t::token(cancel) }?;
+    let token = unsafe { psyne_cancel_t::for_wait(timeout_ms, cancel) }?;
     let guard = h
         .channel
         .recv_owned(wait_limit(timeout_ms, token.as_ref(), h.channel.spin()).as_ref())?;

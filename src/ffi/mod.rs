@@ -376,6 +376,7 @@ fn null_argument(name: &str) -> Error {
 
 /// The wait limit for a `timeout_ms` argument: 0 = do not wait (`None`, the
 /// token is not consulted), `PSYNE_WAIT_FOREVER` = no deadline.
+#[inline(always)]
 fn wait_limit(
     timeout_ms: u32,
     cancel: Option<&CancelToken>,

@@ -199,12 +199,13 @@ unsafe fn reserve(
     if send_held.is_none() {
         check_vacant(&h.msg, "producer")?;
     }
-    // No wait: the token is not even looked at (as the channel handles do).
+    // No wait: no token to look up (kept apart, so that the no-wait call
+    // carries nothing of the lookup).
     let token = if timeout_ms == 0 {
         None
     } else {
         // SAFETY: caller contract.
-        unsafe { psyne_cancel_t::token(cancel) }?
+        unsafe { psyne_cancel_t::for_wait(timeout_ms, cancel) }?
     };
     let limit = wait_limit(timeout_ms, token.as_ref(), h.side.spin());
     if let Some(msg_type) = send_held {
@@ -392,16 +393,14 @@ pub unsafe extern "C" fn psyne_producer_send_data(
         // SAFETY: caller contract.
         let bytes = unsafe { input(data, size) }?;
         if timeout_ms == 0 {
-            return h.side.try_send(bytes, msg_type); // see `reserve`
+            // The no-wait call on its own path: a limit built at run time
+            // costs it 20-odd instructions.
+            return h.side.try_send(bytes, msg_type);
         }
         // SAFETY: caller contract.
-        let token = unsafe { psyne_cancel_t::token(cancel) }?;
-        let spin = h.side.spin();
-        h.side.send_limited(
-            bytes,
-            msg_type,
-            wait_limit(timeout_ms, token.as_ref(), spin).as_ref(),
-        )
+        let token = unsafe { psyne_cancel_t::for_wait(timeout_ms, cancel) }?;
+        let limit = wait_limit(timeout_ms, token.as_ref(), h.side.spin());
+        h.side.send_limited(bytes, msg_type, limit.as_ref())
     })
 }
 
@@ -479,12 +478,13 @@ unsafe fn receive(
     if !release_held {
         check_vacant(&h.msg, "consumer")?;
     }
-    // No wait: the token is not even looked at (as the channel handles do).
+    // No wait: no token to look up (kept apart, so that the no-wait call
+    // carries nothing of the lookup).
     let token = if timeout_ms == 0 {
         None
     } else {
         // SAFETY: caller contract.
-        unsafe { psyne_cancel_t::token(cancel) }?
+        unsafe { psyne_cancel_t::for_wait(timeout_ms, cancel) }?
     };
     let limit = wait_limit(timeout_ms, token.as_ref(), h.side.spin());
     if release_held {
@@ -685,13 +685,12 @@ pub unsafe extern "C" fn psyne_consumer_receive_data(
         // SAFETY: caller contract.
         let out = unsafe { output(buf, cap) }?;
         let r = if timeout_ms == 0 {
-            h.side.recv_into_limited(out, None)? // see the producer's `reserve`
+            h.side.recv_into_limited(out, None)? // see psyne_producer_send_data
         } else {
             // SAFETY: caller contract.
-            let token = unsafe { psyne_cancel_t::token(cancel) }?;
-            let spin = h.side.spin();
-            h.side
-                .recv_into_limited(out, wait_limit(timeout_ms, token.as_ref(), spin).as_ref())?
+            let token = unsafe { psyne_cancel_t::for_wait(timeout_ms, cancel) }?;
+            let limit = wait_limit(timeout_ms, token.as_ref(), h.side.spin());
+            h.side.recv_into_limited(out, limit.as_ref())?
         };
         // SAFETY: both checked non-NULL above.
         unsafe { report_received(r, cap, received, msg_type) }

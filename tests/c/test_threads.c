@@ -250,14 +250,25 @@ static void test_cancel(void)
     /* A triggered token stays triggered: later waits return at once. */
     psyne_message_t *msg = NULL;
     uint32_t type = 0;
+    char buf0[8];
+    size_t n0 = 0;
     double t0 = now_ms();
     CHECK_RC(psyne_message_receive_cancellable(ch, PSYNE_WAIT_FOREVER, c, &msg, &type),
              PSYNE_ERROR_CANCELLED);
     CHECK(now_ms() - t0 < 5000);
     CHECK_DETAIL("cancelled");
     CHECK_OK(psyne_cancel_trigger(c)); /* triggering twice is fine */
-    /* timeout 0 does not wait and does not consult the token. */
+    /* timeout 0 does not wait and does not consult the token: not even
+     * whether it is one (here the channel handle stands in for a foreign
+     * pointer, refused once the call may wait). */
     CHECK_RC(psyne_message_receive_cancellable(ch, 0, c, &msg, &type), PSYNE_ERROR_NO_MESSAGE);
+    psyne_cancel_t *foreign = (psyne_cancel_t *)ch;
+    CHECK_RC(psyne_message_receive_cancellable(ch, 0, foreign, &msg, &type), PSYNE_ERROR_NO_MESSAGE);
+    CHECK_RC(psyne_message_receive_cancellable(ch, 10, foreign, &msg, &type), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(psyne_send_data_cancellable(ch, "f", 1, 7, 0, foreign));
+    CHECK_RC(psyne_send_data_cancellable(ch, "f", 1, 7, 10, foreign), PSYNE_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(psyne_receive_data(ch, buf0, sizeof buf0, &n0, &type, 0));
+    CHECK(n0 == 1 && type == 7);
     /* A queued message is delivered even with a triggered token. */
     CHECK_OK(psyne_send_data(ch, "q", 1, 5));
     char buf[8];
