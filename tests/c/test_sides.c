@@ -9,13 +9,27 @@
 
 #include <pthread.h>
 
+/* Takes both sides of ch. */
+static void take_sides(psyne_channel_t *ch, psyne_producer_t **p, psyne_consumer_t **c)
+{
+    REQUIRE_OK(psyne_producer_new(ch, p));
+    REQUIRE_OK(psyne_consumer_new(ch, c));
+}
+
+/* Frees both sides, then the channel handle. */
+static void end_sides(psyne_channel_t *ch, psyne_producer_t *p, psyne_consumer_t *c)
+{
+    CHECK_OK(psyne_producer_free(p));
+    CHECK_OK(psyne_consumer_free(c));
+    CHECK_OK(psyne_channel_destroy(ch));
+}
+
 static void test_roundtrip_and_embedding(void)
 {
     psyne_channel_t *ch = fresh_channel("side-rt", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
     psyne_producer_t *p = NULL;
     psyne_consumer_t *c = NULL;
-    REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    take_sides(ch, &p, &c);
     REQUIRE(p != NULL && c != NULL);
 
     psyne_message_t *first = NULL, *msg = NULL, *in = NULL;
@@ -83,9 +97,7 @@ static void test_roundtrip_and_embedding(void)
     CHECK_OK(psyne_consumer_receive_data(c, big, sizeof big, &n, &type, 0, NULL));
     CHECK(n == 10 && memcmp(big, "0123456789", 10) == 0);
 
-    CHECK_OK(psyne_producer_free(p));
-    CHECK_OK(psyne_consumer_free(c));
-    CHECK_OK(psyne_channel_destroy(ch));
+    end_sides(ch, p, c);
 }
 
 static void test_one_message_at_a_time(void)
@@ -93,8 +105,7 @@ static void test_one_message_at_a_time(void)
     psyne_channel_t *ch = fresh_channel("side-one", 4096, PSYNE_MODE_MPMC, PSYNE_TYPE_MULTI);
     psyne_producer_t *p = NULL;
     psyne_consumer_t *c = NULL;
-    REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    take_sides(ch, &p, &c);
     psyne_message_t *msg = NULL, *second = (psyne_message_t *)&second, *in = NULL;
     uint32_t type = 0;
     size_t n = 0;
@@ -133,9 +144,7 @@ static void test_one_message_at_a_time(void)
     CHECK(type == 4);
     CHECK_OK(psyne_message_release(in));
 
-    CHECK_OK(psyne_producer_free(p));
-    CHECK_OK(psyne_consumer_free(c));
-    CHECK_OK(psyne_channel_destroy(ch));
+    end_sides(ch, p, c);
 }
 
 static void test_sides_are_exclusive_on_single_sides(void)
@@ -212,8 +221,7 @@ static void test_bad_arguments(void)
              PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_DETAIL("psyne_producer_t");
 
-    REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    take_sides(ch, &p, &c);
     CHECK_RC(psyne_producer_reserve(p, 1, NULL, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_RC(psyne_producer_send_data(p, NULL, 3, 0, 0, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
     CHECK_RC(psyne_producer_reserve(p, 1u << 20, &msg, NULL), PSYNE_ERROR_INVALID_ARGUMENT);
@@ -273,8 +281,7 @@ static void test_side_outlives_its_channel_handle(void)
     psyne_channel_t *ch = fresh_channel("side-outlive", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
     psyne_producer_t *p = NULL;
     psyne_consumer_t *c = NULL;
-    REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    take_sides(ch, &p, &c);
     CHECK_OK(psyne_channel_destroy(ch));
 
     psyne_message_t *msg = NULL, *in = NULL;
@@ -314,8 +321,7 @@ static void test_waits(void)
     psyne_producer_t *p = NULL;
     psyne_consumer_t *c = NULL;
     psyne_cancel_t *cancel = NULL;
-    REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    take_sides(ch, &p, &c);
     REQUIRE_OK(psyne_cancel_new(&cancel));
     psyne_message_t *msg = NULL;
     uint32_t type = 0;
@@ -368,9 +374,7 @@ static void test_waits(void)
     CHECK_RC(psyne_producer_send_data(p, "x", 1, 1, 0, NULL), PSYNE_ERROR_CHANNEL_STOPPED);
 
     CHECK_OK(psyne_cancel_free(cancel));
-    CHECK_OK(psyne_producer_free(p));
-    CHECK_OK(psyne_consumer_free(c));
-    CHECK_OK(psyne_channel_destroy(ch));
+    end_sides(ch, p, c);
 }
 
 /* psyne_producer_send_and_reserve / psyne_consumer_release_and_receive:
@@ -382,8 +386,7 @@ static void test_fused_calls(void)
     psyne_channel_t *ch = fresh_channel("side-fused", 1024, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
     psyne_producer_t *p = NULL;
     psyne_consumer_t *c = NULL;
-    REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    take_sides(ch, &p, &c);
 
     /* Nothing held: the first call only reserves (its type is unused). */
     psyne_message_t *msg = NULL;
@@ -461,15 +464,12 @@ static void test_fused_calls(void)
     CHECK(msg == NULL && out == NULL);
     CHECK_RC(psyne_producer_reserve(p, 4, &msg, NULL), PSYNE_ERROR_CHANNEL_STOPPED);
 
-    CHECK_OK(psyne_producer_free(p));
-    CHECK_OK(psyne_consumer_free(c));
-    CHECK_OK(psyne_channel_destroy(ch));
+    end_sides(ch, p, c);
 
     /* On a SINGLE channel a non-zero type is refused and the reservation
      * kept, with the caller's pointer to it. */
     ch = fresh_channel("side-fused-single", 4096, PSYNE_MODE_SPSC, PSYNE_TYPE_SINGLE);
-    REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    take_sides(ch, &p, &c);
     REQUIRE_OK(psyne_producer_reserve(p, 3, &msg, &out));
     memcpy(out, "one", 3);
     held = msg;
@@ -480,9 +480,7 @@ static void test_fused_calls(void)
     REQUIRE_OK(psyne_consumer_release_and_receive(c, 0, NULL, &in, &data, &size, &type));
     CHECK(size == 3 && type == 0 && memcmp(data, "one", 3) == 0);
     CHECK_RC(psyne_consumer_release_and_receive(c, 0, NULL, &in, &data, &size, &type), PSYNE_ERROR_NO_MESSAGE);
-    CHECK_OK(psyne_producer_free(p));
-    CHECK_OK(psyne_consumer_free(c));
-    CHECK_OK(psyne_channel_destroy(ch));
+    end_sides(ch, p, c);
 }
 
 /* A producer thread and a consumer thread streaming through the fused calls:
@@ -522,8 +520,7 @@ static void test_fused_calls_across_threads(void)
     psyne_channel_t *ch = fresh_channel("side-fused-mt", 1 << 14, PSYNE_MODE_SPSC, PSYNE_TYPE_MULTI);
     psyne_producer_t *p = NULL;
     psyne_consumer_t *c = NULL;
-    REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    take_sides(ch, &p, &c);
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, fused_producer, p) == 0);
     psyne_message_t *in = NULL;
@@ -547,9 +544,7 @@ static void test_fused_calls_across_threads(void)
     CHECK(wrong == 0);
     CHECK_OK(psyne_message_release(in));
     CHECK_RC(psyne_consumer_receive(c, &in, NULL, NULL, &type), PSYNE_ERROR_NO_MESSAGE);
-    CHECK_OK(psyne_producer_free(p));
-    CHECK_OK(psyne_consumer_free(c));
-    CHECK_OK(psyne_channel_destroy(ch));
+    end_sides(ch, p, c);
 }
 
 static void test_compressing_channel(void)
@@ -563,8 +558,7 @@ static void test_compressing_channel(void)
                                                &cfg, &ch));
     psyne_producer_t *p = NULL;
     psyne_consumer_t *c = NULL;
-    REQUIRE_OK(psyne_producer_new(ch, &p));
-    REQUIRE_OK(psyne_consumer_new(ch, &c));
+    take_sides(ch, &p, &c);
     char text[1000];
     for (size_t i = 0; i < sizeof text; i++)
         text[i] = (char)('a' + i % 7);
@@ -586,9 +580,7 @@ static void test_compressing_channel(void)
     psyne_extended_metrics_t m;
     CHECK_OK(psyne_channel_get_extended_metrics(ch, &m));
     CHECK(m.messages_compressed == 2);
-    CHECK_OK(psyne_producer_free(p));
-    CHECK_OK(psyne_consumer_free(c));
-    CHECK_OK(psyne_channel_destroy(ch));
+    end_sides(ch, p, c);
 }
 
 /* MPMC: every thread its own side handle; every message exactly once. */
