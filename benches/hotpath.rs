@@ -105,6 +105,24 @@ fn main() {
     }
 }
 
+/// An SPSC MULTI channel of `size` bytes made through the C ABI.
+fn c_channel(uri: &std::ffi::CStr, size: usize) -> *mut psyne::ffi::psyne_channel_t {
+    use psyne::ffi::*;
+    let mut ch = std::ptr::null_mut();
+    // SAFETY: a NUL-terminated URI and a local out-pointer.
+    let rc = unsafe {
+        psyne_channel_create(
+            uri.as_ptr(),
+            size,
+            PSYNE_MODE_SPSC,
+            PSYNE_TYPE_MULTI,
+            &mut ch,
+        )
+    };
+    assert_eq!(rc, psyne_error_t::PSYNE_OK);
+    ch
+}
+
 /// Zero-copy 64-byte messages through side handles, one call per message
 /// and side: `psyne_producer_send_and_reserve` sends the frame filled last
 /// round and reserves the next; `psyne_consumer_release_and_receive`
@@ -120,14 +138,7 @@ fn c_fused(n: u64) {
     let (mut tm, mut rm) = (null_mut::<psyne_message_t>(), null_mut::<psyne_message_t>());
     // SAFETY: every pointer passed is a live handle made here or a local.
     unsafe {
-        let mut ch = null_mut();
-        ok(psyne_channel_create(
-            c"memory://hotpath-fused".as_ptr(),
-            1 << 20,
-            PSYNE_MODE_SPSC,
-            PSYNE_TYPE_MULTI,
-            &mut ch,
-        ));
+        let ch = c_channel(c"memory://hotpath-fused", 1 << 20);
         let (mut p, mut c) = (null_mut(), null_mut());
         ok(psyne_producer_new(ch, &mut p));
         ok(psyne_consumer_new(ch, &mut c));
@@ -171,16 +182,8 @@ fn c_poll(n: u64) {
     let (mut len, mut ty) = (0usize, 0u32);
     // SAFETY: every pointer passed is a live handle made here or a local.
     unsafe {
-        let (mut ch, mut c) = (null_mut(), null_mut());
-        let uri = c"memory://hotpath-poll";
-        let rc = psyne_channel_create(
-            uri.as_ptr(),
-            4096,
-            PSYNE_MODE_SPSC,
-            PSYNE_TYPE_MULTI,
-            &mut ch,
-        );
-        assert_eq!(rc, psyne_error_t::PSYNE_OK);
+        let ch = c_channel(c"memory://hotpath-poll", 4096);
+        let mut c = null_mut();
         assert_eq!(psyne_consumer_new(ch, &mut c), psyne_error_t::PSYNE_OK);
         for _ in 0..n {
             let rc = psyne_consumer_receive_data(
@@ -216,14 +219,7 @@ fn c_api(what: &str, n: u64) {
     );
     // SAFETY: every pointer passed is a live handle made here or a local.
     unsafe {
-        let mut ch = null_mut();
-        ok(psyne_channel_create(
-            c"memory://hotpath-c".as_ptr(),
-            1 << 20,
-            PSYNE_MODE_SPSC,
-            PSYNE_TYPE_MULTI,
-            &mut ch,
-        ));
+        let ch = c_channel(c"memory://hotpath-c", 1 << 20);
         let (mut p, mut c) = (null_mut(), null_mut());
         // Decided once: string compares in the loop would be counted.
         let (copy, side) = (what.ends_with("copy"), what.starts_with("c_side"));
