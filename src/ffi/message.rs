@@ -107,9 +107,9 @@ impl psyne_message_t {
     }
 
     /// Releases a side handle's received message (the slot is left vacant
-    /// and dead); false for any other message.
+    /// and dead); false for any other message (a vacant slot included).
     #[inline(always)]
-    fn release_viewed(&mut self) -> bool {
+    pub(super) fn release_viewed(&mut self) -> bool {
         let MessageKind::Viewed(g) = &self.kind else {
             return false;
         };
@@ -138,13 +138,6 @@ impl psyne_message_t {
             Some(g) => g.send(msg_type),
             None => Err(single_type_refused(msg_type)),
         }
-    }
-
-    /// A side handle's fused release: releases the message this embedded
-    /// slot holds, if it holds one.
-    #[inline(always)]
-    pub(super) fn release_held(&mut self) {
-        self.release_viewed();
     }
 
     /// Marks a (stack) message as dead when its callback returns.
